@@ -1,0 +1,123 @@
+//! The `portal` command line: arguments (clap) and what each command prints.
+
+use crate::config::Config;
+use crate::plugins::engine::ModuleSource;
+use crate::plugins::{HostServices, LoadedPlugin, PluginRuntime};
+use clap::{Parser, Subcommand};
+use plugin_api::manifest::SettingSpec;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// The community portal.
+#[derive(Debug, Parser)]
+#[command(name = "portal", version, about)]
+pub struct Cli {
+    /// The configuration file; without it every setting has its default.
+    #[arg(long, global = true, default_value = "portal.toml")]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A top-level command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the configured plugins and run the portal.
+    Serve,
+    /// Commands for plugin authors and operators.
+    Plugin {
+        /// The plugin command.
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+/// `portal plugin ...`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Load a manifest and its module, run Describe, check that they agree, and print
+    /// what the plugin declares. Exits non-zero on any problem.
+    Check {
+        /// The manifest, e.g. manifests/conversations.toml.
+        manifest: PathBuf,
+    },
+}
+
+/// Whether `--config` was given explicitly (then the file must exist).
+pub fn config_is_explicit() -> bool {
+    std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
+}
+
+/// Loads the configuration named on the command line.
+pub fn load_config(cli: &Cli) -> Result<Config, crate::config::ConfigError> {
+    Config::load(&cli.config, config_is_explicit())
+}
+
+/// A human-readable summary of a loaded plugin: what `portal plugin check` prints.
+pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
+    let m = &plugin.manifest().raw;
+    let d = plugin.description();
+    let mut out = String::new();
+    let _ = writeln!(out, "plugin {} {} (ABI {}): {}", m.id, m.version, m.abi_version, m.name);
+    let source = match plugin.module_source() {
+        ModuleSource::Cache => "loaded from the compiled-module cache",
+        ModuleSource::Compiled => "compiled",
+    };
+    let _ = writeln!(
+        out,
+        "  module        {} ({source} in {:.1} ms)",
+        plugin.manifest().wasm_path.display(),
+        plugin.module_load_time().as_secs_f64() * 1000.0
+    );
+    let caps: Vec<_> = plugin.manifest().capabilities.iter().map(|c| c.as_str()).collect();
+    let _ = writeln!(out, "  capabilities  {}", if caps.is_empty() { "(none)".into() } else { caps.join(", ") });
+    let _ = writeln!(out, "  abilities     (all off until an operator grants them)");
+    for a in &m.abilities {
+        let _ = writeln!(out, "    {:<28} {}", a.name, a.label);
+    }
+    let _ = writeln!(out, "  slots");
+    for s in &m.slots {
+        let link = s.link.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "    {:<20} {:<16} {:<24} {:<28} needs {}", s.slot.as_str(), s.key, format!("\"{}\"", s.label), link, s.ability);
+    }
+    let _ = writeln!(out, "  routes");
+    for r in &m.routes {
+        let _ = writeln!(out, "    {:<5} /c/{{community}}{:<30} {:<16} needs {}", format!("{:?}", r.method).to_uppercase(), r.path, r.name, r.ability);
+    }
+    let _ = writeln!(out, "  jobs");
+    for j in &plugin.manifest().jobs {
+        let every = match &j.interval {
+            crate::plugins::manifest::JobInterval::Fixed(s) => format!("every {s} s"),
+            crate::plugins::manifest::JobInterval::Setting(name) => format!("every `{name}`"),
+        };
+        let _ = writeln!(out, "    {:<20} {:<28} needs {}", j.name, every, j.ability);
+    }
+    let _ = writeln!(out, "  settings");
+    for (name, spec) in &m.settings {
+        let shown = match spec {
+            SettingSpec::Integer { default, min, max, .. } => format!("{default} (integer {min}..={max})"),
+            SettingSpec::Boolean { default, .. } => format!("{default} (boolean)"),
+            SettingSpec::Duration { default, .. } => format!("{default} (duration)"),
+            SettingSpec::Url { default, .. } => format!("\"{default}\" (url)"),
+        };
+        let _ = writeln!(out, "    {name:<22} = {shown}");
+    }
+    if !m.preferences.is_empty() {
+        let _ = writeln!(out, "  preferences");
+        for p in &m.preferences {
+            let _ = writeln!(out, "    {:<22} default {:<5} {}", p.key, p.default, p.label);
+        }
+    }
+    let migrations: Vec<_> = d.migrations.iter().map(|m| format!("{} {}", m.version, m.name)).collect();
+    let templates: Vec<_> = d.templates.iter().map(|t| t.name.as_str()).collect();
+    let _ = writeln!(out, "  migrations    {}", migrations.join("; "));
+    let _ = writeln!(out, "  templates     {}", templates.join(", "));
+    out
+}
+
+/// Builds the plugin runtime for `config`.
+pub fn runtime(config: &Config) -> anyhow::Result<PluginRuntime> {
+    PluginRuntime::new(config.plugins.runtime.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))
+}

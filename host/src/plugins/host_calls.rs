@@ -1,0 +1,134 @@
+//! Guest -> host calls: the [`HostServices`] a deployment provides, and [`dispatch`], the
+//! ONE exhaustive `match` that checks each call's capability against the manifest and then
+//! hands it to the service.
+
+use super::manifest::PluginManifest;
+use plugin_api::{
+    DirectoryEntry, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply, LogLevel,
+    MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
+};
+use std::collections::BTreeMap;
+
+/// The services behind host calls, for one plugin call (one request). The storage layer
+/// implements it on top of the request's transaction; a method left at its default answers
+/// "unavailable".
+pub trait HostServices: Send + 'static {
+    /// A SELECT on the plugin's tables.
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
+        let _ = (sql, params);
+        Err(unavailable("sql"))
+    }
+    /// An INSERT, UPDATE or DELETE on the plugin's tables.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
+        let _ = (sql, params);
+        Err(unavailable("sql"))
+    }
+    /// Members by id.
+    fn members(&mut self, ids: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
+        let _ = ids;
+        Err(unavailable("directory"))
+    }
+    /// Groups by id.
+    fn groups(&mut self, ids: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {
+        let _ = ids;
+        Err(unavailable("directory"))
+    }
+    /// Groups administered by `user`.
+    fn groups_administered_by(&mut self, user: UserId) -> Result<Vec<GroupInfo>, HostError> {
+        let _ = user;
+        Err(unavailable("directory"))
+    }
+    /// Directory search.
+    fn search_directory(&mut self, query: &str, limit: u32) -> Result<Vec<DirectoryEntry>, HostError> {
+        let _ = (query, limit);
+        Err(unavailable("directory"))
+    }
+    /// An in-app notification.
+    fn notify(&mut self, to: UserId, text: &str, link: &str) -> Result<(), HostError> {
+        let _ = (to, text, link);
+        Err(unavailable("notifications"))
+    }
+    /// A queued email.
+    fn send_email(&mut self, to: UserId, subject: &str, template: &str, data: &TemplateData) -> Result<(), HostError> {
+        let _ = (to, subject, template, data);
+        Err(unavailable("email"))
+    }
+    /// Preference values.
+    fn preferences(
+        &mut self,
+        users: &[UserId],
+        keys: &[String],
+    ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
+        let _ = (users, keys);
+        Err(unavailable("preferences"))
+    }
+    /// The host's clock.
+    fn now(&mut self) -> Timestamp {
+        crate::clock::system_now()
+    }
+    /// A log line from the plugin.
+    fn log(&mut self, plugin: &str, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// Services for calls that need none (`Describe`, `portal plugin check`): every call but
+/// the clock and the log is unavailable.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoServices;
+
+impl HostServices for NoServices {}
+
+/// The error for a service this deployment does not offer.
+pub fn unavailable(service: &str) -> HostError {
+    HostError {
+        kind: HostErrorKind::Unavailable,
+        message: format!("the `{service}` service is not available here"),
+    }
+}
+
+/// Checks `call` against the manifest's capabilities and runs it.
+pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call: HostCall) -> HostReply {
+    let needed = call.capability();
+    if !plugin.allows(needed) {
+        tracing::warn!(plugin = plugin.id(), call = call.name(), capability = %needed, "host call refused: capability not declared");
+        return HostReply::Error(HostError {
+            kind: HostErrorKind::CapabilityDenied,
+            message: format!(
+                "host call `{}` needs the `{needed}` capability, which the manifest of `{}` does not declare",
+                call.name(),
+                plugin.id()
+            ),
+        });
+    }
+    let result = match call {
+        HostCall::Query { sql, params } => services.query(&sql, &params),
+        HostCall::Execute { sql, params } => services.execute(&sql, &params),
+        HostCall::Members { ids } => services.members(&ids).map(|members| HostReply::Members { members }),
+        HostCall::Groups { ids } => services.groups(&ids).map(|groups| HostReply::Groups { groups }),
+        HostCall::GroupsAdministeredBy { user } => {
+            services.groups_administered_by(user).map(|groups| HostReply::Groups { groups })
+        }
+        HostCall::SearchDirectory { query, limit } => {
+            services.search_directory(&query, limit).map(|entries| HostReply::Directory { entries })
+        }
+        HostCall::Notify { to, text, link } => services.notify(to, &text, &link).map(|()| HostReply::Done),
+        HostCall::SendEmail { to, subject, template, data } => {
+            services.send_email(to, &subject, &template, &data).map(|()| HostReply::Done)
+        }
+        HostCall::Preferences { users, keys } => {
+            services.preferences(&users, &keys).map(|values| HostReply::Preferences { values })
+        }
+        HostCall::Now => Ok(HostReply::Now { now: services.now() }),
+        HostCall::Log { level, message } => {
+            services.log(plugin.id(), level, &message);
+            Ok(HostReply::Done)
+        }
+    };
+    result.unwrap_or_else(HostReply::Error)
+}

@@ -1,0 +1,21 @@
+//! Plugins: manifests, the sandboxed wasm runtime, and the host calls plugins make.
+//!
+//! - [`manifest`]: parse and validate a manifest file;
+//! - [`runtime`]: load a plugin and call it, one fresh instance per call;
+//! - [`host_calls`]: the services behind host calls and the one capability check;
+//! - [`engine`]: the wasmtime engine and the compiled-module cache;
+//! - [`config`]: limits and pool settings;
+//! - [`error`]: load and call errors.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod host_calls;
+pub mod manifest;
+pub mod runtime;
+
+pub use config::{Limits, RuntimeConfig};
+pub use error::{CallError, CallFailure, LoadError};
+pub use host_calls::{HostServices, NoServices};
+pub use manifest::{ManifestError, PluginManifest};
+pub use runtime::{LoadedPlugin, PluginRuntime, Session};

@@ -1,0 +1,338 @@
+//! Guest -> host: the calls a plugin can make ([`HostCall`]), the host's answers
+//! ([`HostReply`]), and the capability each call needs ([`Capability`]).
+
+use crate::error::HostError;
+use crate::ids::{ActorRef, GroupId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A host service a plugin must declare in its manifest's `capabilities` to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// SQL on the plugin's own tables ([`HostCall::Query`], [`HostCall::Execute`]).
+    Sql,
+    /// Look up members and groups ([`HostCall::Members`], [`HostCall::Groups`],
+    /// [`HostCall::GroupsAdministeredBy`], [`HostCall::SearchDirectory`]).
+    Directory,
+    /// Create in-app notifications ([`HostCall::Notify`]).
+    Notifications,
+    /// Queue emails ([`HostCall::SendEmail`]).
+    Email,
+    /// Read members' preferences ([`HostCall::Preferences`]).
+    Preferences,
+    /// Read the host's clock ([`HostCall::Now`]).
+    Clock,
+    /// Write to the host's log ([`HostCall::Log`]).
+    Log,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 7] = [
+        Capability::Sql,
+        Capability::Directory,
+        Capability::Notifications,
+        Capability::Email,
+        Capability::Preferences,
+        Capability::Clock,
+        Capability::Log,
+    ];
+
+    /// The name used in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Sql => "sql",
+            Capability::Directory => "directory",
+            Capability::Notifications => "notifications",
+            Capability::Email => "email",
+            Capability::Preferences => "preferences",
+            Capability::Clock => "clock",
+            Capability::Log => "log",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// An SQL value: a parameter or a cell of a result row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SqlValue {
+    /// NULL.
+    Null,
+    /// INTEGER.
+    Int(i64),
+    /// REAL.
+    Real(f64),
+    /// TEXT.
+    Text(String),
+    /// BLOB.
+    Blob(Vec<u8>),
+}
+
+impl SqlValue {
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            SqlValue::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// The text, if this is text.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            SqlValue::Text(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Int(i64::from(v))
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// Severity of a [`HostCall::Log`] line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that was handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// One call from a plugin to the host, made through the single import `portal.host_call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum HostCall {
+    /// Run one SELECT on the plugin's own tables. Answer: [`HostReply::Rows`].
+    Query {
+        /// The statement, with `?` placeholders.
+        sql: String,
+        /// Values for the placeholders.
+        params: Vec<SqlValue>,
+    },
+    /// Run one INSERT, UPDATE or DELETE on the plugin's own tables (refused during a GET).
+    /// Answer: [`HostReply::Executed`].
+    Execute {
+        /// The statement, with `?` placeholders.
+        sql: String,
+        /// Values for the placeholders.
+        params: Vec<SqlValue>,
+    },
+    /// Look up members of the request's community by id. Answer: [`HostReply::Members`].
+    Members {
+        /// The ids; unknown ids and members of other communities are left out.
+        ids: Vec<UserId>,
+    },
+    /// Look up groups of the request's community by id. Answer: [`HostReply::Groups`].
+    Groups {
+        /// The ids; unknown ids are left out.
+        ids: Vec<GroupId>,
+    },
+    /// The groups of which `user` is an admin. Answer: [`HostReply::Groups`].
+    GroupsAdministeredBy {
+        /// The member.
+        user: UserId,
+    },
+    /// Search members and groups by name. Answer: [`HostReply::Directory`].
+    SearchDirectory {
+        /// At least 2 characters.
+        query: String,
+        /// At most this many results (the host caps it at 50).
+        limit: u32,
+    },
+    /// Create an in-app notification. Answer: [`HostReply::Done`].
+    Notify {
+        /// The recipient.
+        to: UserId,
+        /// The text (plain).
+        text: String,
+        /// A path inside the community, e.g. `/conversations/7`.
+        link: String,
+    },
+    /// Queue an email, rendered by the host from one of the plugin's templates. It is
+    /// written in the same transaction as the call's other effects. Answer:
+    /// [`HostReply::Done`].
+    SendEmail {
+        /// The recipient.
+        to: UserId,
+        /// The subject (plain).
+        subject: String,
+        /// The template name; `{template}.html` and `{template}.txt` are rendered.
+        template: String,
+        /// The template's data.
+        data: crate::request::TemplateData,
+    },
+    /// Read preferences of members. Answer: [`HostReply::Preferences`].
+    Preferences {
+        /// The members.
+        users: Vec<UserId>,
+        /// Preference keys declared in the manifest.
+        keys: Vec<String>,
+    },
+    /// The host's clock. Answer: [`HostReply::Now`].
+    Now,
+    /// Write a line to the host's log, tagged with the plugin id and request id. Answer:
+    /// [`HostReply::Done`].
+    Log {
+        /// Severity.
+        level: LogLevel,
+        /// The line.
+        message: String,
+    },
+}
+
+impl HostCall {
+    /// The capability the manifest must declare for this call. This is the one place that
+    /// maps calls to capabilities; the host checks it before it does anything else.
+    pub fn capability(&self) -> Capability {
+        match self {
+            HostCall::Query { .. } | HostCall::Execute { .. } => Capability::Sql,
+            HostCall::Members { .. }
+            | HostCall::Groups { .. }
+            | HostCall::GroupsAdministeredBy { .. }
+            | HostCall::SearchDirectory { .. } => Capability::Directory,
+            HostCall::Notify { .. } => Capability::Notifications,
+            HostCall::SendEmail { .. } => Capability::Email,
+            HostCall::Preferences { .. } => Capability::Preferences,
+            HostCall::Now => Capability::Clock,
+            HostCall::Log { .. } => Capability::Log,
+        }
+    }
+
+    /// The name of the call, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HostCall::Query { .. } => "query",
+            HostCall::Execute { .. } => "execute",
+            HostCall::Members { .. } => "members",
+            HostCall::Groups { .. } => "groups",
+            HostCall::GroupsAdministeredBy { .. } => "groups_administered_by",
+            HostCall::SearchDirectory { .. } => "search_directory",
+            HostCall::Notify { .. } => "notify",
+            HostCall::SendEmail { .. } => "send_email",
+            HostCall::Preferences { .. } => "preferences",
+            HostCall::Now => "now",
+            HostCall::Log { .. } => "log",
+        }
+    }
+}
+
+/// A member as the directory shows it to plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// The member's id.
+    pub id: UserId,
+    /// Display name.
+    pub name: String,
+    /// Unique handle inside the community.
+    pub nickname: String,
+    /// Initials for the avatar.
+    pub initials: String,
+}
+
+/// A group as the directory shows it to plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group's id.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Unique handle inside the community.
+    pub nickname: String,
+    /// The group's admins.
+    pub admins: Vec<UserId>,
+}
+
+/// One result of a directory search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// A member or a group.
+    pub actor: ActorRef,
+    /// Display name.
+    pub name: String,
+    /// Unique handle inside the community.
+    pub nickname: String,
+}
+
+/// The host's answer to one [`HostCall`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum HostReply {
+    /// Rows of a [`HostCall::Query`].
+    Rows {
+        /// Column names, in order.
+        columns: Vec<String>,
+        /// The rows; each has one value per column.
+        rows: Vec<Vec<SqlValue>>,
+    },
+    /// Result of a [`HostCall::Execute`].
+    Executed {
+        /// Rows changed.
+        changes: u64,
+        /// The rowid of the last INSERT.
+        last_insert_id: i64,
+    },
+    /// Members found.
+    Members {
+        /// The members, in no particular order.
+        members: Vec<MemberInfo>,
+    },
+    /// Groups found.
+    Groups {
+        /// The groups, in no particular order.
+        groups: Vec<GroupInfo>,
+    },
+    /// Directory search results, best first.
+    Directory {
+        /// The results.
+        entries: Vec<DirectoryEntry>,
+    },
+    /// Preference values: `values[user][key]`. Missing values have their manifest default.
+    Preferences {
+        /// The values.
+        values: BTreeMap<UserId, BTreeMap<String, bool>>,
+    },
+    /// The host's clock.
+    Now {
+        /// The time.
+        now: Timestamp,
+    },
+    /// The call succeeded and has nothing to return.
+    Done,
+    /// The call was refused or failed.
+    Error(HostError),
+}

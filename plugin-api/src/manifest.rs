@@ -1,0 +1,225 @@
+//! The manifest schema: the TOML file in `manifests/` that declares what a plugin is and
+//! what it may do. Every field is documented here; unknown fields are errors.
+//!
+//! This module only describes the file. The host parses it into these types and then
+//! validates it (unique names, abilities that exist, a wasm path inside the manifest's
+//! folder, ...), naming the file, line and field of any problem.
+//!
+//! ```toml
+//! id = "hello"                 # also the prefix of the plugin's tables: hello_*
+//! name = "Hello"
+//! version = "0.1.0"
+//! abi_version = 1
+//! wasm = "wasm/hello.wasm"     # relative to this file, inside its folder
+//! capabilities = ["sql", "log"]
+//!
+//! [[abilities]]
+//! name = "hello.use"           # always off until an operator grants it
+//! label = "Say hello"
+//!
+//! [[slots]]
+//! slot = "header.user_menu"
+//! key = "hello"
+//! label = "Hello"
+//! link = "/hello"
+//! ability = "hello.use"
+//!
+//! [[routes]]
+//! name = "index"
+//! method = "GET"
+//! path = "/hello"
+//! ability = "hello.use"
+//! ```
+
+use crate::context::AbilityName;
+use crate::host_call::Capability;
+use crate::request::{HttpMethod, SlotName};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The whole manifest file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    /// Lowercase letters, digits and `_`, starting with a letter. It names the plugin in
+    /// the CLI and the logs, and prefixes its tables (`{id}_...`) and abilities (`{id}.`).
+    pub id: String,
+    /// Display name for operators.
+    pub name: String,
+    /// The plugin's version, `MAJOR.MINOR.PATCH`; must equal what `Describe` answers.
+    pub version: String,
+    /// The ABI the plugin is built for; must equal [`crate::ABI_VERSION`].
+    pub abi_version: u32,
+    /// Path of the `.wasm` (or `.wat`) module, relative to the manifest and inside its
+    /// folder: absolute paths and `..` are refused.
+    pub wasm: String,
+    /// One paragraph for operators.
+    #[serde(default)]
+    pub description: String,
+    /// Host services the plugin uses. Any host call outside these is refused.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Feature flags, each off in every community until an operator grants it.
+    #[serde(default)]
+    pub abilities: Vec<AbilitySpec>,
+    /// UI the plugin contributes to the layout's slots.
+    #[serde(default)]
+    pub slots: Vec<SlotSpec>,
+    /// Pages, mounted under the community: `/c/{community}{path}`.
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    /// Scheduled jobs, run per community where `ability` is granted to anyone.
+    #[serde(default)]
+    pub jobs: Vec<JobSpec>,
+    /// Settings with defaults; operators override them per community.
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingSpec>,
+    /// Per-member preferences shown on the preferences page.
+    #[serde(default)]
+    pub preferences: Vec<PreferenceSpec>,
+}
+
+/// A feature flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbilitySpec {
+    /// `{plugin id}.{name}`, e.g. `conversations.use`. Unique in the manifest.
+    pub name: AbilityName,
+    /// Short text for the admin page.
+    pub label: String,
+    /// Longer explanation for the admin page.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One UI contribution to a slot of the layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSpec {
+    /// Where it goes.
+    pub slot: SlotName,
+    /// Unique in the manifest; the `Slots` request and answer refer to items by key.
+    pub key: String,
+    /// The visible text (for a badge: its accessible description, e.g. "unread conversations").
+    pub label: String,
+    /// A path inside the community. `{profile}` and `{group}` are replaced by the id of the
+    /// profile or group shown. A badge needs no link.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Shown only to members who have this ability.
+    pub ability: AbilityName,
+}
+
+/// A page of the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Unique in the manifest; sent in the page request.
+    pub name: String,
+    /// `GET` or `POST`.
+    pub method: HttpMethod,
+    /// Starts with `/`; segments like `{id}` are parameters.
+    pub path: String,
+    /// Only signed-in members with this ability reach the plugin; others get the sign-in
+    /// page or "not found".
+    pub ability: AbilityName,
+}
+
+/// A scheduled job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Unique in the manifest; sent in the job request.
+    pub name: String,
+    /// A fixed interval such as `"5m"`; give this or `interval_setting`.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// The name of a `duration` setting that holds the interval.
+    #[serde(default)]
+    pub interval_setting: Option<String>,
+    /// The job runs in communities where this ability is granted to anyone.
+    pub ability: AbilityName,
+}
+
+/// A setting with its type and default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SettingSpec {
+    /// A whole number in `min..=max`.
+    Integer {
+        /// Text for the admin page.
+        label: String,
+        /// The default.
+        default: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// On or off.
+    Boolean {
+        /// Text for the admin page.
+        label: String,
+        /// The default.
+        default: bool,
+    },
+    /// A duration written like `30s`, `5m`, `2h`, `1d`.
+    Duration {
+        /// Text for the admin page.
+        label: String,
+        /// The default.
+        default: String,
+    },
+    /// An `https://` or `http://` link, or empty.
+    Url {
+        /// Text for the admin page.
+        label: String,
+        /// The default (empty for none).
+        #[serde(default)]
+        default: String,
+    },
+}
+
+/// A per-member on/off preference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferenceSpec {
+    /// Unique in the manifest.
+    pub key: String,
+    /// Text for the preferences page.
+    pub label: String,
+    /// The value until the member changes it.
+    pub default: bool,
+}
+
+/// Parses a duration such as `30s`, `5m`, `2h` or `1d` into seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().ok()?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    number.checked_mul(factor).filter(|s| *s > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Some(300));
+        assert_eq!(parse_duration("30s"), Some(30));
+        assert_eq!(parse_duration("1d"), Some(86_400));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5 minutes"), None);
+    }
+}

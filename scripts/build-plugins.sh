@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds every plugin crate to wasm32-unknown-unknown and copies each module next to the
+# manifests, as manifests/wasm/<plugin id>.wasm (where the manifests point).
+#
+# It uses the first wasm32 toolchain that works on this machine:
+#   1. rustup's stable toolchain with the wasm32-unknown-unknown target installed;
+#   2. Debian's rustc-web + cargo-web + rust-web-src, building std from source (-Zbuild-std);
+#   3. installs (2) with apt-get when this is Debian and we are root (or have sudo);
+#   4. tries `rustup target add wasm32-unknown-unknown` (needs internet);
+# and otherwise says exactly what to run. Set PORTAL_WASM_TOOLCHAIN=rustup|debian to force one.
+# Wasm builds use their own target directory (target-wasm/) so they never disturb host builds.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="$root/manifests/wasm"
+target_dir="$root/target-wasm"
+# crate name -> plugin id (the manifest's `id`)
+plugins=("conversations-plugin:conversations")
+profile=wasm
+target=wasm32-unknown-unknown
+
+say() { echo "build-plugins: $*" >&2; }
+
+rustup_has_target() {
+    command -v rustup >/dev/null 2>&1 &&
+        rustup target list --installed 2>/dev/null | grep -qx "$target"
+}
+
+debian_ready() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ]
+}
+
+install_debian() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null || return 1
+        sudo="sudo -n"
+    fi
+    say "installing Debian's rustc-web, cargo-web and rust-web-src (wasm32 via build-std)"
+    if ! $sudo apt-get install -y -q rustc-web cargo-web rust-web-src >/dev/null 2>&1; then
+        $sudo apt-get update -q >/dev/null 2>&1 || true
+        $sudo apt-get install -y -q rustc-web cargo-web rust-web-src >/dev/null 2>&1 || return 1
+    fi
+    debian_ready
+}
+
+build_rustup() {
+    say "using rustup's $target target"
+    cargo build --locked --profile "$profile" --target "$target" --target-dir "$target_dir" "${packages[@]}"
+}
+
+# A wasm linker: rustup's rust-lld (any installed toolchain has one), Debian's sysroot or
+# /usr/bin/rust-lld (a link to lld-NN, which may be missing), or LLVM's wasm-ld.
+find_lld() {
+    local rustup_sysroot debian_sysroot candidate
+    rustup_sysroot=$(rustc --print sysroot 2>/dev/null || true)
+    debian_sysroot=$(/usr/bin/rustc --print sysroot)
+    for candidate in "$rustup_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld" \
+        "$debian_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld" /usr/bin/rust-lld \
+        "$(command -v wasm-ld || true)"; do
+        [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+    done
+    return 1
+}
+
+build_debian() {
+    local lld
+    lld=$(find_lld) || { say "no wasm linker found: install rustup (it ships rust-lld) or sudo apt-get install lld"; exit 1; }
+    say "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std, linker $lld"
+    env -u RUSTUP_TOOLCHAIN \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
+        RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
+        /usr/bin/cargo build --locked --profile "$profile" --target "$target" --target-dir "$target_dir" \
+        -Zbuild-std=std,panic_abort "${packages[@]}"
+}
+
+packages=()
+for p in "${plugins[@]}"; do packages+=(-p "${p%%:*}"); done
+
+choice=${PORTAL_WASM_TOOLCHAIN:-}
+if [ -z "$choice" ]; then
+    if rustup_has_target; then
+        choice=rustup
+    elif debian_ready || install_debian; then
+        choice=debian
+    elif command -v rustup >/dev/null 2>&1 && timeout 120 rustup target add "$target" >/dev/null 2>&1; then
+        choice=rustup
+    else
+        cat >&2 <<MSG
+build-plugins: no Rust toolchain for $target was found or could be installed.
+Do one of these, then run the command again:
+  - with internet:        rustup target add $target
+  - on Debian or Ubuntu:  sudo apt-get install rustc-web cargo-web rust-web-src
+MSG
+        exit 1
+    fi
+fi
+
+case "$choice" in
+    rustup) build_rustup ;;
+    debian) build_debian ;;
+    *) say "PORTAL_WASM_TOOLCHAIN must be rustup or debian, not '$choice'"; exit 1 ;;
+esac
+
+mkdir -p "$out"
+for p in "${plugins[@]}"; do
+    crate=${p%%:*}
+    id=${p##*:}
+    src="$target_dir/$target/$profile/${crate//-/_}.wasm"
+    cp "$src" "$out/$id.wasm.tmp"
+    mv "$out/$id.wasm.tmp" "$out/$id.wasm"
+    say "$out/$id.wasm ($(wc -c <"$out/$id.wasm") bytes)"
+done
