@@ -25,10 +25,7 @@ impl Plugin for Conversations {
                 sql: include_str!("../migrations/001_conversations.sql").to_owned(),
             }],
             templates: vec![
-                Template {
-                    name: "about".to_owned(),
-                    source: include_str!("templates/about.hbs").to_owned(),
-                },
+                Template { name: "about".to_owned(), source: include_str!("templates/about.hbs").to_owned() },
                 Template {
                     name: "preview".to_owned(),
                     source: include_str!("templates/preview.hbs").to_owned(),
@@ -43,3 +40,30 @@ impl Plugin for Conversations {
 }
 
 plugin_api::register_plugin!(Conversations);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::{PluginRequest, PluginResponse, codec};
+
+    #[test]
+    fn describe_through_the_native_entry_point() {
+        let bytes = portal_dispatch(&codec::encode(&PluginRequest::Describe).expect("encode"));
+        match codec::decode::<PluginResponse>(&bytes).expect("decode") {
+            PluginResponse::Described(d) => {
+                assert_eq!(d.id, ID);
+                assert_eq!(d.migrations.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_in_is_an_error_response_not_a_panic() {
+        let bytes = portal_dispatch(b"\xff not a request");
+        match codec::decode::<PluginResponse>(&bytes).expect("decode") {
+            PluginResponse::Error(e) => assert_eq!(e.kind, plugin_api::ErrorKind::Internal),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -52,10 +52,7 @@ mod tests {
         let thousand = "é".repeat(1000);
         assert!(validate_body(&format!("  {thousand}  "), 1000).is_ok());
         let too_long = "😀".repeat(1001);
-        assert_eq!(
-            validate_body(&too_long, 1000),
-            Err(BodyError::TooLong { chars: 1001, max: 1000 })
-        );
+        assert_eq!(validate_body(&too_long, 1000), Err(BodyError::TooLong { chars: 1001, max: 1000 }));
         assert_eq!(validate_body("x", 1), Ok("x"));
     }
 }

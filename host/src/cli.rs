@@ -71,7 +71,8 @@ pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
         plugin.module_load_time().as_secs_f64() * 1000.0
     );
     let caps: Vec<_> = plugin.manifest().capabilities.iter().map(|c| c.as_str()).collect();
-    let _ = writeln!(out, "  capabilities  {}", if caps.is_empty() { "(none)".into() } else { caps.join(", ") });
+    let _ =
+        writeln!(out, "  capabilities  {}", if caps.is_empty() { "(none)".into() } else { caps.join(", ") });
     let _ = writeln!(out, "  abilities     (all off until an operator grants them)");
     for a in &m.abilities {
         let _ = writeln!(out, "    {:<28} {}", a.name, a.label);
@@ -79,11 +80,26 @@ pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
     let _ = writeln!(out, "  slots");
     for s in &m.slots {
         let link = s.link.as_deref().unwrap_or("-");
-        let _ = writeln!(out, "    {:<20} {:<16} {:<24} {:<28} needs {}", s.slot.as_str(), s.key, format!("\"{}\"", s.label), link, s.ability);
+        let _ = writeln!(
+            out,
+            "    {:<20} {:<16} {:<24} {:<28} needs {}",
+            s.slot.as_str(),
+            s.key,
+            format!("\"{}\"", s.label),
+            link,
+            s.ability
+        );
     }
     let _ = writeln!(out, "  routes");
     for r in &m.routes {
-        let _ = writeln!(out, "    {:<5} /c/{{community}}{:<30} {:<16} needs {}", format!("{:?}", r.method).to_uppercase(), r.path, r.name, r.ability);
+        let _ = writeln!(
+            out,
+            "    {:<5} /c/{{community}}{:<30} {:<16} needs {}",
+            format!("{:?}", r.method).to_uppercase(),
+            r.path,
+            r.name,
+            r.ability
+        );
     }
     let _ = writeln!(out, "  jobs");
     for j in &plugin.manifest().jobs {

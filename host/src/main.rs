@@ -38,7 +38,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("loading the plugin of {}", manifest.display()))?;
                 print!("{}", cli::describe(&plugin));
             }
-            println!("The web portal arrives with the next milestone; the plugins above loaded and answered Describe.");
+            println!(
+                "The web portal arrives with the next milestone; the plugins above loaded and answered Describe."
+            );
             Ok(())
         }
     }

@@ -135,7 +135,7 @@ pub enum LogLevel {
 
 /// One call from a plugin to the host, made through the single import `portal.host_call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HostCall {
     /// Run one SELECT on the plugin's own tables. Answer: [`HostReply::Rows`].
     Query {
@@ -290,7 +290,7 @@ pub struct DirectoryEntry {
 
 /// The host's answer to one [`HostCall`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HostReply {
     /// Rows of a [`HostCall::Query`].
     Rows {

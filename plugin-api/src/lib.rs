@@ -32,9 +32,10 @@
 //! The SDK does all of this for you (see [`guest`]).
 //!
 //! ## Encoding
-//! UTF-8 JSON produced by [`codec`] (serde_json). Enums are internally tagged
-//! (`{"request":"page",...}`, `{"call":"query",...}`); ids are numbers; times are
-//! [`Timestamp`]s in milliseconds.
+//! UTF-8 JSON produced by [`codec`] (serde_json). Enums are externally tagged, which
+//! serde decodes in one pass: `{"page":{"ctx":...,"page":...}}`, `{"query":{"sql":...}}`,
+//! and a variant without fields is a string (`"describe"`, `"now"`, `"done"`). Ids are
+//! numbers; times are [`Timestamp`]s in milliseconds.
 //!
 //! ## Versioning
 //! [`ABI_VERSION`] changes when a change is not backwards compatible. The host refuses to
@@ -78,7 +79,7 @@
 //! - [`PluginRequest`] / [`PluginResponse`], [`HostCall`] / [`HostReply`]: the wire types.
 //! - [`Context`]: what every request carries.
 //! - [`manifest::ManifestFile`]: the manifest schema.
-//! - [`codec`]: encoding.
+//! - [`codec`](crate::codec): encoding.
 //! - `guest` (feature): [`guest::Plugin`], [`register_plugin!`], [`guest::host`].
 
 pub mod codec;
@@ -100,8 +101,7 @@ pub use host_call::{
 pub use ids::{ActorRef, CommunityId, GroupId, Timestamp, UserId};
 pub use request::{
     Description, Flash, FlashKind, HostEvent, HttpMethod, Migration, PageRequest, PageResponse,
-    PluginRequest, PluginResponse, SlotFill, SlotFills, SlotName, SlotPage, Template,
-    TemplateData,
+    PluginRequest, PluginResponse, SlotFill, SlotFills, SlotName, SlotPage, Template, TemplateData,
 };
 
 /// The ABI version this crate describes. A module's `portal_abi_version` export and its
@@ -158,17 +158,14 @@ mod tests {
     #[test]
     fn request_wire_format_is_tagged() {
         let bytes = codec::encode(&PluginRequest::Describe).unwrap();
-        assert_eq!(bytes, br#"{"request":"describe"}"#);
+        assert_eq!(bytes, br#""describe""#);
+        let call = HostCall::Log { level: LogLevel::Info, message: "hi".into() };
+        assert_eq!(codec::encode(&call).unwrap(), br#"{"log":{"level":"info","message":"hi"}}"#);
     }
 
     #[test]
     fn sql_values_round_trip() {
-        let values = vec![
-            SqlValue::Null,
-            SqlValue::Int(-3),
-            SqlValue::Real(1.5),
-            SqlValue::Text("x".into()),
-        ];
+        let values = vec![SqlValue::Null, SqlValue::Int(-3), SqlValue::Real(1.5), SqlValue::Text("x".into())];
         let back: Vec<SqlValue> = codec::decode(&codec::encode(&values).unwrap()).unwrap();
         assert_eq!(back, values);
     }

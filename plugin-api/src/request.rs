@@ -11,7 +11,7 @@ use std::fmt;
 
 /// One request from the host. The host sends exactly one per call of `portal_handle`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "request", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PluginRequest {
     /// "Who are you?": sent when the plugin is loaded. No context, and no host calls are
     /// allowed while answering. Answer: [`PluginResponse::Described`].
@@ -82,7 +82,7 @@ impl PluginRequest {
 
 /// A plugin's answer to one [`PluginRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "response", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PluginResponse {
     /// Answer to [`PluginRequest::Describe`].
     Described(Description),
@@ -302,7 +302,7 @@ pub struct Flash {
 
 /// The answer to a page request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "page", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PageResponse {
     /// Render one of the plugin's templates inside the portal layout.
     Render {
@@ -326,7 +326,7 @@ pub enum PageResponse {
 
 /// Host events a plugin may react to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HostEvent {
     /// A member left or was removed from the community.
     MemberRemoved {

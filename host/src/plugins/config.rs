@@ -4,12 +4,13 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Limits enforced on every call into a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Linear memory cap per instance, in MiB.
     pub memory_mib: u64,
-    /// CPU cap per call, in milliseconds (enforced with epoch interruption).
+    /// Time cap per call, in milliseconds: wasm execution is interrupted at this deadline
+    /// (epoch interruption, checked every 5 ms).
     pub cpu_ms: u64,
     /// Largest request, response, host call or host reply, in bytes.
     pub max_payload_bytes: u32,

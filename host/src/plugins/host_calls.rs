@@ -4,8 +4,8 @@
 
 use super::manifest::PluginManifest;
 use plugin_api::{
-    DirectoryEntry, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply, LogLevel,
-    MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
+    DirectoryEntry, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply, LogLevel, MemberInfo,
+    SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
 
@@ -49,7 +49,13 @@ pub trait HostServices: Send + 'static {
         Err(unavailable("notifications"))
     }
     /// A queued email.
-    fn send_email(&mut self, to: UserId, subject: &str, template: &str, data: &TemplateData) -> Result<(), HostError> {
+    fn send_email(
+        &mut self,
+        to: UserId,
+        subject: &str,
+        template: &str,
+        data: &TemplateData,
+    ) -> Result<(), HostError> {
         let _ = (to, subject, template, data);
         Err(unavailable("email"))
     }

@@ -221,9 +221,7 @@ fn resolve_wasm(manifest: &Path, wasm: &str) -> Result<PathBuf, String> {
         return Err(format!("`{wasm}` is absolute; expected a path relative to the manifest"));
     }
     if rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(format!(
-            "`{wasm}` leaves the manifest's folder; expected a path inside it (no `..`)"
-        ));
+        return Err(format!("`{wasm}` leaves the manifest's folder; expected a path inside it (no `..`)"));
     }
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
@@ -235,7 +233,10 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
     if !is_identifier(&raw.id) {
         return Err(v.error(
             &[Seg::Key("id")],
-            format!("`{}` is not a plugin id; expected lowercase letters, digits and `_`, starting with a letter", raw.id),
+            format!(
+                "`{}` is not a plugin id; expected lowercase letters, digits and `_`, starting with a letter",
+                raw.id
+            ),
         ));
     }
     if raw.name.trim().is_empty() {
@@ -250,7 +251,10 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
     if raw.abi_version != ABI_VERSION {
         return Err(v.error(
             &[Seg::Key("abi_version")],
-            format!("the plugin is built for ABI {}, but this portal speaks ABI {ABI_VERSION}", raw.abi_version),
+            format!(
+                "the plugin is built for ABI {}, but this portal speaks ABI {ABI_VERSION}",
+                raw.abi_version
+            ),
         ));
     }
     let wasm_path = resolve_wasm(path, &raw.wasm).map_err(|m| v.error(&[Seg::Key("wasm")], m))?;
@@ -258,10 +262,9 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
     let mut capabilities = BTreeSet::new();
     for (i, cap) in raw.capabilities.iter().enumerate() {
         if !capabilities.insert(*cap) {
-            return Err(v.error(
-                &[Seg::Key("capabilities"), Seg::Index(i)],
-                format!("`{cap}` is listed twice"),
-            ));
+            return Err(
+                v.error(&[Seg::Key("capabilities"), Seg::Index(i)], format!("`{cap}` is listed twice"))
+            );
         }
     }
 
@@ -274,7 +277,9 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         if !is_identifier(rest) {
             return Err(v.error(
                 &at,
-                format!("`{name}` is not a valid ability name; expected `{prefix}<name>` with a lowercase name"),
+                format!(
+                    "`{name}` is not a valid ability name; expected `{prefix}<name>` with a lowercase name"
+                ),
             ));
         }
         if !abilities.insert(name) {
@@ -301,10 +306,13 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
             ));
         }
         if !known_ability(&slot.ability) {
-            return Err(v.error(&[Seg::Key("slots"), Seg::Index(i), Seg::Key("ability")], undeclared(&slot.ability)));
+            return Err(
+                v.error(&[Seg::Key("slots"), Seg::Index(i), Seg::Key("ability")], undeclared(&slot.ability))
+            );
         }
         if let Some(link) = &slot.link {
-            check_local_path(link).map_err(|m| v.error(&[Seg::Key("slots"), Seg::Index(i), Seg::Key("link")], m))?;
+            check_local_path(link)
+                .map_err(|m| v.error(&[Seg::Key("slots"), Seg::Index(i), Seg::Key("link")], m))?;
         }
     }
 
@@ -337,10 +345,15 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
                 return Err(v.error(&at, format!("default {default} is outside min {min} ..= max {max}")));
             }
             SettingSpec::Duration { default, .. } if parse_duration(default).is_none() => {
-                return Err(v.error(&at, format!("default `{default}` is not a duration; expected e.g. 30s, 5m, 2h, 1d")));
+                return Err(v.error(
+                    &at,
+                    format!("default `{default}` is not a duration; expected e.g. 30s, 5m, 2h, 1d"),
+                ));
             }
             SettingSpec::Url { default, .. }
-                if !default.is_empty() && !(default.starts_with("https://") || default.starts_with("http://")) =>
+                if !(default.is_empty()
+                    || default.starts_with("https://")
+                    || default.starts_with("http://")) =>
             {
                 return Err(v.error(&at, format!("default `{default}` is not an http(s) URL")));
             }
@@ -372,7 +385,10 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
                 }
             },
             _ => {
-                return Err(v.error(&[Seg::Key("jobs"), Seg::Index(i)], "expected exactly one of `interval` and `interval_setting`"));
+                return Err(v.error(
+                    &[Seg::Key("jobs"), Seg::Index(i)],
+                    "expected exactly one of `interval` and `interval_setting`",
+                ));
             }
         };
         jobs.push(JobSpec { name: job.name.clone(), interval, ability: job.ability.clone() });

@@ -8,15 +8,15 @@ use super::error::{CallError, CallFailure, LoadError};
 use super::host_calls::{self, HostServices, NoServices};
 use super::manifest::{self, PluginManifest};
 use plugin_api::{
-    ABI_VERSION, Description, HostCall, HostError, HostErrorKind, HostReply, PluginRequest,
-    PluginResponse, codec, names, pack, unpack,
+    ABI_VERSION, Description, HostCall, HostError, HostErrorKind, HostReply, PluginRequest, PluginResponse,
+    codec, names, pack, unpack,
 };
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{
-    Caller, Engine, ExternType, FuncType, InstancePre, Linker, Memory, Module, ModuleExport,
-    ResourceLimiter, Store, Trap, TypedFunc, ValType,
+    Caller, Engine, ExternType, FuncType, InstancePre, Linker, Memory, Module, ModuleExport, ResourceLimiter,
+    Store, Trap, TypedFunc, ValType,
 };
 
 /// The plugin runtime: one engine for every plugin of the process.
@@ -48,7 +48,10 @@ impl PluginRuntime {
     }
 
     /// Loads the plugin of an already validated manifest.
-    pub fn load_manifest<S: HostServices>(&self, manifest: PluginManifest) -> Result<LoadedPlugin<S>, LoadError> {
+    pub fn load_manifest<S: HostServices>(
+        &self,
+        manifest: PluginManifest,
+    ) -> Result<LoadedPlugin<S>, LoadError> {
         let id = manifest.id().to_owned();
         let module_error = |message: String| LoadError::Module { plugin: id.clone(), message };
         let bytes = std::fs::read(&manifest.wasm_path).map_err(|source| LoadError::Read {
@@ -56,15 +59,20 @@ impl PluginRuntime {
             path: manifest.wasm_path.clone(),
             source,
         })?;
-        let loaded = engine::load_module(&self.engine, &bytes, self.config.cache_dir.as_deref())
-            .map_err(|e| module_error(format!("{} is not a valid module: {e:#}", manifest.wasm_path.display())))?;
+        let loaded =
+            engine::load_module(&self.engine, &bytes, self.config.cache_dir.as_deref()).map_err(|e| {
+                module_error(format!("{} is not a valid module: {e:#}", manifest.wasm_path.display()))
+            })?;
         check_abi_shape(&loaded.module).map_err(module_error)?;
         let manifest = Arc::new(manifest);
 
         // Version and description, in an instance with no services.
-        let probe: Prepared<NoServices> = Prepared::new(&self.engine, &loaded.module, &manifest, &self.config.limits)
-            .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?;
-        let version = probe.abi_version().map_err(|reason| module_error(format!("`{}` failed: {reason}", names::ABI_VERSION)))?;
+        let probe: Prepared<NoServices> =
+            Prepared::new(&self.engine, &loaded.module, &manifest, &self.config.limits)
+                .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?;
+        let version = probe
+            .abi_version()
+            .map_err(|reason| module_error(format!("`{}` failed: {reason}", names::ABI_VERSION)))?;
         if version != ABI_VERSION {
             return Err(LoadError::Mismatch {
                 plugin: id,
@@ -78,7 +86,7 @@ impl PluginRuntime {
             Ok(PluginResponse::Error(e)) => {
                 return Err(module_error(format!("refused Describe: {e}")));
             }
-            Ok(_) => unreachable_response(&id)?,
+            Ok(other) => return Err(module_error(format!("answered Describe with {}", other_kind(&other)))),
             Err(source) => return Err(LoadError::Describe { plugin: id, source: Box::new(source) }),
         };
         check_description(&description).map_err(module_error)?;
@@ -106,10 +114,16 @@ impl PluginRuntime {
     }
 }
 
-/// `Describe` answered with something other than a description or an error: the call layer
-/// already refuses this as [`CallFailure::WrongResponse`], so this is never reached.
-fn unreachable_response(id: &str) -> Result<Description, LoadError> {
-    Err(LoadError::Module { plugin: id.to_owned(), message: "answered Describe with another response".into() })
+/// The kind of a response, for messages.
+fn other_kind(response: &PluginResponse) -> &'static str {
+    match response {
+        PluginResponse::Described(_) => "a description",
+        PluginResponse::Slots(_) => "slots",
+        PluginResponse::Page(_) => "a page",
+        PluginResponse::JobDone { .. } => "a job result",
+        PluginResponse::Ack => "an acknowledgement",
+        PluginResponse::Error(_) => "an error",
+    }
 }
 
 /// Migrations numbered 1, 2, 3, ... and template names unique.
@@ -221,7 +235,12 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             return Err(wasmtime::Error::msg("memory limit reached"));
@@ -229,13 +248,23 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 10_000)
     }
 }
 
 impl<S: HostServices> Prepared<S> {
-    fn new(engine: &Engine, module: &Module, manifest: &Arc<PluginManifest>, limits: &Limits) -> wasmtime::Result<Self> {
+    fn new(
+        engine: &Engine,
+        module: &Module,
+        manifest: &Arc<PluginManifest>,
+        limits: &Limits,
+    ) -> wasmtime::Result<Self> {
         let mut linker: Linker<CallState<S>> = Linker::new(engine);
         linker.func_wrap(
             names::IMPORT_MODULE,
@@ -244,7 +273,9 @@ impl<S: HostServices> Prepared<S> {
         )?;
         let pre = linker.instantiate_pre(module)?;
         let export = |name: &str| {
-            module.get_export_index(name).ok_or_else(|| wasmtime::Error::msg(format!("missing export `{name}`")))
+            module
+                .get_export_index(name)
+                .ok_or_else(|| wasmtime::Error::msg(format!("missing export `{name}`")))
         };
         let exports = Exports {
             memory: export(names::MEMORY)?,
@@ -253,7 +284,7 @@ impl<S: HostServices> Prepared<S> {
             free: export(names::FREE)?,
             handle: export(names::HANDLE)?,
         };
-        Ok(Prepared { manifest: manifest.clone(), pre, exports, engine: engine.clone(), limits: limits.clone() })
+        Ok(Prepared { manifest: manifest.clone(), pre, exports, engine: engine.clone(), limits: *limits })
     }
 
     fn failure_of(store: &mut Store<CallState<S>>, err: &wasmtime::Error, limits: &Limits) -> CallFailure {
@@ -280,7 +311,7 @@ impl<S: HostServices> Prepared<S> {
             CallState {
                 services,
                 manifest: self.manifest.clone(),
-                limits: self.limits.clone(),
+                limits: self.limits,
                 limiter: MemoryLimiter { max_bytes: self.limits.memory_bytes(), hit: false },
                 host_calls: 0,
                 allow_host_calls,
@@ -315,19 +346,32 @@ impl<S: HostServices> Prepared<S> {
 
     fn instantiate(&self, store: &mut Store<CallState<S>>) -> Result<GuestFns, InstantiateError> {
         let instance = self.pre.instantiate(&mut *store).map_err(InstantiateError::Wasm)?;
-        let get = |store: &mut Store<CallState<S>>, export: &ModuleExport| instance.get_module_export(store, export);
+        let get = |store: &mut Store<CallState<S>>, export: &ModuleExport| {
+            instance.get_module_export(store, export)
+        };
         let shape = |what: &str| InstantiateError::Shape(format!("export `{what}` has the wrong type"));
-        let memory = get(store, &self.exports.memory).and_then(|e| e.into_memory()).ok_or_else(|| shape(names::MEMORY))?;
+        let memory = get(store, &self.exports.memory)
+            .and_then(|e| e.into_memory())
+            .ok_or_else(|| shape(names::MEMORY))?;
         let func = |store: &mut Store<CallState<S>>, export: &ModuleExport, name: &str| {
             get(store, export).and_then(|e| e.into_func()).ok_or_else(|| shape(name))
         };
-        let alloc = func(store, &self.exports.alloc, names::ALLOC)?.typed(&*store).map_err(InstantiateError::Wasm)?;
-        let free = func(store, &self.exports.free, names::FREE)?.typed(&*store).map_err(InstantiateError::Wasm)?;
-        let handle = func(store, &self.exports.handle, names::HANDLE)?.typed(&*store).map_err(InstantiateError::Wasm)?;
+        let alloc =
+            func(store, &self.exports.alloc, names::ALLOC)?.typed(&*store).map_err(InstantiateError::Wasm)?;
+        let free =
+            func(store, &self.exports.free, names::FREE)?.typed(&*store).map_err(InstantiateError::Wasm)?;
+        let handle = func(store, &self.exports.handle, names::HANDLE)?
+            .typed(&*store)
+            .map_err(InstantiateError::Wasm)?;
         Ok(GuestFns { memory, alloc, free, handle })
     }
 
-    fn call(&self, request: &PluginRequest, services: S, allow_host_calls: bool) -> (Result<PluginResponse, CallError>, S) {
+    fn call(
+        &self,
+        request: &PluginRequest,
+        services: S,
+        allow_host_calls: bool,
+    ) -> (Result<PluginResponse, CallError>, S) {
         match self.session(services, allow_host_calls) {
             Ok(mut session) => {
                 let result = session.call(request);
@@ -342,12 +386,14 @@ impl Prepared<NoServices> {
     /// Runs `portal_abi_version` in a fresh instance.
     fn abi_version(&self) -> Result<u32, CallFailure> {
         let mut store = self.new_store(NoServices, false);
-        let instance = self.pre.instantiate(&mut store).map_err(|e| Self::failure_of(&mut store, &e, &self.limits))?;
+        let instance =
+            self.pre.instantiate(&mut store).map_err(|e| Self::failure_of(&mut store, &e, &self.limits))?;
         let func = instance
             .get_module_export(&mut store, &self.exports.abi_version)
             .and_then(|e| e.into_func())
             .ok_or_else(|| CallFailure::Instantiate { message: "no abi version export".into() })?;
-        let typed: TypedFunc<(), u32> = func.typed(&store).map_err(|e| CallFailure::Instantiate { message: format!("{e:#}") })?;
+        let typed: TypedFunc<(), u32> =
+            func.typed(&store).map_err(|e| CallFailure::Instantiate { message: format!("{e:#}") })?;
         typed.call(&mut store, ()).map_err(|e| Self::failure_of(&mut store, &e, &self.limits))
     }
 }
@@ -383,7 +429,9 @@ impl<S: HostServices> Session<'_, S> {
 
     fn call_inner(&mut self, request: &PluginRequest) -> Result<PluginResponse, CallFailure> {
         if self.poisoned {
-            return Err(CallFailure::Internal { message: "the instance failed earlier in this request".into() });
+            return Err(CallFailure::Internal {
+                message: "the instance failed earlier in this request".into(),
+            });
         }
         let input = codec::encode(request).map_err(|e| CallFailure::Internal { message: e.to_string() })?;
         let output = self.call_encoded(&input)?;
@@ -406,23 +454,32 @@ impl<S: HostServices> Session<'_, S> {
     fn call_encoded(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
         let limits = &self.prepared.limits;
         let max = limits.max_payload_bytes;
-        let len = u32::try_from(input.len()).ok().filter(|l| *l <= max).ok_or(CallFailure::PayloadTooLarge {
-            what: "the request",
-            len: input.len() as u64,
-            limit: u64::from(max),
-        })?;
+        let len =
+            u32::try_from(input.len()).ok().filter(|l| *l <= max).ok_or(CallFailure::PayloadTooLarge {
+                what: "the request",
+                len: input.len() as u64,
+                limit: u64::from(max),
+            })?;
         let store = &mut self.store;
         store.set_epoch_deadline(deadline_ticks(limits.cpu_ms));
         store.data_mut().host_calls = 0;
-        let fail = |store: &mut Store<CallState<S>>, e: wasmtime::Error| Prepared::failure_of(store, &e, limits);
+        let fail =
+            |store: &mut Store<CallState<S>>, e: wasmtime::Error| Prepared::failure_of(store, &e, limits);
         let ptr = self.fns.alloc.call(&mut *store, len).map_err(|e| fail(store, e))?;
-        let target = guest_slice_mut(&self.fns.memory, store, ptr, len)
-            .ok_or(CallFailure::OutOfBounds { what: "the request buffer from portal_alloc", ptr, len })?;
+        let target = guest_slice_mut(&self.fns.memory, store, ptr, len).ok_or(CallFailure::OutOfBounds {
+            what: "the request buffer from portal_alloc",
+            ptr,
+            len,
+        })?;
         target.copy_from_slice(input);
         let packed = self.fns.handle.call(&mut *store, (ptr, len)).map_err(|e| fail(store, e))?;
         let (out_ptr, out_len) = unpack(packed);
         if out_len > max {
-            return Err(CallFailure::PayloadTooLarge { what: "the response", len: u64::from(out_len), limit: u64::from(max) });
+            return Err(CallFailure::PayloadTooLarge {
+                what: "the response",
+                len: u64::from(out_len),
+                limit: u64::from(max),
+            });
         }
         let output = guest_slice(&self.fns.memory, store, out_ptr, out_len)
             .ok_or(CallFailure::OutOfBounds { what: "the response", ptr: out_ptr, len: out_len })?
@@ -446,7 +503,12 @@ fn guest_slice<'a, T>(memory: &Memory, store: &'a Store<T>, ptr: u32, len: u32) 
     memory.data(store).get(guest_range(ptr, len))
 }
 
-fn guest_slice_mut<'a, T>(memory: &Memory, store: &'a mut Store<T>, ptr: u32, len: u32) -> Option<&'a mut [u8]> {
+fn guest_slice_mut<'a, T>(
+    memory: &Memory,
+    store: &'a mut Store<T>,
+    ptr: u32,
+    len: u32,
+) -> Option<&'a mut [u8]> {
     memory.data_mut(store).get_mut(guest_range(ptr, len))
 }
 
@@ -458,38 +520,62 @@ fn abort<S>(state: &mut CallState<S>, reason: CallFailure) -> wasmtime::Error {
 }
 
 /// The `portal.host_call` import.
-fn host_call<S: HostServices>(caller: &mut Caller<'_, CallState<S>>, ptr: u32, len: u32) -> wasmtime::Result<u64> {
+fn host_call<S: HostServices>(
+    caller: &mut Caller<'_, CallState<S>>,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<u64> {
     let state = caller.data_mut();
     state.host_calls += 1;
-    let limits = state.limits.clone();
+    let limits = state.limits;
     if state.host_calls > limits.max_host_calls {
         return Err(abort(state, CallFailure::TooManyHostCalls { limit: limits.max_host_calls }));
     }
     if len > limits.max_payload_bytes {
-        let reason = CallFailure::PayloadTooLarge { what: "a host call", len: u64::from(len), limit: u64::from(limits.max_payload_bytes) };
+        let reason = CallFailure::PayloadTooLarge {
+            what: "a host call",
+            len: u64::from(len),
+            limit: u64::from(limits.max_payload_bytes),
+        };
         return Err(abort(state, reason));
     }
     let Some(fns) = state.guest.clone() else {
-        return Err(abort(state, CallFailure::Internal { message: "host call before the instance was ready".into() }));
+        return Err(abort(
+            state,
+            CallFailure::Internal { message: "host call before the instance was ready".into() },
+        ));
     };
     let Some(bytes) = fns.memory.data(&*caller).get(guest_range(ptr, len)).map(<[u8]>::to_vec) else {
         return Err(abort(caller.data_mut(), CallFailure::OutOfBounds { what: "a host call", ptr, len }));
     };
     let state = caller.data_mut();
     let reply = match codec::decode::<HostCall>(&bytes) {
-        Ok(_) if !state.allow_host_calls => reply_error(HostErrorKind::NotAllowed, "no host calls are allowed while answering Describe"),
+        Ok(_) if !state.allow_host_calls => {
+            reply_error(HostErrorKind::NotAllowed, "no host calls are allowed while answering Describe")
+        }
         Ok(call) => host_calls::dispatch(&state.manifest, &mut state.services, call),
         Err(e) => reply_error(HostErrorKind::Invalid, format!("undecodable host call: {e}")),
     };
     let mut out = codec::encode(&reply)?;
     if out.len() > limits.max_payload_bytes as usize {
-        let message = format!("the reply of {} bytes is larger than the limit of {} bytes", out.len(), limits.max_payload_bytes);
+        let message = format!(
+            "the reply of {} bytes is larger than the limit of {} bytes",
+            out.len(),
+            limits.max_payload_bytes
+        );
         out = codec::encode(&reply_error(HostErrorKind::LimitExceeded, message))?;
     }
     let out_len = out.len() as u32;
     let out_ptr = fns.alloc.call(&mut *caller, out_len)?;
     let Some(target) = fns.memory.data_mut(&mut *caller).get_mut(guest_range(out_ptr, out_len)) else {
-        return Err(abort(caller.data_mut(), CallFailure::OutOfBounds { what: "the host reply buffer from portal_alloc", ptr: out_ptr, len: out_len }));
+        return Err(abort(
+            caller.data_mut(),
+            CallFailure::OutOfBounds {
+                what: "the host reply buffer from portal_alloc",
+                ptr: out_ptr,
+                len: out_len,
+            },
+        ));
     };
     target.copy_from_slice(&out);
     Ok(pack(out_ptr, out_len))
@@ -525,7 +611,9 @@ fn check_abi_shape(module: &Module) -> Result<(), String> {
     for (name, params, results, shown) in funcs {
         match module.get_export(name) {
             Some(ExternType::Func(f)) if same(&f, params, results) => {}
-            Some(_) => return Err(format!("export `{name}` has the wrong type; expected a function {shown}")),
+            Some(_) => {
+                return Err(format!("export `{name}` has the wrong type; expected a function {shown}"));
+            }
             None => return Err(format!("missing export `{name}`; expected a function {shown}")),
         }
     }

@@ -4,9 +4,7 @@
 
 use crate::codec;
 use crate::error::{HostError, HostErrorKind};
-use crate::host_call::{
-    DirectoryEntry, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue,
-};
+use crate::host_call::{DirectoryEntry, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue};
 use crate::ids::{GroupId, Timestamp, UserId};
 use crate::request::TemplateData;
 use std::collections::BTreeMap;
@@ -42,10 +40,7 @@ fn invalid(message: String) -> HostError {
 }
 
 fn unexpected(reply: &HostReply) -> HostError {
-    HostError {
-        kind: HostErrorKind::Failed,
-        message: format!("unexpected host reply {reply:?}"),
-    }
+    HostError { kind: HostErrorKind::Failed, message: format!("unexpected host reply {reply:?}") }
 }
 
 /// Rows returned by [`query`].
@@ -112,18 +107,8 @@ pub fn notify(to: UserId, text: &str, link: &str) -> Result<(), HostError> {
 }
 
 /// Queues an email rendered from the plugin's `{template}.html` and `{template}.txt`.
-pub fn send_email(
-    to: UserId,
-    subject: &str,
-    template: &str,
-    data: TemplateData,
-) -> Result<(), HostError> {
-    done(call(&HostCall::SendEmail {
-        to,
-        subject: subject.to_owned(),
-        template: template.to_owned(),
-        data,
-    })?)
+pub fn send_email(to: UserId, subject: &str, template: &str, data: TemplateData) -> Result<(), HostError> {
+    done(call(&HostCall::SendEmail { to, subject: subject.to_owned(), template: template.to_owned(), data })?)
 }
 
 /// Preference values of `users` for `keys`.

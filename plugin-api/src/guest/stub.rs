@@ -36,3 +36,35 @@ pub(crate) fn answer(call: HostCall) -> HostReply {
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::host;
+    use crate::{HostErrorKind, LogLevel, Timestamp};
+
+    #[test]
+    fn without_a_handler_host_calls_are_unavailable() {
+        clear_host();
+        let err = host::now().expect_err("no host");
+        assert_eq!(err.kind, HostErrorKind::Unavailable);
+        assert!(err.message.contains("set_host"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_handler_answers_host_calls_through_the_codec() {
+        let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
+        let record = seen.clone();
+        set_host(move |call| {
+            record.borrow_mut().push(call.name());
+            match call {
+                HostCall::Now => HostReply::Now { now: Timestamp(42) },
+                _ => HostReply::Done,
+            }
+        });
+        assert_eq!(host::now().expect("now"), Timestamp(42));
+        host::log(LogLevel::Info, "hello");
+        assert_eq!(*seen.borrow(), vec!["now", "log"]);
+        clear_host();
+    }
+}
