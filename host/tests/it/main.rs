@@ -1,0 +1,8 @@
+//! The host's integration tests, in one binary: the real plugin runtime, the real
+//! Conversations wasm, the hostile fixture plugins and the bad manifests.
+
+mod cli;
+mod hostile;
+mod manifests;
+mod runtime;
+mod support;

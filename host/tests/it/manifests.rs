@@ -1,0 +1,96 @@
+//! Manifests: every real manifest validates; every bad one fails with the file, the line,
+//! the field and what was expected.
+
+use crate::support::root;
+use host::plugins::manifest;
+use std::collections::BTreeMap;
+
+#[test]
+fn every_manifest_in_manifests_validates() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("manifests")).expect("manifests/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1);
+}
+
+#[test]
+fn every_hostile_fixture_manifest_validates() {
+    for entry in std::fs::read_dir(root().join("fixtures/plugins/hostile")).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// The expected error of each bad manifest, after the file name.
+fn expected() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        (
+            "absolute_path.toml",
+            ":6:1: field `wasm`: `/tmp/plugin.wasm` is absolute; expected a path relative to the manifest",
+        ),
+        (
+            "bad_setting_default.toml",
+            ":8:11: field `settings.max_participants`: default 90 is outside min 1 ..= max 50",
+        ),
+        (
+            "duplicate_ability.toml",
+            ":13:1: field `abilities[1].name`: duplicate ability `broken.use`; each ability is declared once",
+        ),
+        ("missing_field.toml", ":1:1: missing field `version`"),
+        ("not_toml.toml", ":2:13: invalid basic string, expected `\"`"),
+        (
+            "path_escape.toml",
+            ":6:1: field `wasm`: `../../../etc/plugin.wasm` leaves the manifest's folder; expected a path inside it (no `..`)",
+        ),
+        (
+            "undeclared_ability.toml",
+            ":16:1: field `routes[0].ability`: `broken.admin` is not declared in [[abilities]]; expected one of: broken.use",
+        ),
+        (
+            "unknown_capability.toml",
+            ":7:24: field `capabilities[1]`: unknown value `network`, expected one of `sql`, `directory`, `notifications`, `email`, `preferences`, `clock`, `log`",
+        ),
+        (
+            "unknown_field.toml",
+            ":7:1: field `colour`: unknown field `colour`, expected one of `id`, `name`, `version`",
+        ),
+        (
+            "unknown_slot.toml",
+            ":13:8: field `slots[0].slot`: unknown value `sidebar.top`, expected one of `header.user_menu`",
+        ),
+        (
+            "wrong_abi_version.toml",
+            ":5:1: field `abi_version`: the plugin is built for ABI 2, but this portal speaks ABI 1",
+        ),
+        ("wrong_type.toml", ":5:15: field `abi_version`: invalid type: string \"one\", expected u32"),
+    ])
+}
+
+#[test]
+fn every_bad_manifest_fails_with_file_line_field_and_expectation() {
+    let dir = root().join("fixtures/manifests/bad");
+    let expected = expected();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fixtures/manifests/bad") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+        let want = expected
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("{name} has no expected error in this test"));
+        let err = manifest::load(&path).expect_err("a bad manifest is refused");
+        let shown = err.to_string();
+        let prefix = path.display().to_string();
+        assert!(shown.starts_with(&prefix), "{shown}");
+        let rest = &shown[prefix.len()..];
+        assert!(rest.starts_with(want), "{name}:\n  got  {rest}\n  want {want}");
+        files.push(name);
+    }
+    assert_eq!(files.len(), expected.len(), "every expected error has its file");
+}

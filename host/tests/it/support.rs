@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests: paths, one runtime per test binary, services
+//! that record what a plugin asked for, and request builders.
+
+use host::plugins::{HostServices, LoadedPlugin, PluginRuntime, RuntimeConfig};
+use plugin_api::{
+    AbilityName, CommunityId, CommunityInfo, Context, HostError, HostReply, HttpMethod, LogLevel,
+    PageRequest, PluginRequest, SqlValue, Timestamp, UserId, Viewer,
+};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
+}
+
+/// The Conversations manifest; fails with a clear message if the module was not built.
+pub fn conversations_manifest() -> PathBuf {
+    let manifest = root().join("manifests/conversations.toml");
+    let wasm = root().join("manifests/wasm/conversations.wasm");
+    assert!(
+        wasm.exists(),
+        "{} is missing: build the plugins first with scripts/build-plugins.sh (make test does)",
+        wasm.display()
+    );
+    manifest
+}
+
+/// A hostile fixture plugin's manifest.
+pub fn hostile(name: &str) -> PathBuf {
+    root().join("fixtures/plugins/hostile").join(format!("{name}.toml"))
+}
+
+/// The limits the tests run with: small, so hostile plugins are stopped quickly.
+pub fn test_config() -> RuntimeConfig {
+    let mut config = RuntimeConfig::default();
+    config.limits.cpu_ms = 200;
+    config.limits.memory_mib = 16;
+    config.pool_slots = 32;
+    config.cache_dir = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache"));
+    config
+}
+
+/// The runtime shared by the tests of this binary (as the portal shares one).
+pub fn runtime() -> &'static PluginRuntime {
+    static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
+    RUNTIME.get_or_init(|| PluginRuntime::new(test_config()).expect("runtime starts"))
+}
+
+/// The real Conversations plugin, loaded once.
+pub fn conversations() -> &'static LoadedPlugin<Recorder> {
+    static PLUGIN: OnceLock<LoadedPlugin<Recorder>> = OnceLock::new();
+    PLUGIN.get_or_init(|| runtime().load(&conversations_manifest()).expect("conversations loads"))
+}
+
+/// Host services that record every call a plugin made and answer SQL with no rows.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// `(plugin, level, message)` of each log call.
+    pub logs: Vec<(String, LogLevel, String)>,
+    /// The SQL of each query or execute.
+    pub sql: Vec<String>,
+}
+
+impl HostServices for Recorder {
+    fn query(&mut self, sql: &str, _params: &[SqlValue]) -> Result<HostReply, HostError> {
+        self.sql.push(sql.to_owned());
+        Ok(HostReply::Rows { columns: vec![], rows: vec![] })
+    }
+    fn execute(&mut self, sql: &str, _params: &[SqlValue]) -> Result<HostReply, HostError> {
+        self.sql.push(sql.to_owned());
+        Ok(HostReply::Executed { changes: 0, last_insert_id: 0 })
+    }
+    fn log(&mut self, plugin: &str, level: LogLevel, message: &str) {
+        self.logs.push((plugin.to_owned(), level, message.to_owned()));
+    }
+}
+
+/// A context for community 1, viewed by member 7 with `abilities`.
+pub fn ctx(abilities: &[&str]) -> Context {
+    Context {
+        community: CommunityInfo {
+            id: CommunityId(1),
+            slug: "demo".into(),
+            name: "Demo".into(),
+            settings: host::plugins::manifest::load(&root().join("manifests/conversations.toml"))
+                .map(|m| host::plugins::manifest::default_settings(&m.raw))
+                .unwrap_or_default(),
+        },
+        viewer: Some(Viewer { id: UserId(7), name: "Ada".into(), is_admin: false }),
+        abilities: abilities.iter().map(|a| AbilityName((*a).into())).collect(),
+        now: Timestamp(1_700_000_000_000),
+        request_id: "test".into(),
+    }
+}
+
+/// A page request for `route` with form fields.
+pub fn page(route: &str, method: HttpMethod, form: &[(&str, &str)]) -> PluginRequest {
+    PluginRequest::Page {
+        ctx: ctx(&["conversations.use"]),
+        page: PageRequest {
+            route: route.into(),
+            method,
+            params: Default::default(),
+            query: vec![],
+            form: form.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        },
+    }
+}
