@@ -1,0 +1,31 @@
+# The README's two commands (`make run`, `make test`) and a few more for developers.
+# Every target that needs the plugins builds them first (scripts/build-plugins.sh finds or
+# installs a wasm32 toolchain).
+CARGO ?= cargo
+
+.PHONY: run test plugins lint bench check
+
+## Build everything and run the portal with demo data.
+run: plugins
+	$(CARGO) run --release --locked -p host --bin portal -- serve
+
+## Run every test (unit, integration with the real wasm plugin, doc tests).
+test: plugins
+	$(CARGO) test --workspace --locked
+
+## Build the plugins' wasm modules into manifests/wasm/.
+plugins:
+	scripts/build-plugins.sh
+
+## Lints, warnings as errors.
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Benchmarks: prints ratios taken in one run, writes target/bench/*.json.
+bench: plugins
+	$(CARGO) run --release --locked -p portal-bench
+
+## Check a plugin manifest and its module: make check MANIFEST=manifests/conversations.toml
+MANIFEST ?= manifests/conversations.toml
+check: plugins
+	$(CARGO) run --release --locked -p host --bin portal -- plugin check $(MANIFEST)
