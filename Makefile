@@ -7,7 +7,7 @@ CARGO ?= cargo
 
 ## Build everything and run the portal with demo data.
 run: plugins
-	$(CARGO) run --release --locked -p host --bin portal -- serve
+	$(CARGO) run --release --locked -p host --bin portal -- serve --demo fixtures/demo.toml
 
 ## Run every test (unit, integration with the real wasm plugin, doc tests).
 test: plugins

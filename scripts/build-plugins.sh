@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds every plugin crate to wasm32-unknown-unknown and copies each module next to the
-# manifests, as manifests/wasm/<plugin id>.wasm (where the manifests point).
+# Builds every plugin crate to wasm32-unknown-unknown and copies each module next to its
+# manifest, as <manifest folder>/wasm/<plugin id>.wasm (where the manifest points):
+# manifests/wasm/conversations.wasm, and the test plugin fixtures/plugins/notes/wasm/notes.wasm.
 #
 # It uses the first wasm32 toolchain that works on this machine:
 #   1. rustup's stable toolchain with the wasm32-unknown-unknown target installed;
@@ -12,10 +13,12 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-out="$root/manifests/wasm"
 target_dir="$root/target-wasm"
-# crate name -> plugin id (the manifest's `id`)
-plugins=("conversations-plugin:conversations")
+# crate name : plugin id : folder of its manifest (the module goes to <folder>/wasm/<id>.wasm)
+plugins=(
+    "conversations-plugin:conversations:manifests"
+    "notes-plugin:notes:fixtures/plugins/notes"
+)
 profile=wasm
 target=wasm32-unknown-unknown
 
@@ -76,7 +79,10 @@ build_debian() {
 }
 
 packages=()
-for p in "${plugins[@]}"; do packages+=(-p "${p%%:*}"); done
+for p in "${plugins[@]}"; do
+    IFS=: read -r crate _ _ <<<"$p"
+    packages+=(-p "$crate")
+done
 
 choice=${PORTAL_WASM_TOOLCHAIN:-}
 if [ -z "$choice" ]; then
@@ -103,12 +109,12 @@ case "$choice" in
     *) say "PORTAL_WASM_TOOLCHAIN must be rustup or debian, not '$choice'"; exit 1 ;;
 esac
 
-mkdir -p "$out"
 for p in "${plugins[@]}"; do
-    crate=${p%%:*}
-    id=${p##*:}
+    IFS=: read -r crate id folder <<<"$p"
+    out="$root/$folder/wasm"
+    mkdir -p "$out"
     src="$target_dir/$target/$profile/${crate//-/_}.wasm"
     cp "$src" "$out/$id.wasm.tmp"
     mv "$out/$id.wasm.tmp" "$out/$id.wasm"
-    say "$out/$id.wasm ($(wc -c <"$out/$id.wasm") bytes)"
+    say "${out#"$root"/}/$id.wasm ($(wc -c <"$out/$id.wasm") bytes)"
 done

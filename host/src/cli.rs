@@ -24,7 +24,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load the configured plugins and run the portal.
-    Serve,
+    Serve {
+        /// Load this demo file first (communities that already exist are left alone).
+        #[arg(long)]
+        demo: Option<PathBuf>,
+    },
+    /// Grant, revoke and list abilities (feature flags) of a community.
+    Abilities {
+        /// The abilities command.
+        #[command(subcommand)]
+        command: AbilitiesCommand,
+    },
+    /// Demo data.
+    Demo {
+        /// The demo command.
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Commands for plugin authors and operators.
     Plugin {
         /// The plugin command.
@@ -41,6 +57,47 @@ pub enum PluginCommand {
     Check {
         /// The manifest, e.g. manifests/conversations.toml.
         manifest: PathBuf,
+    },
+}
+
+/// `portal abilities ...`.
+#[derive(Debug, Subcommand)]
+pub enum AbilitiesCommand {
+    /// Grant an ability: everyone, role:admin, role:member, group:<nickname>, user:<nickname or email>.
+    Grant {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+        /// The ability, e.g. conversations.use.
+        ability: String,
+        /// Who gets it.
+        grantee: String,
+    },
+    /// Revoke a grant.
+    Revoke {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+        /// The ability.
+        ability: String,
+        /// Who loses it.
+        grantee: String,
+    },
+    /// List the grants of a community.
+    List {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+    },
+}
+
+/// `portal demo ...`.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Load a demo file into the database.
+    Load {
+        /// The file, e.g. fixtures/demo.toml.
+        file: PathBuf,
     },
 }
 

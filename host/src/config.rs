@@ -9,8 +9,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Address and port the web server listens on.
+    pub listen: String,
+    /// The address people use to reach the portal (links in emails; `https://` makes the
+    /// cookies `Secure`).
+    pub public_url: String,
     /// Where the portal keeps its database, compiled-module cache and email outbox.
     pub data_dir: PathBuf,
+    /// The SQLite database file; default `<data_dir>/portal.db`.
+    pub database: Option<PathBuf>,
     /// Plugins.
     pub plugins: PluginsConfig,
 }
@@ -27,7 +34,13 @@ pub struct PluginsConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { data_dir: PathBuf::from("data"), plugins: PluginsConfig::default() }
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database: None,
+            plugins: PluginsConfig::default(),
+        }
     }
 }
 
@@ -62,6 +75,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.database.clone().unwrap_or_else(|| self.data_dir.join("portal.db"))
+    }
+
     /// Reads `path`; a missing file gives the defaults only when `required` is false.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {

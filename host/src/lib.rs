@@ -1,10 +1,18 @@
-//! The community portal host: it loads sandboxed WebAssembly plugins through ABI v1
-//! (`plugin-api`) and serves their features to communities.
+//! The community portal host: communities, members, groups, sign-in and pages (axum), one
+//! SQLite database, and the sandboxed WebAssembly plugins (ABI v1 from `plugin-api`) that
+//! provide its features.
 //!
-//! Entry points: [`plugins::PluginRuntime`] loads and calls plugins; [`cli`] is the
-//! `portal` command line.
+//! Entry points: [`portal::Portal::start`] opens the database and loads the plugins;
+//! [`web::app`] builds the router; [`cli`] is the `portal` command line;
+//! [`plugins::PluginRuntime`] loads and calls plugins on its own.
 
+pub mod abilities;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod db;
+pub mod demo;
 pub mod plugins;
+pub mod portal;
+pub mod web;

@@ -1,9 +1,16 @@
 //! The `portal` binary: parses the command line, loads the configuration, runs a command.
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use clap::Parser;
-use host::cli::{self, Cli, Command, PluginCommand};
-use host::plugins::NoServices;
+use host::abilities;
+use host::cli::{self, AbilitiesCommand, Cli, Command, DemoCommand, PluginCommand};
+use host::clock::Clock;
+use host::config::Config;
+use host::db::{self, Db};
+use host::plugins::{NoServices, manifest};
+use host::portal::Portal;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -30,18 +37,98 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ok: manifest and module agree (id, version, ABI {})", plugin_api::ABI_VERSION);
             Ok(())
         }
-        Command::Serve => {
-            let runtime = cli::runtime(&config)?;
-            for manifest in &config.plugins.manifests {
-                let plugin = runtime
-                    .load::<NoServices>(manifest)
-                    .with_context(|| format!("loading the plugin of {}", manifest.display()))?;
-                print!("{}", cli::describe(&plugin));
-            }
-            println!(
-                "The web portal arrives with the next milestone; the plugins above loaded and answered Describe."
-            );
+        Command::Serve { demo } => serve(config, demo),
+        Command::Demo { command: DemoCommand::Load { file } } => {
+            let portal = Portal::start(config, Clock::system())?;
+            let created = host::demo::load(&portal, &host::demo::read(&file)?)?;
+            println!("loaded {} new communities: {}", created.len(), created.join(", "));
             Ok(())
         }
+        Command::Abilities { command } => abilities_command(&config, command),
     }
+}
+
+fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let portal = Portal::start(config, Clock::system())?;
+    if let Some(file) = demo {
+        let created = host::demo::load(&portal, &host::demo::read(&file)?)?;
+        if !created.is_empty() {
+            tracing::info!(communities = ?created, "demo data loaded");
+        }
+    }
+    let listen = portal.config.listen.clone();
+    let public_url = portal.config.public_url.clone();
+    let app = host::web::app(Arc::new(portal)).map_err(|e| anyhow!(e))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listen, "portal listening");
+        println!("Portal running at {public_url} (listening on {listen}). Stop with Ctrl-C.");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the web server failed")
+    })
+}
+
+/// The abilities the configured manifests declare (no module is loaded).
+fn declared_abilities(config: &Config) -> anyhow::Result<BTreeSet<String>> {
+    let mut known = BTreeSet::new();
+    for path in &config.plugins.manifests {
+        let m = manifest::load(path)?;
+        known.extend(m.raw.abilities.iter().map(|a| a.name.as_str().to_owned()));
+    }
+    Ok(known)
+}
+
+fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Result<()> {
+    let known = declared_abilities(config)?;
+    let db = Db::open(&config.database_path())?;
+    let conn = db.get()?;
+    let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
+        db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))
+    };
+    match command {
+        AbilitiesCommand::Grant { community, ability, grantee } => {
+            let c = community_of(&community)?;
+            let added = abilities::grant(&conn, &c, &known, &ability, &grantee, host::clock::system_now())?;
+            println!(
+                "{}",
+                if added {
+                    format!("granted {ability} to {grantee} in {community}")
+                } else {
+                    format!("{grantee} already had {ability} in {community}")
+                }
+            );
+        }
+        AbilitiesCommand::Revoke { community, ability, grantee } => {
+            let c = community_of(&community)?;
+            let removed = abilities::revoke(&conn, &c, &known, &ability, &grantee)?;
+            println!(
+                "{}",
+                if removed {
+                    format!("revoked {ability} from {grantee} in {community}")
+                } else {
+                    format!("{grantee} did not have {ability} in {community}")
+                }
+            );
+        }
+        AbilitiesCommand::List { community } => {
+            let c = community_of(&community)?;
+            let grants = abilities::list(&conn, &c)?;
+            for ability in &known {
+                let who: Vec<_> = grants
+                    .iter()
+                    .filter(|(g, _)| &g.ability == ability)
+                    .map(|(_, shown)| shown.as_str())
+                    .collect();
+                println!("{ability:<28} {}", if who.is_empty() { "off".to_owned() } else { who.join(", ") });
+            }
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod host_calls;
 pub mod manifest;
 pub mod runtime;
+pub mod services;
 
 pub use config::{Limits, RuntimeConfig};
 pub use error::{CallError, CallFailure, LoadError};

@@ -3,6 +3,8 @@
 
 mod cli;
 mod hostile;
+mod http;
 mod manifests;
 mod runtime;
 mod support;
+mod web;

@@ -1,0 +1,76 @@
+//! Storage: one SQLite database (WAL) with numbered migrations. All host SQL lives in this
+//! module, one file per aggregate; functions take a connection and return typed rows.
+//! Plugin SQL goes through [`plugin_store`], which confines it to the plugin's tables.
+
+pub mod abilities;
+pub mod communities;
+pub mod groups;
+pub mod notifications;
+pub mod plugin_store;
+mod pool;
+pub mod sessions;
+pub mod settings;
+pub mod users;
+
+pub use pool::{Db, PooledConn};
+
+use rusqlite_migration::{M, Migrations};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// A row that must exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A value is not valid (e.g. a duplicate name).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result of storage functions.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// The host's migrations, in order. Applied once each at start-up.
+const MIGRATIONS: &[M<'static>] =
+    &[M::up(include_str!("migrations/001_core.sql")), M::up(include_str!("migrations/002_plugins.sql"))];
+
+/// Applies the host's migrations that have not run yet.
+pub fn migrate(conn: &mut rusqlite::Connection) -> DbResult<()> {
+    Migrations::from_slice(MIGRATIONS).to_latest(conn)?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

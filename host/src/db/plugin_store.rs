@@ -1,0 +1,485 @@
+//! Plugin SQL: runs a plugin's statements on its own tables only (`{plugin id}_*`),
+//! enforced by SQLite's authorizer: no host tables, no `ATTACH`, no `PRAGMA`, no
+//! transaction control, no writes during a read-only (GET) request, DDL only in
+//! migrations. A progress handler interrupts a statement that runs past its time limit.
+//! Also applies and records the migrations a plugin describes.
+
+use plugin_api::{HostError, HostErrorKind, HostReply, Migration, SqlValue, Timestamp};
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a plugin's statement may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// SELECT only (GET requests, slots).
+    ReadOnly,
+    /// SELECT, INSERT, UPDATE, DELETE on its tables.
+    ReadWrite,
+    /// Also CREATE/DROP/ALTER of its tables, indexes, views and triggers (migrations).
+    Migrate,
+}
+
+/// Limits on one plugin statement.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlLimits {
+    /// Longest a statement may run.
+    pub time: Duration,
+    /// Largest result, in approximate bytes.
+    pub max_bytes: usize,
+}
+
+/// The authorizer's verdict on one action, with the reason for a refusal. `tables` holds
+/// the names (lowercase) of every real table and view in the database.
+fn judge(
+    prefix: &str,
+    access: Access,
+    tables: &BTreeSet<String>,
+    ctx: &AuthContext<'_>,
+) -> Result<(), String> {
+    // SQLite names the indexes of UNIQUE and composite PRIMARY KEY constraints
+    // `sqlite_autoindex_<table>_<n>`; those belong to the table's owner.
+    let owned = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        name.strip_prefix("sqlite_autoindex_").unwrap_or(&name).starts_with(prefix)
+    };
+    let own = |what: &str, name: &str| {
+        if owned(name) {
+            Ok(())
+        } else {
+            Err(format!("{what} `{name}`, which is not one of the plugin's `{prefix}*` tables"))
+        }
+    };
+    let writable = |what: &str, name: &str| match access {
+        Access::ReadOnly => Err(format!("{what} `{name}` during a read-only request (GET)")),
+        _ => own(what, name),
+    };
+    let schema = |what: &str, names: &[&str]| match access {
+        Access::Migrate => names.iter().try_for_each(|n| own(what, n)),
+        _ => Err(format!("{what} outside a migration")),
+    };
+    if ctx.database_name.is_some_and(|db| db != "main") && !matches!(ctx.action, AuthAction::Select) {
+        return Err("uses a database other than `main`".into());
+    }
+    // DDL writes the schema table itself; SQLite asks about that too.
+    let is_schema_table = |name: &str| matches!(name, "sqlite_master" | "sqlite_schema");
+    match ctx.action {
+        AuthAction::Select | AuthAction::Recursive => Ok(()),
+        AuthAction::Function { function_name } => {
+            if function_name.eq_ignore_ascii_case("load_extension") {
+                Err("calls load_extension".into())
+            } else {
+                Ok(())
+            }
+        }
+        AuthAction::Read { table_name, .. } if access == Access::Migrate && is_schema_table(table_name) => {
+            Ok(())
+        }
+        // A common table expression is read under its own name, with no database name; so
+        // is a real table in some joins. Only names that are no real table pass this way.
+        AuthAction::Read { table_name, .. }
+            if ctx.database_name.is_none() && !tables.contains(&table_name.to_ascii_lowercase()) =>
+        {
+            Ok(())
+        }
+        AuthAction::Read { table_name, .. } => own("reads", table_name),
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if access == Access::Migrate && is_schema_table(table_name) =>
+        {
+            Ok(())
+        }
+        AuthAction::Insert { table_name } => writable("inserts into", table_name),
+        AuthAction::Update { table_name, .. } => writable("updates", table_name),
+        AuthAction::Delete { table_name } => writable("deletes from", table_name),
+        AuthAction::CreateTable { table_name } | AuthAction::DropTable { table_name } => {
+            schema("creates or drops table", &[table_name])
+        }
+        AuthAction::CreateIndex { index_name, table_name }
+        | AuthAction::DropIndex { index_name, table_name } => {
+            schema("creates or drops index", &[index_name, table_name])
+        }
+        AuthAction::CreateView { view_name } | AuthAction::DropView { view_name } => {
+            schema("creates or drops view", &[view_name])
+        }
+        AuthAction::CreateTrigger { trigger_name, table_name }
+        | AuthAction::DropTrigger { trigger_name, table_name } => {
+            schema("creates or drops trigger", &[trigger_name, table_name])
+        }
+        AuthAction::AlterTable { table_name, .. } => schema("alters table", &[table_name]),
+        AuthAction::Reindex { index_name } => schema("reindexes", &[index_name]),
+        AuthAction::Analyze { table_name } => schema("analyzes", &[table_name]),
+        AuthAction::Pragma { pragma_name, .. } => Err(format!("uses PRAGMA {pragma_name}")),
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Err("attaches or detaches a database".into())
+        }
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Err("controls the transaction, which belongs to the host".into())
+        }
+        _ => Err(format!("does something plugins may not do ({:?})", ctx.action)),
+    }
+}
+
+/// While alive, confines the connection's statements to one plugin's rights.
+struct Confined<'c> {
+    conn: &'c Connection,
+    refusal: Arc<Mutex<Option<String>>>,
+}
+
+impl<'c> Confined<'c> {
+    fn new(conn: &'c Connection, plugin: &str, access: Access, time: Duration) -> Result<Self, HostError> {
+        let prefix = format!("{}_", plugin.to_ascii_lowercase());
+        let tables = table_names(conn).map_err(failed)?;
+        let refusal = Arc::new(Mutex::new(None));
+        let record = refusal.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| match judge(&prefix, access, &tables, &ctx) {
+            Ok(()) => Authorization::Allow,
+            Err(reason) => {
+                if let Ok(mut slot) = record.lock() {
+                    slot.get_or_insert(reason);
+                }
+                Authorization::Deny
+            }
+        }))
+        .map_err(failed)?;
+        let deadline = Instant::now() + time;
+        conn.progress_handler(1000, Some(move || Instant::now() > deadline)).map_err(failed)?;
+        Ok(Confined { conn, refusal })
+    }
+
+    /// Turns an SQLite error into the host error the plugin sees.
+    fn error(&self, err: rusqlite::Error, time: Duration) -> HostError {
+        let refusal = self.refusal.lock().ok().and_then(|mut r| r.take());
+        match (&err, refusal) {
+            (_, Some(reason)) => {
+                HostError { kind: HostErrorKind::NotAllowed, message: format!("the statement {reason}") }
+            }
+            (rusqlite::Error::SqliteFailure(e, _), None) if e.code == ErrorCode::OperationInterrupted => {
+                HostError {
+                    kind: HostErrorKind::LimitExceeded,
+                    message: format!(
+                        "the statement ran longer than {} ms and was interrupted",
+                        time.as_millis()
+                    ),
+                }
+            }
+            (rusqlite::Error::MultipleStatement, None) => {
+                HostError { kind: HostErrorKind::Invalid, message: "one statement per call".into() }
+            }
+            _ => HostError { kind: HostErrorKind::Invalid, message: err.to_string() },
+        }
+    }
+}
+
+impl Drop for Confined<'_> {
+    fn drop(&mut self) {
+        let _ = self.conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
+    }
+}
+
+/// The lowercase names of every table and view (asked before the authorizer is set).
+fn table_names(conn: &Connection) -> rusqlite::Result<BTreeSet<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT lower(name) FROM sqlite_schema WHERE type IN ('table', 'view')")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<BTreeSet<String>>>()?;
+    Ok(names)
+}
+
+fn failed(err: rusqlite::Error) -> HostError {
+    tracing::error!(error = %err, "plugin SQL setup failed");
+    HostError { kind: HostErrorKind::Failed, message: "the database is unavailable".into() }
+}
+
+fn to_sql(value: &SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(v) => Value::Integer(*v),
+        SqlValue::Real(v) => Value::Real(*v),
+        SqlValue::Text(v) => Value::Text(v.clone()),
+        SqlValue::Blob(v) => Value::Blob(v.clone()),
+    }
+}
+
+fn from_sql(value: ValueRef<'_>) -> (SqlValue, usize) {
+    match value {
+        ValueRef::Null => (SqlValue::Null, 4),
+        ValueRef::Integer(v) => (SqlValue::Int(v), 8),
+        ValueRef::Real(v) => (SqlValue::Real(v), 8),
+        ValueRef::Text(v) => (SqlValue::Text(String::from_utf8_lossy(v).into_owned()), v.len() + 2),
+        ValueRef::Blob(v) => (SqlValue::Blob(v.to_vec()), v.len() * 4),
+    }
+}
+
+/// Runs one SELECT for `plugin`.
+pub fn query(
+    conn: &Connection,
+    plugin: &str,
+    access: Access,
+    sql: &str,
+    params: &[SqlValue],
+    limits: SqlLimits,
+) -> Result<HostReply, HostError> {
+    let confined = Confined::new(conn, plugin, access, limits.time)?;
+    let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
+        let mut stmt = conn.prepare(sql)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let width = columns.len();
+        let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                let (value, size) = from_sql(row.get_ref(i)?);
+                bytes += size;
+                values.push(value);
+            }
+            out.push(values);
+            if bytes > limits.max_bytes {
+                return Ok(Err(HostError {
+                    kind: HostErrorKind::LimitExceeded,
+                    message: format!(
+                        "the result is larger than {} bytes; page through it with LIMIT",
+                        limits.max_bytes
+                    ),
+                }));
+            }
+        }
+        Ok(Ok(HostReply::Rows { columns, rows: out }))
+    };
+    run().unwrap_or_else(|e| Err(confined.error(e, limits.time)))
+}
+
+/// Runs one INSERT, UPDATE or DELETE for `plugin`.
+pub fn execute(
+    conn: &Connection,
+    plugin: &str,
+    access: Access,
+    sql: &str,
+    params: &[SqlValue],
+    limits: SqlLimits,
+) -> Result<HostReply, HostError> {
+    let confined = Confined::new(conn, plugin, access, limits.time)?;
+    let run = || -> rusqlite::Result<HostReply> {
+        let mut stmt = conn.prepare(sql)?;
+        let changes = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
+        Ok(HostReply::Executed { changes: changes as u64, last_insert_id: conn.last_insert_rowid() })
+    };
+    run().map_err(|e| confined.error(e, limits.time))
+}
+
+/// Why a plugin's migrations could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] super::DbError),
+    /// A migration was refused or failed.
+    #[error("plugin `{plugin}`: migration {version} ({name}) failed: {message}")]
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// The migration's version.
+        version: u32,
+        /// Its name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Applies, in order and each in its own transaction, the migrations of `plugin` that
+/// have not been applied yet; returns the versions applied now.
+pub fn apply_migrations(
+    conn: &mut Connection,
+    plugin: &str,
+    migrations: &[Migration],
+    now: Timestamp,
+) -> Result<Vec<u32>, MigrationError> {
+    let done: BTreeSet<u32> = {
+        let mut stmt = conn
+            .prepare("SELECT version FROM plugin_migrations WHERE plugin = ?1")
+            .map_err(super::DbError::from)?;
+        stmt.query_map([plugin], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(super::DbError::from)?
+    };
+    let mut applied = Vec::new();
+    for migration in migrations.iter().filter(|m| !done.contains(&m.version)) {
+        let fail = |message: String| MigrationError::Failed {
+            plugin: plugin.to_owned(),
+            version: migration.version,
+            name: migration.name.clone(),
+            message,
+        };
+        let tx = conn.transaction().map_err(super::DbError::from)?;
+        {
+            let confined = Confined::new(&tx, plugin, Access::Migrate, Duration::from_secs(60))
+                .map_err(|e| fail(e.message))?;
+            tx.execute_batch(&migration.sql)
+                .map_err(|e| fail(confined.error(e, Duration::from_secs(60)).message))?;
+        }
+        tx.execute(
+            "INSERT INTO plugin_migrations (plugin, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![plugin, migration.version, migration.name, now.0],
+        )
+        .map_err(super::DbError::from)?;
+        tx.commit().map_err(super::DbError::from)?;
+        applied.push(migration.version);
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut conn).unwrap();
+        let migrations = vec![Migration {
+            version: 1,
+            name: "notes".into(),
+            sql: "CREATE TABLE demo_note (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+                  CREATE TABLE demo_tag (note INTEGER, tag TEXT, PRIMARY KEY (note, tag));
+                  CREATE UNIQUE INDEX demo_note_body ON demo_note (body);"
+                .into(),
+        }];
+        assert_eq!(apply_migrations(&mut conn, "demo", &migrations, Timestamp(0)).unwrap(), vec![1]);
+        assert!(
+            apply_migrations(&mut conn, "demo", &migrations, Timestamp(0)).unwrap().is_empty(),
+            "applied once"
+        );
+        conn
+    }
+
+    const LIMITS: SqlLimits = SqlLimits { time: Duration::from_millis(200), max_bytes: 1 << 20 };
+
+    fn refused(result: Result<HostReply, HostError>) -> HostError {
+        let err = result.expect_err("refused");
+        assert_eq!(err.kind, HostErrorKind::NotAllowed, "{err:?}");
+        err
+    }
+
+    #[test]
+    fn own_tables_work() {
+        let conn = db();
+        let ok = execute(
+            &conn,
+            "demo",
+            Access::ReadWrite,
+            "INSERT INTO demo_note (body) VALUES (?1)",
+            &["hi".into()],
+            LIMITS,
+        );
+        assert_eq!(ok.unwrap(), HostReply::Executed { changes: 1, last_insert_id: 1 });
+        let rows =
+            query(&conn, "demo", Access::ReadOnly, "SELECT id, body FROM demo_note", &[], LIMITS).unwrap();
+        assert_eq!(
+            rows,
+            HostReply::Rows {
+                columns: vec!["id".into(), "body".into()],
+                rows: vec![vec![SqlValue::Int(1), "hi".into()]]
+            }
+        );
+    }
+
+    #[test]
+    fn host_tables_are_refused() {
+        let conn = db();
+        let err = refused(query(&conn, "demo", Access::ReadOnly, "SELECT * FROM users", &[], LIMITS));
+        assert!(
+            err.message.contains("reads `users`, which is not one of the plugin's `demo_*` tables"),
+            "{}",
+            err.message
+        );
+        refused(query(
+            &conn,
+            "demo",
+            Access::ReadOnly,
+            "SELECT n.body FROM demo_note n JOIN sessions s",
+            &[],
+            LIMITS,
+        ));
+        refused(execute(&conn, "demo", Access::ReadWrite, "DELETE FROM sessions", &[], LIMITS));
+        refused(query(&conn, "demo", Access::ReadOnly, "SELECT * FROM sqlite_master", &[], LIMITS));
+        refused(query(
+            &conn,
+            "demo",
+            Access::ReadOnly,
+            "WITH x AS (SELECT * FROM users) SELECT * FROM x",
+            &[],
+            LIMITS,
+        ));
+        refused(query(&conn, "demo", Access::ReadOnly, "SELECT * FROM main.users", &[], LIMITS));
+        refused(query(
+            &conn,
+            "demo",
+            Access::ReadOnly,
+            "SELECT * FROM demo_note WHERE id IN (SELECT id FROM users)",
+            &[],
+            LIMITS,
+        ));
+    }
+
+    #[test]
+    fn pragma_attach_transactions_and_ddl_are_refused() {
+        let conn = db();
+        refused(query(&conn, "demo", Access::ReadWrite, "PRAGMA journal_mode", &[], LIMITS));
+        refused(execute(
+            &conn,
+            "demo",
+            Access::ReadWrite,
+            "ATTACH DATABASE ':memory:' AS other",
+            &[],
+            LIMITS,
+        ));
+        refused(execute(&conn, "demo", Access::ReadWrite, "COMMIT", &[], LIMITS));
+        refused(execute(&conn, "demo", Access::ReadWrite, "CREATE TABLE demo_x (a)", &[], LIMITS));
+        refused(execute(&conn, "demo", Access::ReadWrite, "DROP TABLE demo_note", &[], LIMITS));
+    }
+
+    #[test]
+    fn writes_during_a_read_only_request_are_refused() {
+        let conn = db();
+        let err = refused(execute(
+            &conn,
+            "demo",
+            Access::ReadOnly,
+            "INSERT INTO demo_note (body) VALUES ('x')",
+            &[],
+            LIMITS,
+        ));
+        assert!(err.message.contains("during a read-only request"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_migration_outside_its_prefix_is_refused() {
+        let mut conn = db();
+        let bad =
+            vec![Migration { version: 1, name: "sneaky".into(), sql: "CREATE TABLE users2 (a)".into() }];
+        let err = apply_migrations(&mut conn, "other", &bad, Timestamp(0)).unwrap_err();
+        assert!(err.to_string().contains("creates or drops table `users2`"), "{err}");
+    }
+
+    #[test]
+    fn a_runaway_query_is_interrupted() {
+        let conn = db();
+        let cte = "WITH t(n) AS (SELECT body FROM demo_note) SELECT count(*) FROM t";
+        assert!(
+            query(&conn, "demo", Access::ReadOnly, cte, &[], LIMITS).is_ok(),
+            "CTEs over own tables work"
+        );
+        let sql = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r";
+        let err = query(&conn, "demo", Access::ReadOnly, sql, &[], LIMITS).unwrap_err();
+        assert_eq!(err.kind, HostErrorKind::LimitExceeded, "{err:?}");
+        // The connection is usable afterwards, without the plugin's limits.
+        let n: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+}

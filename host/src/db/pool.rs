@@ -1,0 +1,96 @@
+//! A small pool of SQLite connections to one database file, opened with the portal's
+//! pragmas (WAL, foreign keys, busy timeout).
+
+use super::{DbResult, migrate};
+use rusqlite::Connection;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Idle connections kept open.
+const MAX_IDLE: usize = 16;
+
+/// The database: a file and a pool of connections to it. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    pub fn open(path: &Path) -> DbResult<Db> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| super::DbError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_connection(path)?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        migrate(&mut conn)?;
+        let db = Db { inner: Arc::new(Inner { path: path.to_owned(), idle: Mutex::new(vec![conn]) }) };
+        Ok(db)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A connection from the pool (a new one if none is idle).
+    pub fn get(&self) -> DbResult<PooledConn> {
+        let idle = self.inner.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.inner.path)?,
+        };
+        Ok(PooledConn { conn: Some(conn), db: self.clone() })
+    }
+}
+
+fn open_connection(path: &Path) -> DbResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.pragma_update(None, "synchronous", "normal")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// A connection that goes back to the pool when dropped (unless it is inside a
+/// transaction, in which case it is rolled back first).
+pub struct PooledConn {
+    conn: Option<Connection>,
+    db: Db,
+}
+
+impl Deref for PooledConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        if let Ok(mut idle) = self.db.inner.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}

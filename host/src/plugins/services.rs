@@ -1,0 +1,166 @@
+//! The host services behind plugin calls in the running portal: SQL on the plugin's own
+//! tables, the directory, notifications and the clock, all inside ONE database transaction
+//! per plugin call (or per request, when its `Slots` and `Page` share an instance). The
+//! caller commits it if the plugin answered and rolls it back otherwise.
+
+use super::host_calls::{HostServices, unavailable};
+use crate::db::plugin_store::{self, Access, SqlLimits};
+use crate::db::{self, DbResult, PooledConn};
+use plugin_api::{
+    ActorRef, CommunityId, DirectoryEntry, GroupId, GroupInfo, HostError, HostErrorKind, HostReply,
+    MemberInfo, SqlValue, Timestamp, UserId,
+};
+
+/// Services for one plugin call, over one open transaction.
+pub struct DbServices {
+    conn: PooledConn,
+    plugin: String,
+    community: CommunityId,
+    access: Access,
+    limits: SqlLimits,
+    now: Timestamp,
+}
+
+/// Most results a directory search returns.
+pub const DIRECTORY_LIMIT: u32 = 50;
+
+impl DbServices {
+    /// Opens the transaction (`BEGIN IMMEDIATE` when the call may write).
+    pub fn begin(
+        conn: PooledConn,
+        plugin: &str,
+        community: CommunityId,
+        access: Access,
+        limits: SqlLimits,
+        now: Timestamp,
+    ) -> DbResult<DbServices> {
+        conn.execute_batch(if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
+        Ok(DbServices { conn, plugin: plugin.to_owned(), community, access, limits, now })
+    }
+
+    /// Commits everything the call did.
+    pub fn commit(self) -> DbResult<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls back everything the call did.
+    pub fn rollback(self) -> DbResult<()> {
+        self.conn.execute_batch("ROLLBACK")?;
+        Ok(())
+    }
+
+    fn db_error(&self, err: db::DbError) -> HostError {
+        tracing::error!(plugin = %self.plugin, error = %err, "host call failed");
+        HostError { kind: HostErrorKind::Failed, message: "the portal could not answer; see its log".into() }
+    }
+
+    fn group_info(&self, group: db::groups::Group) -> Result<GroupInfo, HostError> {
+        let admins = db::groups::admins(&self.conn, group.id).map_err(|e| self.db_error(e))?;
+        Ok(GroupInfo { id: group.id, name: group.name, nickname: group.nickname, admins })
+    }
+}
+
+fn member_info(user: db::users::User) -> MemberInfo {
+    MemberInfo { initials: user.initials(), id: user.id, name: user.name, nickname: user.nickname }
+}
+
+impl HostServices for DbServices {
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
+        plugin_store::query(&self.conn, &self.plugin, self.access, sql, params, self.limits)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
+        plugin_store::execute(&self.conn, &self.plugin, self.access, sql, params, self.limits)
+    }
+
+    fn members(&mut self, ids: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
+        let users = db::users::by_ids(&self.conn, self.community, ids).map_err(|e| self.db_error(e))?;
+        Ok(users.into_iter().map(member_info).collect())
+    }
+
+    fn groups(&mut self, ids: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(group) =
+                db::groups::by_id(&self.conn, self.community, *id).map_err(|e| self.db_error(e))?
+            {
+                out.push(self.group_info(group)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn groups_administered_by(&mut self, user: UserId) -> Result<Vec<GroupInfo>, HostError> {
+        let groups =
+            db::groups::administered_by(&self.conn, self.community, user).map_err(|e| self.db_error(e))?;
+        groups.into_iter().map(|g| self.group_info(g)).collect()
+    }
+
+    fn search_directory(&mut self, query: &str, limit: u32) -> Result<Vec<DirectoryEntry>, HostError> {
+        let query = query.trim();
+        if query.chars().count() < 2 {
+            return Err(HostError {
+                kind: HostErrorKind::Invalid,
+                message: "search needs at least 2 characters".into(),
+            });
+        }
+        let limit = limit.min(DIRECTORY_LIMIT);
+        let users =
+            db::users::search(&self.conn, self.community, query, limit, 0).map_err(|e| self.db_error(e))?;
+        let groups =
+            db::groups::search(&self.conn, self.community, query, limit).map_err(|e| self.db_error(e))?;
+        let mut entries: Vec<DirectoryEntry> = users
+            .into_iter()
+            .map(|u| DirectoryEntry { actor: ActorRef::User(u.id), name: u.name, nickname: u.nickname })
+            .chain(groups.into_iter().map(|g| DirectoryEntry {
+                actor: ActorRef::Group(g.id),
+                name: g.name,
+                nickname: g.nickname,
+            }))
+            .collect();
+        entries.sort_by_key(|e| e.name.to_lowercase());
+        entries.truncate(limit as usize);
+        Ok(entries)
+    }
+
+    fn notify(&mut self, to: UserId, text: &str, link: &str) -> Result<(), HostError> {
+        if self.access == Access::ReadOnly {
+            return Err(HostError {
+                kind: HostErrorKind::NotAllowed,
+                message: "no notifications during a GET request".into(),
+            });
+        }
+        if !link.starts_with('/') || link.starts_with("//") {
+            return Err(HostError {
+                kind: HostErrorKind::Invalid,
+                message: "the link must be a path inside the community".into(),
+            });
+        }
+        let known = db::users::by_id(&self.conn, self.community, to).map_err(|e| self.db_error(e))?;
+        if known.is_none() {
+            return Err(HostError {
+                kind: HostErrorKind::Invalid,
+                message: format!("no member {to} in this community"),
+            });
+        }
+        db::notifications::create(&self.conn, to, Some(&self.plugin), text, link, self.now)
+            .map(|_| ())
+            .map_err(|e| self.db_error(e))
+    }
+
+    fn send_email(
+        &mut self,
+        to: UserId,
+        subject: &str,
+        template: &str,
+        data: &plugin_api::TemplateData,
+    ) -> Result<(), HostError> {
+        let _ = (to, subject, template, data);
+        Err(unavailable("email"))
+    }
+
+    fn now(&mut self) -> Timestamp {
+        self.now
+    }
+}

@@ -1,0 +1,555 @@
+//! The running portal: database, clock, loaded plugins with their templates. Builds the
+//! context of each plugin call (community settings, viewer, abilities), and runs the two
+//! kinds of plugin work a page needs: the `Slots` of a page render and a routed `Page`,
+//! each in one transaction.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::plugin_store::{self, Access, SqlLimits};
+use crate::db::users::{Role, User};
+use crate::db::{self, Db, PooledConn, communities::Community};
+use crate::plugins::manifest::{self, PluginManifest};
+use crate::plugins::services::DbServices;
+use crate::plugins::{CallError, LoadError, LoadedPlugin, PluginRuntime};
+use plugin_api::manifest::SettingSpec;
+use plugin_api::{
+    AbilityName, CommunityInfo, Context, PageRequest, PageResponse, PluginRequest, PluginResponse,
+    SettingValue, SlotFill, SlotName, SlotPage, Viewer,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why the portal could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
+    /// A plugin's migrations failed.
+    #[error(transparent)]
+    Migration(#[from] plugin_store::MigrationError),
+    /// The plugin runtime could not start.
+    #[error("the plugin runtime could not start: {0}")]
+    Runtime(String),
+    /// Two plugins conflict, or a plugin's template is refused.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A loaded plugin with what the portal derives from its manifest.
+pub struct PluginEntry {
+    /// The plugin.
+    pub plugin: LoadedPlugin<DbServices>,
+    /// Its settings' defaults.
+    pub defaults: BTreeMap<String, SettingValue>,
+}
+
+impl PluginEntry {
+    /// The validated manifest.
+    pub fn manifest(&self) -> &PluginManifest {
+        self.plugin.manifest()
+    }
+    /// The plugin id.
+    pub fn id(&self) -> &str {
+        self.plugin.id()
+    }
+}
+
+/// A signed-in member looking at a page of their community.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The account.
+    pub user: User,
+    /// Every ability the member has in the community (of every plugin).
+    pub abilities: BTreeSet<String>,
+}
+
+impl Member {
+    /// Whether the member is a community admin.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// One slot item ready to render.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SlotItem {
+    /// The plugin.
+    pub plugin: String,
+    /// The item's key.
+    pub key: String,
+    /// Visible text.
+    pub label: String,
+    /// Full link, or none (a badge).
+    pub href: Option<String>,
+    /// A count, when non-zero.
+    pub badge: Option<u32>,
+    /// Why it is disabled, if it is.
+    pub disabled_reason: Option<String>,
+}
+
+/// The slot items of one page, by slot.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Slots {
+    /// `header.user_menu`.
+    pub header_user_menu: Vec<SlotItem>,
+    /// `header.avatar_badge`.
+    pub header_avatar_badge: Vec<SlotItem>,
+    /// `footer.my_account`.
+    pub footer_my_account: Vec<SlotItem>,
+    /// `profile.actions`.
+    pub profile_actions: Vec<SlotItem>,
+    /// `group.actions`.
+    pub group_actions: Vec<SlotItem>,
+    /// The sum of the avatar badges, for the header.
+    pub badge_total: u32,
+}
+
+impl Slots {
+    fn push(&mut self, slot: SlotName, item: SlotItem) {
+        match slot {
+            SlotName::HeaderUserMenu => self.header_user_menu.push(item),
+            SlotName::HeaderAvatarBadge => {
+                self.badge_total += item.badge.unwrap_or(0);
+                self.header_avatar_badge.push(item)
+            }
+            SlotName::FooterMyAccount => self.footer_my_account.push(item),
+            SlotName::ProfileActions => self.profile_actions.push(item),
+            SlotName::GroupActions => self.group_actions.push(item),
+        }
+    }
+}
+
+/// What a plugin page request came to.
+pub enum PageOutcome {
+    /// A page to render in the layout.
+    Render {
+        /// The plugin's rendered template (HTML).
+        html: String,
+        /// The page title.
+        title: String,
+        /// The layout's slots.
+        slots: Slots,
+    },
+    /// A redirect to a path inside the community.
+    Redirect {
+        /// The path, relative to the community.
+        to: String,
+        /// A message for the next page.
+        flash: Option<plugin_api::Flash>,
+    },
+    /// The plugin refused the request.
+    Refused(plugin_api::PluginError),
+    /// The plugin failed (already logged).
+    Failed,
+}
+
+/// The running portal.
+pub struct Portal {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: Clock,
+    /// Loaded plugins, in manifest order.
+    pub plugins: Vec<PluginEntry>,
+    /// Host and plugin templates.
+    pub templates: crate::web::render::Templates,
+    _runtime: PluginRuntime,
+    requests: AtomicU64,
+}
+
+impl Portal {
+    /// Opens the database, loads every configured plugin, applies its migrations and
+    /// registers its templates.
+    pub fn start(config: Config, clock: Clock) -> Result<Portal, StartError> {
+        let db = Db::open(&config.database_path())?;
+        let runtime = PluginRuntime::new(config.plugins.runtime.clone())
+            .map_err(|e| StartError::Runtime(format!("{e:#}")))?;
+        let mut templates = crate::web::render::Templates::new().map_err(StartError::Invalid)?;
+        let mut plugins: Vec<PluginEntry> = Vec::new();
+        for path in &config.plugins.manifests {
+            let plugin: LoadedPlugin<DbServices> = runtime.load(path)?;
+            let id = plugin.id().to_owned();
+            if let Some(other) = plugins.iter().find(|p| prefixes_overlap(p.id(), &id)) {
+                return Err(StartError::Invalid(format!(
+                    "plugins `{}` and `{id}` cannot both be loaded: their table prefixes overlap",
+                    other.id()
+                )));
+            }
+            let mut conn = db.get()?;
+            let applied = plugin_store::apply_migrations(
+                &mut conn,
+                &id,
+                &plugin.description().migrations,
+                clock.now(),
+            )?;
+            if !applied.is_empty() {
+                tracing::info!(plugin = %id, ?applied, "applied plugin migrations");
+            }
+            for template in &plugin.description().templates {
+                templates.register_plugin(&id, template).map_err(StartError::Invalid)?;
+            }
+            tracing::info!(plugin = %id, version = plugin.manifest().version(), source = ?plugin.module_source(), "plugin loaded");
+            let defaults = manifest::default_settings(&plugin.manifest().raw);
+            plugins.push(PluginEntry { plugin, defaults });
+        }
+        Ok(Portal { config, db, clock, plugins, templates, _runtime: runtime, requests: AtomicU64::new(0) })
+    }
+
+    /// Every ability declared by the loaded plugins.
+    pub fn declared_abilities(&self) -> BTreeSet<String> {
+        self.plugins
+            .iter()
+            .flat_map(|p| p.manifest().raw.abilities.iter().map(|a| a.name.as_str().to_owned()))
+            .collect()
+    }
+
+    /// The signed-in member `user` with their abilities.
+    pub fn member(&self, conn: &PooledConn, user: User) -> db::DbResult<Member> {
+        let abilities = db::abilities::of_member(conn, user.community_id, user.id, user.role)?;
+        Ok(Member { user, abilities })
+    }
+
+    /// The settings of `plugin` in `community`: defaults with the operator's overrides.
+    pub fn settings(
+        &self,
+        conn: &PooledConn,
+        community: &Community,
+        plugin: &PluginEntry,
+    ) -> db::DbResult<BTreeMap<String, SettingValue>> {
+        let mut settings = plugin.defaults.clone();
+        for (name, json) in db::settings::overrides(conn, community.id, plugin.id())? {
+            let spec = plugin.manifest().raw.settings.get(&name);
+            if let (Some(spec), Ok(value)) = (spec, serde_json::from_str::<serde_json::Value>(&json))
+                && let Some(value) = setting_value(spec, &value)
+            {
+                settings.insert(name, value);
+            }
+        }
+        Ok(settings)
+    }
+
+    fn context(
+        &self,
+        conn: &PooledConn,
+        community: &Community,
+        member: Option<&Member>,
+        plugin: &PluginEntry,
+    ) -> db::DbResult<Context> {
+        let declared: BTreeSet<&str> =
+            plugin.manifest().raw.abilities.iter().map(|a| a.name.as_str()).collect();
+        let abilities = member
+            .map(|m| {
+                m.abilities
+                    .iter()
+                    .filter(|a| declared.contains(a.as_str()))
+                    .map(|a| AbilityName(a.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Context {
+            community: CommunityInfo {
+                id: community.id,
+                slug: community.slug.clone(),
+                name: community.name.clone(),
+                settings: self.settings(conn, community, plugin)?,
+            },
+            viewer: member.map(|m| Viewer {
+                id: m.user.id,
+                name: m.user.name.clone(),
+                is_admin: m.is_admin(),
+            }),
+            abilities,
+            now: self.clock.now(),
+            request_id: format!("r{}", self.requests.fetch_add(1, Ordering::Relaxed)),
+        })
+    }
+
+    fn sql_limits(&self) -> SqlLimits {
+        let limits = &self.config.plugins.runtime.limits;
+        SqlLimits { time: Duration::from_millis(limits.sql_ms), max_bytes: limits.max_payload_bytes as usize }
+    }
+
+    fn services(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        access: Access,
+    ) -> db::DbResult<DbServices> {
+        DbServices::begin(
+            self.db.get()?,
+            plugin.id(),
+            community.id,
+            access,
+            self.sql_limits(),
+            self.clock.now(),
+        )
+    }
+
+    /// The slot items of one page render: the manifest items the member may see, with
+    /// ONE `Slots` call per plugin for badges and disabled reasons. A failing plugin's items
+    /// are left out and the page renders.
+    pub fn slots(&self, community: &Community, member: Option<&Member>, page: &SlotPage) -> Slots {
+        self.slots_with(community, member, page, None)
+    }
+
+    /// As [`Portal::slots`], with the fills of one plugin already known (asked in the
+    /// instance that served the page).
+    fn slots_with(
+        &self,
+        community: &Community,
+        member: Option<&Member>,
+        page: &SlotPage,
+        known: Option<(&PluginEntry, Option<Vec<SlotFill>>)>,
+    ) -> Slots {
+        let mut slots = Slots::default();
+        let Some(member) = member else { return slots };
+        for plugin in &self.plugins {
+            let items = self.visible_items(plugin, member, page);
+            if items.is_empty() {
+                continue;
+            }
+            let fills = match &known {
+                Some((p, fills)) if std::ptr::eq(*p, plugin) => fills.clone(),
+                _ => self.fill(plugin, community, member, page, &items),
+            };
+            if let Some(fills) = fills {
+                self.add_items(&mut slots, community, plugin, &items, &fills, page);
+            }
+        }
+        slots
+    }
+
+    /// One `Slots` call, in a read-only transaction.
+    fn fill(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        page: &SlotPage,
+        items: &[&plugin_api::manifest::SlotSpec],
+    ) -> Option<Vec<SlotFill>> {
+        let ctx = self.context_or_log(community, Some(member), plugin)?;
+        let services = self
+            .services(plugin, community, Access::ReadOnly)
+            .map_err(
+                |e| tracing::error!(plugin = plugin.id(), error = %e, "no database connection for slots"),
+            )
+            .ok()?;
+        let request = PluginRequest::Slots {
+            ctx,
+            page: page.clone(),
+            items: items.iter().map(|s| s.key.clone()).collect(),
+        };
+        let (result, services) = plugin.plugin.call(&request, services);
+        let _ = services.rollback();
+        slot_fills(plugin.id(), result)
+    }
+
+    fn context_or_log(
+        &self,
+        community: &Community,
+        member: Option<&Member>,
+        plugin: &PluginEntry,
+    ) -> Option<Context> {
+        let conn = self.db.get().map_err(|e| tracing::error!(error = %e, "no database connection")).ok()?;
+        self.context(&conn, community, member, plugin)
+            .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot build the plugin context"))
+            .ok()
+    }
+
+    fn visible_items<'p>(
+        &self,
+        plugin: &'p PluginEntry,
+        member: &Member,
+        page: &SlotPage,
+    ) -> Vec<&'p plugin_api::manifest::SlotSpec> {
+        plugin
+            .manifest()
+            .raw
+            .slots
+            .iter()
+            .filter(|s| member.abilities.contains(s.ability.as_str()))
+            .filter(|s| match s.slot {
+                SlotName::ProfileActions => page.profile.is_some(),
+                SlotName::GroupActions => page.group.is_some(),
+                _ => true,
+            })
+            .collect()
+    }
+
+    fn add_items(
+        &self,
+        slots: &mut Slots,
+        community: &Community,
+        plugin: &PluginEntry,
+        items: &[&plugin_api::manifest::SlotSpec],
+        fills: &[SlotFill],
+        page: &SlotPage,
+    ) {
+        for spec in items {
+            let fill = fills.iter().find(|f| f.key == spec.key);
+            if fill.is_some_and(|f| f.hidden) {
+                continue;
+            }
+            let href = spec.link.as_ref().map(|link| {
+                let link = link
+                    .replace("{profile}", &page.profile.map(|p| p.0.to_string()).unwrap_or_default())
+                    .replace("{group}", &page.group.map(|g| g.0.to_string()).unwrap_or_default());
+                format!("/c/{}{}", community.slug, link)
+            });
+            slots.push(
+                spec.slot,
+                SlotItem {
+                    plugin: plugin.id().to_owned(),
+                    key: spec.key.clone(),
+                    label: spec.label.clone(),
+                    href,
+                    badge: fill.and_then(|f| f.badge).filter(|b| *b > 0),
+                    disabled_reason: fill.and_then(|f| f.disabled_reason.clone()),
+                },
+            );
+        }
+    }
+
+    /// Runs a routed plugin page: `Slots` and `Page` in one instance and one transaction,
+    /// committed only if the plugin answered with a page or a redirect.
+    pub fn page(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        request: PageRequest,
+        slot_page: &SlotPage,
+        csrf: &str,
+    ) -> PageOutcome {
+        let access = match request.method {
+            plugin_api::HttpMethod::Get => Access::ReadOnly,
+            plugin_api::HttpMethod::Post => Access::ReadWrite,
+        };
+        let ctx = match self.db.get().and_then(|conn| self.context(&conn, community, Some(member), plugin)) {
+            Ok(ctx) => ctx,
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "cannot build the plugin context");
+                return PageOutcome::Failed;
+            }
+        };
+        let services = match self.services(plugin, community, access) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "no database connection");
+                return PageOutcome::Failed;
+            }
+        };
+        let is_get = access == Access::ReadOnly;
+        let mut session = match plugin.plugin.session(services) {
+            Ok(session) => session,
+            Err((err, services)) => {
+                let _ = services.rollback();
+                log_failure(&err);
+                return PageOutcome::Failed;
+            }
+        };
+        let result = session.call(&PluginRequest::Page { ctx: ctx.clone(), page: request });
+        let outcome = match result {
+            Ok(PluginResponse::Page(PageResponse::Render { template, title, data })) => {
+                // The layout's slots, from the same instance (GET pages only: a POST that
+                // renders is a form error page, and its slots can come from a fresh read).
+                let known = if is_get {
+                    let items = self.visible_items(plugin, member, slot_page);
+                    let fills = if items.is_empty() {
+                        Some(Vec::new())
+                    } else {
+                        let request = PluginRequest::Slots {
+                            ctx,
+                            page: slot_page.clone(),
+                            items: items.iter().map(|s| s.key.clone()).collect(),
+                        };
+                        slot_fills(plugin.id(), session.call(&request))
+                    };
+                    Some((plugin, fills))
+                } else {
+                    None
+                };
+                match self.templates.render_plugin(plugin.id(), &template, &data, community, member, csrf) {
+                    Ok(html) => {
+                        let slots = self.slots_with(community, Some(member), slot_page, known);
+                        PageOutcome::Render { html, title, slots }
+                    }
+                    Err(err) => {
+                        tracing::error!(plugin = plugin.id(), template, error = %err, "plugin template failed");
+                        PageOutcome::Failed
+                    }
+                }
+            }
+            Ok(PluginResponse::Page(PageResponse::Redirect { to, flash })) => {
+                PageOutcome::Redirect { to, flash }
+            }
+            Ok(PluginResponse::Error(err)) => PageOutcome::Refused(err),
+            Ok(_) => PageOutcome::Failed,
+            Err(err) => {
+                log_failure(&err);
+                PageOutcome::Failed
+            }
+        };
+        let services = session.finish();
+        let committed =
+            matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. }) && !is_get;
+        let finished = if committed { services.commit() } else { services.rollback() };
+        if let Err(err) = finished {
+            tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+            return PageOutcome::Failed;
+        }
+        outcome
+    }
+}
+
+fn log_failure(err: &CallError) {
+    tracing::warn!(plugin = %err.plugin, reason = %err.reason, "plugin call failed");
+}
+
+fn slot_fills(plugin: &str, result: Result<PluginResponse, CallError>) -> Option<Vec<SlotFill>> {
+    match result {
+        Ok(PluginResponse::Slots(fills)) => Some(fills),
+        Ok(PluginResponse::Error(err)) => {
+            tracing::warn!(plugin, error = %err, "plugin refused to fill its slots; they are left out");
+            None
+        }
+        Ok(_) => None,
+        Err(err) => {
+            log_failure(&err);
+            None
+        }
+    }
+}
+
+/// Whether two plugin ids' table prefixes overlap (`a_` is a prefix of `a_b_`).
+fn prefixes_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (format!("{a}_"), format!("{b}_"));
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+/// A stored override as a setting value, if it fits the setting's type.
+pub fn setting_value(spec: &SettingSpec, value: &serde_json::Value) -> Option<SettingValue> {
+    match spec {
+        SettingSpec::Integer { min, max, .. } => {
+            value.as_i64().filter(|v| min <= v && v <= max).map(SettingValue::Int)
+        }
+        SettingSpec::Boolean { .. } => value.as_bool().map(SettingValue::Bool),
+        SettingSpec::Duration { .. } => value
+            .as_str()
+            .and_then(plugin_api::manifest::parse_duration)
+            .and_then(|s| i64::try_from(s).ok())
+            .map(SettingValue::Int),
+        SettingSpec::Url { .. } => value
+            .as_str()
+            .filter(|s| s.is_empty() || s.starts_with("https://") || s.starts_with("http://"))
+            .map(|s| SettingValue::Text(s.to_owned())),
+    }
+}

@@ -1,0 +1,221 @@
+//! The community admin page: which abilities are granted to whom (grant and revoke), and
+//! the plugins' settings for this community. Community admins only.
+
+use super::error::AppError;
+use super::{Req, blocking, pairs, value};
+use crate::abilities::{self, AbilityError};
+use crate::db;
+use crate::portal::{Portal, setting_value};
+use axum::extract::{Path, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use plugin_api::manifest::SettingSpec;
+use plugin_api::{Flash, FlashKind, SettingValue};
+use serde_json::json;
+use std::sync::Arc;
+
+fn require_admin(req: &Req<'_>) -> Result<(), AppError> {
+    match &req.visitor.member {
+        Some(m) if m.is_admin() => Ok(()),
+        Some(_) => Err(AppError::forbidden("Only the community's administrators can see this page.")),
+        None => Err(AppError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "Sign in as an administrator first.".into(),
+        }),
+    }
+}
+
+/// `GET /c/{community}/admin`.
+pub async fn page(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        if req.visitor.member.is_none() {
+            return req.to_sign_in(&format!("{}/admin", req.base()));
+        }
+        let result = (|| {
+            require_admin(&req)?;
+            let conn = portal.db.get()?;
+            let grants = abilities::list(&conn, &req.community).map_err(AppError::internal)?;
+            let mut plugins = Vec::new();
+            for plugin in &portal.plugins {
+                let settings = portal.settings(&conn, &req.community, plugin)?;
+                let abilities: Vec<_> = plugin
+                    .manifest()
+                    .raw
+                    .abilities
+                    .iter()
+                    .map(|a| {
+                        let granted: Vec<_> = grants
+                            .iter()
+                            .filter(|(g, _)| g.ability == a.name.as_str())
+                            .map(|(_, shown)| json!({ "grantee": shown }))
+                            .collect();
+                        json!({ "name": a.name, "label": a.label, "description": a.description, "grants": granted, "off": granted.is_empty() })
+                    })
+                    .collect();
+                let settings: Vec<_> = plugin
+                    .manifest()
+                    .raw
+                    .settings
+                    .iter()
+                    .map(|(name, spec)| setting_view(name, spec, settings.get(name)))
+                    .collect();
+                plugins.push(json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities, "settings": settings }));
+            }
+            let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins, "community": req.community });
+            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &Default::default());
+            Ok(req.render(StatusCode::OK, "admin", "Administration", &data, &slots))
+        })();
+        req.respond(result)
+    })
+    .await
+}
+
+fn setting_view(name: &str, spec: &SettingSpec, value: Option<&SettingValue>) -> serde_json::Value {
+    let (kind, label, shown) = match (spec, value) {
+        (SettingSpec::Integer { label, min, max, .. }, Some(SettingValue::Int(v))) => {
+            return json!({ "name": name, "label": label, "integer": true, "value": v, "min": min, "max": max });
+        }
+        (SettingSpec::Boolean { label, .. }, Some(SettingValue::Bool(v))) => {
+            return json!({ "name": name, "label": label, "boolean": true, "checked": v });
+        }
+        (SettingSpec::Duration { label, .. }, Some(SettingValue::Int(secs))) => {
+            ("duration", label, humanize(*secs))
+        }
+        (SettingSpec::Url { label, .. }, Some(SettingValue::Text(v))) => ("url", label, v.clone()),
+        (spec, _) => ("text", spec_label(spec), String::new()),
+    };
+    json!({ "name": name, "label": label, kind: true, "value": shown })
+}
+
+fn spec_label(spec: &SettingSpec) -> &String {
+    match spec {
+        SettingSpec::Integer { label, .. }
+        | SettingSpec::Boolean { label, .. }
+        | SettingSpec::Duration { label, .. }
+        | SettingSpec::Url { label, .. } => label,
+    }
+}
+
+fn humanize(secs: i64) -> String {
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// `POST /c/{community}/admin/abilities`: `action=grant|revoke`, `ability`, `grantee`.
+pub async fn abilities(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let form = pairs(&body);
+        let result = (|| {
+            require_admin(&req)?;
+            req.check_csrf(&form)?;
+            let ability = value(&form, "ability").unwrap_or_default();
+            let grantee = value(&form, "grantee").unwrap_or_default();
+            let known = portal.declared_abilities();
+            let conn = portal.db.get()?;
+            let outcome = match value(&form, "action") {
+                Some("grant") => {
+                    abilities::grant(&conn, &req.community, &known, ability, grantee, portal.clock.now()).map(
+                        |added| {
+                            if added {
+                                format!("Granted {ability} to {grantee}.")
+                            } else {
+                                format!("{grantee} already had {ability}.")
+                            }
+                        },
+                    )
+                }
+                Some("revoke") => {
+                    abilities::revoke(&conn, &req.community, &known, ability, grantee).map(|removed| {
+                        if removed {
+                            format!("Revoked {ability} from {grantee}.")
+                        } else {
+                            format!("{grantee} did not have {ability}.")
+                        }
+                    })
+                }
+                _ => return Err(AppError::bad_request("Choose grant or revoke.")),
+            };
+            let flash = match outcome {
+                Ok(message) => Flash { kind: FlashKind::Success, message },
+                Err(AbilityError::Db(e)) => return Err(e.into()),
+                Err(e) => Flash { kind: FlashKind::Error, message: e.to_string() },
+            };
+            Ok(req.redirect("/admin", Some(&flash)))
+        })();
+        req.respond(result)
+    })
+    .await
+}
+
+/// `POST /c/{community}/admin/settings`: `plugin`, then one field per setting.
+pub async fn settings(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let form = pairs(&body);
+        let result = (|| {
+            require_admin(&req)?;
+            req.check_csrf(&form)?;
+            let plugin_id = value(&form, "plugin").unwrap_or_default();
+            let plugin =
+                portal.plugins.iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
+            let conn = portal.db.get()?;
+            let mut errors = Vec::new();
+            for (name, spec) in &plugin.manifest().raw.settings {
+                let raw = value(&form, name).unwrap_or_default().trim();
+                let json = match spec {
+                    SettingSpec::Boolean { .. } => json!(raw == "on" || raw == "true"),
+                    SettingSpec::Integer { .. } => match raw.parse::<i64>() {
+                        Ok(v) => json!(v),
+                        Err(_) => serde_json::Value::Null,
+                    },
+                    SettingSpec::Duration { .. } | SettingSpec::Url { .. } => json!(raw),
+                };
+                if setting_value(spec, &json).is_none() {
+                    errors.push(format!("{} ({name}): `{raw}` is not allowed", spec_label(spec)));
+                    continue;
+                }
+                db::settings::set(&conn, req.community.id, plugin.id(), name, &json.to_string())?;
+            }
+            let flash = if errors.is_empty() {
+                Flash {
+                    kind: FlashKind::Success,
+                    message: format!("Saved the settings of {}.", plugin.manifest().raw.name),
+                }
+            } else {
+                Flash { kind: FlashKind::Error, message: format!("Not saved: {}", errors.join("; ")) }
+            };
+            Ok(req.redirect("/admin", Some(&flash)))
+        })();
+        req.respond(result)
+    })
+    .await
+}

@@ -1,0 +1,143 @@
+//! Sign-in and sign-out. A new session id at every sign-in; sign-out deletes the session
+//! on the server.
+
+use super::error::AppError;
+use super::session::{self, SESSION_COOKIE};
+use super::{Req, blocking, is_local_path, pairs, value};
+use crate::db;
+use crate::portal::{Portal, Slots};
+use axum::extract::{Path, RawForm, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// How long a session lasts.
+const SESSION_DAYS: i64 = 14;
+
+#[derive(Serialize)]
+struct Form<'a> {
+    base: String,
+    csrf: &'a str,
+    email: &'a str,
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+fn form_page(req: &Req<'_>, status: StatusCode, email: &str, next: &str, error: Option<&str>) -> Response {
+    let data = Form { base: req.base(), csrf: &req.visitor.csrf, email, next, error };
+    req.render(status, "sign_in", "Sign in", &data, &Slots::default())
+}
+
+/// The `next` target if it is a page of this community, else the community's home.
+fn next_target(req: &Req<'_>, next: Option<&str>) -> String {
+    let base = req.base();
+    next.filter(|n| is_local_path(n) && (n == &base || n.starts_with(&format!("{base}/"))))
+        .map_or(base, str::to_owned)
+}
+
+/// `GET /c/{community}/sign-in`.
+pub async fn sign_in_form(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let query = pairs(query.unwrap_or_default().as_bytes());
+        let next = next_target(&req, value(&query, "next"));
+        form_page(&req, StatusCode::OK, "", &next, None)
+    })
+    .await
+}
+
+/// `POST /c/{community}/sign-in`.
+pub async fn sign_in(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let form = pairs(&body);
+        let result = (|| {
+            req.check_csrf(&form)?;
+            let email = value(&form, "email").unwrap_or_default().trim();
+            let password = value(&form, "password").unwrap_or_default();
+            let next = next_target(&req, value(&form, "next"));
+            let conn = portal.db.get()?;
+            let found = db::users::by_email_with_hash(&conn, req.community.id, email)?;
+            let user = match found {
+                Some((user, hash)) if crate::auth::verify_password(password, &hash) => user,
+                _ => {
+                    return Ok(form_page(
+                        &req,
+                        StatusCode::UNAUTHORIZED,
+                        email,
+                        &next,
+                        Some("That email and password do not match an account of this community."),
+                    ));
+                }
+            };
+            // A fresh session id at every sign-in; the old session, if any, ends.
+            if let Some(old) = &req.visitor.session_id {
+                db::sessions::delete(&conn, old)?;
+            }
+            let id = crate::auth::random_token().map_err(AppError::internal)?;
+            let now = portal.clock.now();
+            let expires = plugin_api::Timestamp(now.0 + SESSION_DAYS * 86_400_000);
+            db::sessions::create(&conn, &id, user.id, now, expires)?;
+            tracing::info!(user = %user.id, community = %req.community.slug, "signed in");
+            let mut response = Redirect::to(&next).into_response();
+            let cookie = session::set_cookie(portal, SESSION_COOKIE, &id, SESSION_DAYS * 86_400);
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        })();
+        req.respond(result)
+    })
+    .await
+}
+
+/// `POST /c/{community}/sign-out`.
+pub async fn sign_out(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let form = pairs(&body);
+        let result = (|| {
+            req.check_csrf(&form)?;
+            if let Some(id) = &req.visitor.session_id {
+                let conn = portal.db.get()?;
+                db::sessions::delete(&conn, id)?;
+            }
+            let flash = plugin_api::Flash {
+                kind: plugin_api::FlashKind::Info,
+                message: "You are signed out.".into(),
+            };
+            let mut response = req.redirect("", Some(&flash));
+            if let Ok(value) = HeaderValue::from_str(&session::set_cookie(portal, SESSION_COOKIE, "", 0)) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        })();
+        req.respond(result)
+    })
+    .await
+}

@@ -1,0 +1,252 @@
+//! The web portal: `app()` builds the router (host pages, static files, and every route
+//! that a plugin manifest declares, mounted under `/c/{community}`); handlers run their
+//! blocking work (SQLite, plugin calls) off the async threads.
+//!
+//! - [`pages`]: communities, home, directory, profiles, groups;
+//! - [`auth`]: sign-in and sign-out;
+//! - [`admin`]: the community admin page (abilities, settings);
+//! - [`plugin_routes`]: plugin pages;
+//! - [`render`]: templates and the layout; [`session`]: cookies, CSRF, flash;
+//!   [`error`]: the handlers' error type.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod pages;
+pub mod plugin_routes;
+pub mod render;
+pub mod session;
+
+use crate::db::communities::{self, Community};
+use crate::portal::{Portal, Slots};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use error::AppError;
+use plugin_api::Flash;
+use render::{Layout, ViewerView};
+use serde::Serialize;
+use session::Visitor;
+use std::sync::Arc;
+
+/// First path segments under `/c/{community}` that belong to the host.
+pub const RESERVED_SEGMENTS: &[&str] = &["members", "groups", "sign-in", "sign-out", "admin", "static"];
+
+/// The whole router.
+pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
+    let host = Router::new()
+        .route("/", get(pages::index))
+        .route("/static/portal.css", get(stylesheet))
+        .route("/favicon.svg", get(favicon))
+        .route("/c/{community}", get(pages::home))
+        .route("/c/{community}/members", get(pages::members))
+        .route("/c/{community}/members/{nickname}", get(pages::profile))
+        .route("/c/{community}/groups/{nickname}", get(pages::group))
+        .route("/c/{community}/sign-in", get(auth::sign_in_form).post(auth::sign_in))
+        .route("/c/{community}/sign-out", post(auth::sign_out))
+        .route("/c/{community}/admin", get(admin::page))
+        .route("/c/{community}/admin/abilities", post(admin::abilities))
+        .route("/c/{community}/admin/settings", post(admin::settings));
+    let plugins = plugin_routes::router(&portal)?;
+    Ok(host.merge(plugins).fallback(not_found).with_state(portal))
+}
+
+async fn not_found() -> Response {
+    error::bare_page(StatusCode::NOT_FOUND, "There is nothing here.")
+}
+
+async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", include_str!("static/portal.css"))
+}
+
+async fn favicon() -> Response {
+    static_file("image/svg+xml", include_str!("static/favicon.svg"))
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+/// Runs blocking work (database, plugins) on the blocking pool.
+pub async fn blocking(
+    portal: Arc<Portal>,
+    work: impl FnOnce(&Portal) -> Response + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || work(&portal)).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "request task failed");
+            error::bare_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        }
+    }
+}
+
+/// One request to a community's pages: the portal, the community and the visitor.
+pub struct Req<'p> {
+    /// The portal.
+    pub portal: &'p Portal,
+    /// The community.
+    pub community: Community,
+    /// Who is asking.
+    pub visitor: Visitor,
+}
+
+impl<'p> Req<'p> {
+    /// Finds the community and reads the visitor; a response for an unknown community.
+    #[allow(clippy::result_large_err, reason = "the error is the response itself, built once per request")]
+    pub fn new(portal: &'p Portal, slug: &str, headers: &HeaderMap) -> Result<Req<'p>, Response> {
+        let found =
+            portal.db.get().map_err(AppError::from).and_then(|conn| Ok(communities::by_slug(&conn, slug)?));
+        let community = match found {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(error::bare_page(StatusCode::NOT_FOUND, "There is no such community.")),
+            Err(e) => return Err(error::bare_page(e.status, &e.message)),
+        };
+        match Visitor::read(portal, headers, Some(&community)) {
+            Ok(visitor) => Ok(Req { portal, community, visitor }),
+            Err(e) => {
+                let e = AppError::from(e);
+                Err(error::bare_page(e.status, &e.message))
+            }
+        }
+    }
+
+    /// The community's base path, `/c/{slug}`.
+    pub fn base(&self) -> String {
+        format!("/c/{}", self.community.slug)
+    }
+
+    /// Renders host template `template` with `data` inside the layout.
+    pub fn render<T: Serialize>(
+        &self,
+        status: StatusCode,
+        template: &str,
+        title: &str,
+        data: &T,
+        slots: &Slots,
+    ) -> Response {
+        match self.portal.templates.render(template, data) {
+            Ok(content) => self.in_layout(status, title, &content, slots),
+            Err(e) => self.error(AppError::from(e)),
+        }
+    }
+
+    /// Wraps already-rendered `content` in the layout.
+    pub fn in_layout(&self, status: StatusCode, title: &str, content: &str, slots: &Slots) -> Response {
+        let layout = Layout {
+            title,
+            community: Some(&self.community),
+            viewer: self.visitor.member.as_ref().map(ViewerView::of),
+            slots,
+            flash: self.visitor.flash.as_ref(),
+            csrf: &self.visitor.csrf,
+        };
+        match self.portal.templates.page(&layout, content) {
+            Ok(html) => self.with_cookies((status, Html(html)).into_response()),
+            Err(e) => {
+                let e = AppError::internal(e);
+                error::bare_page(e.status, &e.message)
+            }
+        }
+    }
+
+    /// An error page inside the layout (with no plugin slots).
+    pub fn error(&self, err: AppError) -> Response {
+        #[derive(Serialize)]
+        struct Data<'a> {
+            status: u16,
+            reason: &'a str,
+            message: &'a str,
+            base: String,
+        }
+        let reason = err.status.canonical_reason().unwrap_or("Error");
+        let data = Data { status: err.status.as_u16(), reason, message: &err.message, base: self.base() };
+        match self.portal.templates.render("error", &data) {
+            Ok(content) => self.in_layout(err.status, reason, &content, &Slots::default()),
+            Err(_) => error::bare_page(err.status, &err.message),
+        }
+    }
+
+    /// Renders the result of a handler: the page, or its error inside the layout.
+    pub fn respond(&self, result: Result<Response, AppError>) -> Response {
+        result.unwrap_or_else(|e| self.error(e))
+    }
+
+    /// A 303 redirect to `to` (a path inside the community), with a flash message.
+    pub fn redirect(&self, to: &str, flash: Option<&Flash>) -> Response {
+        let target = if is_local_path(to) { format!("{}{}", self.base(), to) } else { self.base() };
+        let mut response = Redirect::to(&target).into_response();
+        if let Some(flash) = flash {
+            self.add_cookie(
+                &mut response,
+                &session::set_cookie(self.portal, session::FLASH_COOKIE, &session::encode_flash(flash), 60),
+            );
+        }
+        self.with_cookies(response)
+    }
+
+    /// Sends the visitor to the sign-in page, to come back to `next` afterwards.
+    pub fn to_sign_in(&self, next: &str) -> Response {
+        let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+        self.with_cookies(Redirect::to(&format!("{}/sign-in?{query}", self.base())).into_response())
+    }
+
+    fn with_cookies(&self, mut response: Response) -> Response {
+        for cookie in &self.visitor.set_cookies {
+            self.add_cookie(&mut response, cookie);
+        }
+        response
+    }
+
+    fn add_cookie(&self, response: &mut Response, cookie: &str) {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+
+    /// Checks the CSRF token of a submitted form.
+    pub fn check_csrf(&self, form: &[(String, String)]) -> Result<(), AppError> {
+        if self.visitor.csrf_ok(form) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("This form has expired. Go back, reload the page and submit it again."))
+        }
+    }
+}
+
+/// Whether `to` is a path inside the community (no scheme, no other host).
+pub fn is_local_path(to: &str) -> bool {
+    to.starts_with('/')
+        && !to.starts_with("//")
+        && !to.contains('\\')
+        && !to.contains("://")
+        && !to.chars().any(char::is_control)
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body or query into pairs, in order.
+pub fn pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(bytes).unwrap_or_default()
+}
+
+/// The first value named `name`.
+pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert!(is_local_path("/conversations/7?x=1"));
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/a\nb", ""] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! A real portal on a loopback port for each test (own data directory and SQLite file,
+//! demo data loaded), and a small browser-like client that keeps cookies and fills in the
+//! CSRF token of forms.
+
+use crate::support::{root, test_config};
+use host::clock::Clock;
+use host::config::Config;
+use host::portal::Portal;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A running portal.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The portal behind it (for direct database checks).
+    pub portal: Arc<Portal>,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The notes test plugin's manifest.
+pub fn notes_manifest() -> PathBuf {
+    let manifest = root().join("fixtures/plugins/notes/notes.toml");
+    assert!(
+        root().join("fixtures/plugins/notes/wasm/notes.wasm").exists(),
+        "the notes test plugin is not built: run scripts/build-plugins.sh (make test does)"
+    );
+    manifest
+}
+
+impl Server {
+    /// Starts a portal with Conversations and the notes test plugin, and the demo data.
+    pub fn start() -> Server {
+        Server::with_manifests(vec![crate::support::conversations_manifest(), notes_manifest()])
+    }
+
+    /// Starts a portal with these plugins and the demo data.
+    pub fn with_manifests(manifests: Vec<PathBuf>) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        config.plugins.manifests = manifests;
+        config.plugins.runtime = test_config();
+        let portal = Arc::new(Portal::start(config, Clock::system()).expect("portal starts"));
+        let demo = host::demo::read(&root().join("fixtures/demo.toml")).expect("demo file");
+        host::demo::load(&portal, &demo).expect("demo loads");
+        let app = host::web::app(portal.clone()).expect("router");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("rt");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        Server { base, portal, _dir: dir, _shutdown: tx }
+    }
+
+    /// A client with no cookies.
+    pub fn client(&self) -> Client {
+        Client { base: self.base.clone(), cookies: BTreeMap::new(), agent: agent() }
+    }
+
+    /// A client signed in as `email` of `community`.
+    pub fn signed_in(&self, community: &str, email: &str) -> Client {
+        let mut client = self.client();
+        let r = client.sign_in(community, email, "demo-password");
+        assert_eq!(r.status, 303, "sign-in of {email} failed: {}", r.body);
+        client
+    }
+
+    /// Runs SQL on the portal's database and returns the first column of the first row.
+    pub fn count(&self, sql: &str) -> i64 {
+        let conn = self.portal.db.get().expect("conn");
+        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().into()
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+    /// The `Location` header.
+    pub location: Option<String>,
+    /// Every `Set-Cookie` header.
+    pub set_cookies: Vec<String>,
+}
+
+/// A browser-like client.
+pub struct Client {
+    base: String,
+    /// Cookies by name.
+    pub cookies: BTreeMap<String, String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn finish(&mut self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+        let mut response = response.expect("the request reaches the portal");
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        Resp { status, body, location, set_cookies }
+    }
+
+    /// GET `path`.
+    pub fn get(&mut self, path: &str) -> Resp {
+        let response =
+            self.agent.get(&format!("{}{path}", self.base)).header("Cookie", &self.cookie_header()).call();
+        self.finish(response)
+    }
+
+    /// POST a form to `path`, adding this client's CSRF token.
+    pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        if !self.cookies.contains_key("portal_csrf") {
+            self.get("/c/riverside/sign-in");
+        }
+        let csrf = self.cookies.get("portal_csrf").cloned().unwrap_or_default();
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post_raw(path, &fields)
+    }
+
+    /// POST exactly these fields (no CSRF token added).
+    pub fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let response = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie_header())
+            .send_form(form.iter().copied());
+        self.finish(response)
+    }
+
+    /// Signs in through the sign-in form.
+    pub fn sign_in(&mut self, community: &str, email: &str, password: &str) -> Resp {
+        self.get(&format!("/c/{community}/sign-in"));
+        self.post(&format!("/c/{community}/sign-in"), &[("email", email), ("password", password)])
+    }
+}
