@@ -54,3 +54,79 @@ fn plugin_check_fails_when_manifest_and_module_disagree() {
     assert!(!ok);
     assert!(stderr.contains("the manifest says abi_version `1`, but the module says `2`"), "{stderr}");
 }
+
+#[test]
+fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[plugins]\nmanifests = [\"{}\"]\n",
+            dir.path().display(),
+            root().join("manifests/conversations.toml").display()
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8");
+    let demo = root().join("fixtures/demo.toml");
+    let (ok, _, stderr) = portal(&["--config", config, "demo", "load", demo.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+
+    let (ok, stdout, _) = portal(&["--config", config, "abilities", "list", "--community", "hilltop"]);
+    assert!(ok);
+    assert!(stdout.contains("conversations.use            off"), "{stdout}");
+
+    let (ok, stdout, stderr) = portal(&[
+        "--config",
+        config,
+        "abilities",
+        "grant",
+        "--community",
+        "hilltop",
+        "conversations.use",
+        "group:laser",
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "granted conversations.use to group:laser in hilltop");
+    let (_, stdout, _) = portal(&["--config", config, "abilities", "list", "--community", "hilltop"]);
+    assert!(stdout.contains("conversations.use            group:laser"), "{stdout}");
+
+    let (ok, _, stderr) = portal(&[
+        "--config",
+        config,
+        "abilities",
+        "grant",
+        "--community",
+        "hilltop",
+        "conversations.fly",
+        "everyone",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("no plugin declares the ability `conversations.fly`"), "{stderr}");
+    let (ok, _, stderr) = portal(&[
+        "--config",
+        config,
+        "abilities",
+        "grant",
+        "--community",
+        "hilltop",
+        "conversations.use",
+        "group:nope",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("no group `nope` in Hilltop Makers"), "{stderr}");
+
+    let (ok, stdout, _) = portal(&[
+        "--config",
+        config,
+        "abilities",
+        "revoke",
+        "--community",
+        "hilltop",
+        "conversations.use",
+        "group:laser",
+    ]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), "revoked conversations.use from group:laser in hilltop");
+}

@@ -106,3 +106,17 @@ fn a_corrupt_cache_entry_is_replaced_not_fatal() {
     let again = runtime.load::<Recorder>(&manifest).expect("recompiles");
     assert_eq!(again.module_source(), ModuleSource::Compiled);
 }
+
+#[test]
+fn a_rust_plugin_panic_is_logged_through_the_host_before_the_trap() {
+    let plugin = support::runtime().load::<Recorder>(&crate::http::notes_manifest()).expect("notes loads");
+    let (result, services) =
+        plugin.call(&page("trap_after_write", HttpMethod::Post, &[]), Recorder::default());
+    let err = result.expect_err("the panic fails the call");
+    assert!(matches!(err.reason, host::plugins::CallFailure::Trap { .. }), "{err}");
+    assert_eq!(services.sql, vec!["INSERT INTO notes_note (author, body) VALUES (?1, 'half-done')"]);
+    let panic_line = services.logs.iter().find(|(_, level, _)| *level == plugin_api::LogLevel::Error);
+    let (plugin_id, _, message) = panic_line.expect("the panic hook logged through the host");
+    assert_eq!(plugin_id, "notes");
+    assert!(message.contains("deliberate failure after a write"), "{message}");
+}
