@@ -1,12 +1,20 @@
 //! Conversations: private messaging between participants and groups, as a portal plugin.
 //! This module wires the plugin into the ABI ([`Conversations`] implements
-//! [`plugin_api::guest::Plugin`]); the rules live in [`rules`], the pages in [`pages`].
+//! [`plugin_api::guest::Plugin`]); the rules live in [`rules`] (pure, unit-tested), the SQL
+//! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
+//! [`directory`] and times in [`time`].
 
+pub mod directory;
 pub mod pages;
 pub mod rules;
+pub mod slots;
+pub mod store;
+pub mod time;
 
 use plugin_api::guest::Plugin;
-use plugin_api::{Context, Description, Migration, PageRequest, PageResponse, PluginError, Template};
+use plugin_api::{
+    Context, Description, Migration, PageRequest, PageResponse, PluginError, SlotFills, SlotPage, Template,
+};
 
 /// The plugin.
 pub struct Conversations;
@@ -14,24 +22,39 @@ pub struct Conversations;
 /// The plugin id: the manifest's `id` and the prefix of its tables.
 pub const ID: &str = "conversations";
 
+fn template(name: &str, source: &str) -> Template {
+    Template { name: name.to_owned(), source: source.to_owned() }
+}
+
 impl Plugin for Conversations {
     fn describe() -> Description {
         Description {
             id: ID.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            migrations: vec![Migration {
-                version: 1,
-                name: "conversations, participants, messages".to_owned(),
-                sql: include_str!("../migrations/001_conversations.sql").to_owned(),
-            }],
-            templates: vec![
-                Template { name: "about".to_owned(), source: include_str!("templates/about.hbs").to_owned() },
-                Template {
-                    name: "preview".to_owned(),
-                    source: include_str!("templates/preview.hbs").to_owned(),
+            migrations: vec![
+                Migration {
+                    version: 1,
+                    name: "conversations, participants, messages".to_owned(),
+                    sql: include_str!("../migrations/001_conversations.sql").to_owned(),
+                },
+                Migration {
+                    version: 2,
+                    name: "inbox columns and blocks".to_owned(),
+                    sql: include_str!("../migrations/002_inbox_and_blocks.sql").to_owned(),
                 },
             ],
+            templates: vec![
+                template("about", include_str!("templates/about.hbs")),
+                template("preview", include_str!("templates/preview.hbs")),
+                template("inbox", include_str!("templates/inbox.hbs")),
+                template("new", include_str!("templates/new.hbs")),
+                template("conversation", include_str!("templates/conversation.hbs")),
+            ],
         }
+    }
+
+    fn slots(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFills, PluginError> {
+        slots::fill(ctx, page, items)
     }
 
     fn page(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
@@ -52,7 +75,7 @@ mod tests {
         match codec::decode::<PluginResponse>(&bytes).expect("decode") {
             PluginResponse::Described(d) => {
                 assert_eq!(d.id, ID);
-                assert_eq!(d.migrations.len(), 1);
+                assert_eq!(d.migrations.len(), 2);
             }
             other => panic!("{other:?}"),
         }

@@ -1,12 +1,42 @@
 //! The plugin's pages: one handler per route name of `manifests/conversations.toml`.
+//! Every rule is checked here, on the server: who may see a conversation (participants
+//! only; anyone else gets "not found"), who may send, limits, blocks and preferences.
 
-use crate::rules;
-use plugin_api::{Context, PageRequest, PageResponse, PluginError, TemplateData};
+use crate::directory::{self, Names};
+use crate::rules::{self, ParticipantState};
+use crate::store::{self, Participant};
+use crate::time::{exact, relative};
+use plugin_api::guest::host;
+use plugin_api::{
+    ActorRef, Context, Flash, FlashKind, HostError, PageRequest, PageResponse, PluginError, TemplateData,
+    UserId,
+};
 use serde::Serialize;
+use serde_json::json;
+
+/// Conversations per inbox page.
+const INBOX_PAGE: u32 = 20;
+/// Messages per conversation page.
+const THREAD_PAGE: u32 = 50;
+/// Directory results on the compose page.
+const SEARCH_LIMIT: u32 = 10;
+
+/// A failed host call: logged, shown as an internal error.
+pub fn host_error(err: HostError) -> PluginError {
+    PluginError::internal(err.to_string())
+}
 
 /// Dispatches a page request by route name.
 pub fn route(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
     match request.route.as_str() {
+        "inbox" => inbox(ctx, request),
+        "new" => compose(ctx, request, None),
+        "create" => create(ctx, request),
+        "show" => show(ctx, request, None),
+        "reply" => reply(ctx, request),
+        "invitation" => invitation(ctx, request),
+        "manage" => manage(ctx, request),
+        "block" => block(ctx, request),
         "about" => about(ctx),
         "preview" => preview(ctx, request),
         _ => Err(PluginError::not_found()),
@@ -19,39 +49,527 @@ fn render<T: Serialize>(template: &str, title: &str, data: &T) -> Result<PageRes
     Ok(PageResponse::Render { template: template.to_owned(), title: title.to_owned(), data })
 }
 
+fn redirect(to: String, kind: FlashKind, message: &str) -> Result<PageResponse, PluginError> {
+    Ok(PageResponse::Redirect { to, flash: Some(Flash { kind, message: message.to_owned() }) })
+}
+
+/// The signed-in member.
+pub fn me(ctx: &Context) -> Result<UserId, PluginError> {
+    ctx.viewer.as_ref().map(|v| v.id).ok_or_else(PluginError::not_found)
+}
+
+fn max_length(ctx: &Context) -> usize {
+    usize::try_from(ctx.community.int_setting("max_message_length", 1000)).unwrap_or(1000)
+}
+
+/// The actor the viewer acts as: themselves, or (`as=group:N`) a group they administer.
+fn acting_as(ctx: &Context, as_param: Option<&str>) -> Result<ActorRef, PluginError> {
+    let me = me(ctx)?;
+    match as_param.filter(|a| !a.is_empty()) {
+        None => Ok(ActorRef::User(me)),
+        Some(text) => match rules::parse_actor(text) {
+            Some(ActorRef::Group(g)) if directory::admin_groups(ctx)?.iter().any(|info| info.id == g) => {
+                Ok(ActorRef::Group(g))
+            }
+            Some(ActorRef::User(u)) if u == me => Ok(ActorRef::User(me)),
+            _ => Err(PluginError::not_found()),
+        },
+    }
+}
+
+fn as_query(actor: ActorRef) -> String {
+    match actor {
+        ActorRef::User(_) => String::new(),
+        ActorRef::Group(g) => format!("?as=group:{g}"),
+    }
+}
+
+/// The conversation's participants and the viewer's side in it, or "not found" for
+/// anyone who is not a participant (nor an admin of a participating group).
+fn access(
+    ctx: &Context,
+    id: i64,
+    as_param: Option<&str>,
+) -> Result<(Vec<Participant>, Participant), PluginError> {
+    let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
+    if parts.is_empty() {
+        return Err(PluginError::not_found());
+    }
+    let me = me(ctx)?;
+    let mine = |actor: ActorRef| parts.iter().find(|p| p.actor == actor).cloned();
+    if let Some(text) = as_param.filter(|a| !a.is_empty()) {
+        let actor = acting_as(ctx, Some(text))?;
+        return mine(actor).map(|p| (parts.clone(), p)).ok_or_else(PluginError::not_found);
+    }
+    if let Some(p) = mine(ActorRef::User(me)) {
+        return Ok((parts, p));
+    }
+    for group in directory::admin_groups(ctx)? {
+        if let Some(p) = mine(ActorRef::Group(group.id)) {
+            return Ok((parts, p));
+        }
+    }
+    Err(PluginError::not_found())
+}
+
+fn conversation_id(request: &PageRequest) -> Result<i64, PluginError> {
+    request.param("id").and_then(|id| id.parse().ok()).filter(|id| *id > 0).ok_or_else(PluginError::not_found)
+}
+
+fn others_states(parts: &[Participant], mine: &Participant) -> Vec<ParticipantState> {
+    parts.iter().filter(|p| p.actor != mine.actor).map(|p| p.state).collect()
+}
+
+/// Why the viewer may not write to these people, if they may not (blocks, preferences).
+fn contact_refusal(me: UserId, others: &[ActorRef], direct: bool) -> Result<Option<String>, PluginError> {
+    let users: Vec<UserId> =
+        others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
+    for user in &users {
+        if store::is_blocked(*user, me).map_err(host_error)?
+            || store::is_blocked(me, *user).map_err(host_error)?
+        {
+            return Ok(Some(directory::REFUSES_DIRECT.to_owned()));
+        }
+    }
+    if direct || others.len() == 1 {
+        let prefs =
+            host::preferences(users.clone(), vec!["accept_direct_messages".into()]).map_err(host_error)?;
+        if users.iter().any(|u| prefs.get(u).and_then(|p| p.get("accept_direct_messages")) == Some(&false)) {
+            return Ok(Some(directory::REFUSES_DIRECT.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Tells the other participants (the admins, for a group) in the portal, as their
+/// preferences allow.
+fn notify_others(
+    ctx: &Context,
+    parts: &[Participant],
+    sender: ActorRef,
+    text: &str,
+    id: i64,
+) -> Result<(), PluginError> {
+    let me = me(ctx)?;
+    let mut users = Vec::new();
+    for p in parts.iter().filter(|p| {
+        p.actor != sender
+            && !p.muted
+            && matches!(p.state, ParticipantState::Active | ParticipantState::Invited)
+    }) {
+        match p.actor {
+            ActorRef::User(u) => users.push(u),
+            ActorRef::Group(g) => users.extend(directory::group_admins(g)?),
+        }
+    }
+    users.retain(|u| *u != me);
+    users.sort();
+    users.dedup();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let prefs = host::preferences(users.clone(), vec!["in_app_notifications".into()]).map_err(host_error)?;
+    for user in users {
+        if prefs.get(&user).and_then(|p| p.get("in_app_notifications")) != Some(&false) {
+            host::notify(user, text, &format!("/conversations/{id}")).map_err(host_error)?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
-struct About<'a> {
-    version: &'a str,
-    viewer: Option<&'a str>,
-    max_message_length: i64,
+struct InboxLine {
+    href: String,
+    title: String,
+    initials: String,
+    preview: String,
+    when: String,
+    when_exact: String,
+    unread: i64,
+    invited: bool,
+    muted: bool,
+}
+
+fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    let acting = acting_as(ctx, request.query_value("as"))?;
+    let page = request.query_value("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1).clamp(1, 100_000);
+    let entries = store::inbox(acting, INBOX_PAGE, (page - 1) * INBOX_PAGE).map_err(host_error)?;
+    let total = store::inbox_size(acting).map_err(host_error)?;
+    let me = me(ctx)?;
+    let mut lines = Vec::new();
+    for entry in &entries {
+        let parts = store::participants(ctx.community.id, entry.conversation).map_err(host_error)?;
+        let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != acting).collect();
+        let names = Names::load(&others)?;
+        let last = store::messages(entry.conversation, None, 1).map_err(host_error)?;
+        let preview = last.first().map(|m| directory::preview(&m.body)).unwrap_or_default();
+        let unread = if entry.unread {
+            store::unread_messages(entry.conversation, entry.last_read, me).map_err(host_error)?
+        } else {
+            0
+        };
+        lines.push(InboxLine {
+            href: format!("/conversations/{}{}", entry.conversation, as_query(acting)),
+            title: names.list(&others),
+            initials: others.first().map(|a| names.initials(*a)).unwrap_or_default(),
+            preview,
+            when: relative(entry.last_message_at, ctx.now),
+            when_exact: exact(entry.last_message_at),
+            unread,
+            invited: entry.state == ParticipantState::Invited,
+            muted: entry.muted,
+        });
+    }
+    let groups = directory::admin_groups(ctx)?;
+    let acting_name = match acting {
+        ActorRef::Group(g) => groups.iter().find(|info| info.id == g).map(|info| info.name.clone()),
+        ActorRef::User(_) => None,
+    };
+    let pages = (total as u32).div_ceil(INBOX_PAGE).max(1);
+    let page_link = |p: u32| {
+        let sep = if as_query(acting).is_empty() { "?" } else { "&" };
+        format!("/conversations{}{sep}page={p}", as_query(acting))
+    };
+    render(
+        "inbox",
+        acting_name
+            .as_deref()
+            .map_or("Conversations".to_owned(), |n| format!("Conversations of {n}"))
+            .as_str(),
+        &json!({
+            "conversations": lines,
+            "group": acting_name,
+            "can_start": ctx.can("conversations.start"),
+            "new_href": format!("/conversations/new{}", as_query(acting)),
+            "groups": groups.iter().map(|g| json!({ "name": g.name, "href": format!("/conversations?as=group:{}", g.id), "current": acting == ActorRef::Group(g.id) })).collect::<Vec<_>>(),
+            "page": page,
+            "pages": pages,
+            "prev": (page > 1).then(|| page_link(page - 1)),
+            "next": (page < pages).then(|| page_link(page + 1)),
+        }),
+    )
+}
+
+/// The compose page, with `error` and the typed text when a send was refused.
+fn compose(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {
+    if !ctx.can("conversations.start") {
+        return Err(PluginError::forbidden("You cannot start conversations here."));
+    }
+    let values = |name: &'static str| -> Vec<String> {
+        if error.is_some() {
+            request.form_values(name).map(str::to_owned).collect()
+        } else {
+            request.query_values(name).map(str::to_owned).collect()
+        }
+    };
+    let as_param = if error.is_some() { request.form_value("as") } else { request.query_value("as") };
+    let acting = acting_as(ctx, as_param)?;
+    let chosen: Vec<ActorRef> =
+        values("to").iter().filter_map(|t| rules::parse_actor(t)).filter(|a| *a != acting).collect();
+    let q = request.query_value("q").unwrap_or_default().trim().to_owned();
+    let mut results = Vec::new();
+    let mut search_error = None;
+    if !q.is_empty() {
+        if q.chars().count() < 2 {
+            search_error = Some("Type at least 2 characters to search.".to_owned());
+        } else {
+            results = host::search_directory(&q, SEARCH_LIMIT).map_err(host_error)?;
+        }
+    }
+    let names = Names::load(&chosen)?;
+    let recipient = |actor: ActorRef, checked: bool, name: String| json!({ "value": rules::actor_text(actor), "name": name, "checked": checked, "group": matches!(actor, ActorRef::Group(_)) });
+    let mut options: Vec<_> =
+        chosen.iter().filter(|a| names.known(**a)).map(|a| recipient(*a, true, names.name(*a))).collect();
+    for entry in &results {
+        if entry.actor != acting && !chosen.contains(&entry.actor) {
+            options.push(recipient(entry.actor, false, format!("{} (@{})", entry.name, entry.nickname)));
+        }
+    }
+    let body = if error.is_some() { request.form_value("body").unwrap_or_default() } else { "" };
+    let groups = directory::admin_groups(ctx)?;
+    render(
+        "new",
+        "New conversation",
+        &json!({
+            "options": options,
+            "chosen": chosen.iter().map(|a| rules::actor_text(*a)).collect::<Vec<_>>(),
+            "q": q,
+            "searched": !q.is_empty() && search_error.is_none(),
+            "search_error": search_error,
+            "body": body,
+            "error": error,
+            "max_length": max_length(ctx),
+            "max_participants": ctx.community.int_setting("max_participants", 9),
+            "coc_url": ctx.community.text_setting("code_of_conduct_url").filter(|u| !u.is_empty()),
+            "acting": match acting { ActorRef::Group(_) => rules::actor_text(acting), ActorRef::User(_) => String::new() },
+            "as_options": groups.iter().map(|g| json!({ "value": format!("group:{}", g.id), "name": g.name, "selected": acting == ActorRef::Group(g.id) })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    if !ctx.can("conversations.start") {
+        return Err(PluginError::forbidden("You cannot start conversations here."));
+    }
+    let me = me(ctx)?;
+    let acting = acting_as(ctx, request.form_value("as"))?;
+    let recipients: Vec<ActorRef> = request.form_values("to").filter_map(rules::parse_actor).collect();
+    let max_others = usize::try_from(ctx.community.int_setting("max_participants", 9)).unwrap_or(9);
+    let all = match rules::participants(acting, &recipients, max_others) {
+        Ok(all) => all,
+        Err(e) => return compose(ctx, request, Some(e.message())),
+    };
+    let others: Vec<ActorRef> = all.iter().copied().filter(|a| *a != acting).collect();
+    if !Names::load(&others)?.all_known(&others) {
+        return compose(ctx, request, Some("Someone you chose is not a member of this community.".into()));
+    }
+    let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
+        Ok(body) => body.to_owned(),
+        Err(e) => return compose(ctx, request, Some(e.message())),
+    };
+    if let Some(refusal) = contact_refusal(me, &others, others.len() == 1)? {
+        return compose(ctx, request, Some(refusal));
+    }
+    let key = rules::participant_key(&all);
+    let group = match acting {
+        ActorRef::Group(g) => Some(g),
+        ActorRef::User(_) => None,
+    };
+    if let Some(existing) = store::find_by_key(ctx.community.id, &key).map_err(host_error)? {
+        // The same people already talk: open that conversation, and add the message if
+        // the viewer may write there.
+        let (parts, mine) = access(ctx, existing, request.form_value("as"))?;
+        let refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine));
+        let to = format!("/conversations/{existing}{}", as_query(acting));
+        if refusal.is_none() {
+            store::add_message(existing, me, acting, group, &body, ctx.now).map_err(host_error)?;
+            notify_others(ctx, &parts, acting, &format!("New message from {}", viewer_name(ctx)), existing)?;
+            return redirect(
+                to,
+                FlashKind::Info,
+                "You already had a conversation with them; your message is in it.",
+            );
+        }
+        return redirect(to, FlashKind::Info, "You already have a conversation with them.");
+    }
+    let require_acceptance = ctx.community.bool_setting("require_acceptance", true);
+    let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
+    let id = store::create(ctx.community.id, acting, &key, &others, state, ctx.now).map_err(host_error)?;
+    store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
+    let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
+    let text = if require_acceptance {
+        format!("{} invited you to a conversation", viewer_name(ctx))
+    } else {
+        format!("New conversation from {}", viewer_name(ctx))
+    };
+    notify_others(ctx, &parts, acting, &text, id)?;
+    redirect(format!("/conversations/{id}{}", as_query(acting)), FlashKind::Success, "Your message is sent.")
+}
+
+fn viewer_name(ctx: &Context) -> String {
+    ctx.viewer.as_ref().map(|v| v.name.clone()).unwrap_or_default()
+}
+
+fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {
+    let id = conversation_id(request)?;
+    let as_param = if error.is_some() { request.form_value("as") } else { request.query_value("as") };
+    let (parts, mine) = access(ctx, id, as_param)?;
+    let me = me(ctx)?;
+    let before = request.query_value("before").and_then(|b| b.parse().ok());
+    let messages = store::messages(id, before, THREAD_PAGE).map_err(host_error)?;
+    // Opening a conversation marks it read (this GET route has write access for that).
+    if error.is_none()
+        && let Some(last) = messages.last()
+        && last.id > mine.last_read
+    {
+        store::mark_read(id, mine.actor, last.id).map_err(host_error)?;
+    }
+    let mut actors: Vec<ActorRef> = parts.iter().map(|p| p.actor).collect();
+    actors.extend(messages.iter().map(|m| ActorRef::User(m.author)));
+    actors.extend(messages.iter().filter_map(|m| m.group.map(ActorRef::Group)));
+    let names = Names::load(&actors)?;
+    let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != mine.actor).collect();
+    let mut refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine)).map(str::to_owned);
+    if refusal.is_none() && others.len() == 1 {
+        refusal = contact_refusal(me, &others, true)?;
+    }
+    let message_views: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "author": names.name(ActorRef::User(m.author)),
+                "initials": names.initials(ActorRef::User(m.author)),
+                "group": m.group.map(|g| names.name(ActorRef::Group(g))),
+                "segments": rules::linkify(&m.body),
+                "mine": m.author == me,
+                "when": relative(m.created_at, ctx.now),
+                "when_exact": exact(m.created_at),
+            })
+        })
+        .collect();
+    let participants: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            json!({
+                "name": names.name(p.actor),
+                "me": p.actor == mine.actor,
+                "state": match p.state { ParticipantState::Active => None, s => Some(s.as_str()) },
+            })
+        })
+        .collect();
+    let older = (messages.len() == THREAD_PAGE as usize).then(|| messages.first().map(|m| m.id)).flatten();
+    let as_text = match mine.actor {
+        ActorRef::Group(_) => rules::actor_text(mine.actor),
+        ActorRef::User(_) => String::new(),
+    };
+    render(
+        "conversation",
+        &format!("Conversation with {}", names.list(&others)),
+        &json!({
+            "id": id,
+            "title": names.list(&others),
+            "participants": participants,
+            "messages": message_views,
+            "older_href": older.map(|o| format!("/conversations/{id}?before={o}{}", if as_text.is_empty() { String::new() } else { format!("&as={as_text}") })),
+            "invited": mine.state == ParticipantState::Invited,
+            "can_send": refusal.is_none(),
+            "refusal": refusal,
+            "muted": mine.muted,
+            "acting": as_text,
+            "acting_group": matches!(mine.actor, ActorRef::Group(_)).then(|| names.name(mine.actor)),
+            "body": if error.is_some() { request.form_value("body").unwrap_or_default() } else { "" },
+            "error": error,
+            "max_length": max_length(ctx),
+            "coc_url": ctx.community.text_setting("code_of_conduct_url").filter(|u| !u.is_empty()),
+        }),
+    )
+}
+
+fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    let id = conversation_id(request)?;
+    let (parts, mine) = access(ctx, id, request.form_value("as"))?;
+    let me = me(ctx)?;
+    if let Some(refusal) = rules::send_refusal(mine.state, &others_states(&parts, &mine)) {
+        return show(ctx, request, Some(refusal.to_owned()));
+    }
+    let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != mine.actor).collect();
+    if others.len() == 1
+        && let Some(refusal) = contact_refusal(me, &others, true)?
+    {
+        return show(ctx, request, Some(refusal));
+    }
+    let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
+        Ok(body) => body.to_owned(),
+        Err(e) => return show(ctx, request, Some(e.message())),
+    };
+    let group = match mine.actor {
+        ActorRef::Group(g) => Some(g),
+        ActorRef::User(_) => None,
+    };
+    store::add_message(id, me, mine.actor, group, &body, ctx.now).map_err(host_error)?;
+    notify_others(ctx, &parts, mine.actor, &format!("New message from {}", viewer_name(ctx)), id)?;
+    Ok(PageResponse::Redirect {
+        to: format!("/conversations/{id}{}#latest", as_query(mine.actor)),
+        flash: None,
+    })
+}
+
+fn invitation(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    let id = conversation_id(request)?;
+    let (parts, mine) = access(ctx, id, request.form_value("as"))?;
+    if mine.state != ParticipantState::Invited {
+        return Err(PluginError::new(
+            plugin_api::ErrorKind::Conflict,
+            "This invitation was already answered.",
+        ));
+    }
+    let to = format!("/conversations/{id}{}", as_query(mine.actor));
+    match request.form_value("answer") {
+        Some("accept") => {
+            store::set_state(id, mine.actor, ParticipantState::Active).map_err(host_error)?;
+            notify_others(
+                ctx,
+                &parts,
+                mine.actor,
+                &format!("{} accepted your conversation", viewer_name(ctx)),
+                id,
+            )?;
+            redirect(to, FlashKind::Success, "You accepted the invitation. You can reply now.")
+        }
+        Some("decline") => {
+            store::set_state(id, mine.actor, ParticipantState::Declined).map_err(host_error)?;
+            redirect("/conversations".into(), FlashKind::Info, "You declined the invitation.")
+        }
+        _ => Err(PluginError::bad_request("Accept or decline the invitation.")),
+    }
+}
+
+fn manage(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    let id = conversation_id(request)?;
+    let (_, mine) = access(ctx, id, request.form_value("as"))?;
+    let to = format!("/conversations/{id}{}", as_query(mine.actor));
+    match request.form_value("action") {
+        Some("leave") => {
+            store::set_state(id, mine.actor, ParticipantState::Left).map_err(host_error)?;
+            redirect(
+                format!("/conversations{}", as_query(mine.actor)),
+                FlashKind::Info,
+                "You left the conversation.",
+            )
+        }
+        Some("mute") => {
+            store::set_muted(id, mine.actor, true).map_err(host_error)?;
+            redirect(to, FlashKind::Info, "Muted: no more notifications for this conversation.")
+        }
+        Some("unmute") => {
+            store::set_muted(id, mine.actor, false).map_err(host_error)?;
+            redirect(to, FlashKind::Info, "Unmuted.")
+        }
+        _ => Err(PluginError::bad_request("Unknown action.")),
+    }
+}
+
+fn block(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
+    let me = me(ctx)?;
+    let user = request
+        .form_value("user")
+        .and_then(|u| u.parse::<i64>().ok())
+        .map(UserId)
+        .filter(|u| *u != me)
+        .ok_or_else(|| PluginError::bad_request("Choose a member to block."))?;
+    let names = Names::load(&[ActorRef::User(user)])?;
+    if !names.known(ActorRef::User(user)) {
+        return Err(PluginError::not_found());
+    }
+    let on = request.form_value("action") != Some("unblock");
+    store::set_blocked(ctx.community.id, me, user, on, ctx.now).map_err(host_error)?;
+    let message = if on {
+        format!("You blocked {}. They cannot write to you.", names.name(ActorRef::User(user)))
+    } else {
+        format!("You unblocked {}.", names.name(ActorRef::User(user)))
+    };
+    redirect("/conversations".into(), FlashKind::Success, &message)
 }
 
 fn about(ctx: &Context) -> Result<PageResponse, PluginError> {
     render(
         "about",
         "About Conversations",
-        &About {
-            version: env!("CARGO_PKG_VERSION"),
-            viewer: ctx.viewer.as_ref().map(|v| v.name.as_str()),
-            max_message_length: ctx.community.int_setting("max_message_length", 1000),
-        },
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "viewer": ctx.viewer.as_ref().map(|v| v.name.as_str()),
+            "max_message_length": ctx.community.int_setting("max_message_length", 1000),
+        }),
     )
-}
-
-#[derive(Serialize)]
-struct Preview<'a> {
-    body: &'a str,
-    chars: usize,
-    error: Option<String>,
 }
 
 /// Checks a draft message against the community's length limit and shows it back.
 fn preview(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
-    let max = usize::try_from(ctx.community.int_setting("max_message_length", 1000)).unwrap_or(0);
     let draft = request.form_value("body").unwrap_or_default();
-    let data = match rules::validate_body(draft, max) {
-        Ok(body) => Preview { body, chars: body.chars().count(), error: None },
-        Err(err) => Preview { body: draft, chars: draft.chars().count(), error: Some(err.message()) },
+    let data = match rules::validate_body(draft, max_length(ctx)) {
+        Ok(body) => json!({ "body": body, "chars": body.chars().count(), "error": null }),
+        Err(err) => json!({ "body": draft, "chars": draft.chars().count(), "error": err.message() }),
     };
     render("preview", "Preview", &data)
 }

@@ -1,5 +1,10 @@
 //! The pure rules of Conversations (no host calls), so they unit-test natively: message
-//! length after trimming, and how many participants a conversation may have.
+//! length after trimming, how many participants a conversation may have, the canonical key
+//! of a participant set (the same set of people is always the same conversation), who may
+//! send, and how message text becomes safe links.
+
+use plugin_api::{ActorRef, GroupId, UserId};
+use std::collections::BTreeSet;
 
 /// Why a message body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +45,182 @@ pub fn validate_body(body: &str, max: usize) -> Result<&str, BodyError> {
     Ok(trimmed)
 }
 
+/// Parses `user:7` or `group:3`.
+pub fn parse_actor(text: &str) -> Option<ActorRef> {
+    let (kind, id) = text.trim().split_once(':')?;
+    let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+    match kind {
+        "user" => Some(ActorRef::User(UserId(id))),
+        "group" => Some(ActorRef::Group(GroupId(id))),
+        _ => None,
+    }
+}
+
+/// Writes an actor as `user:7` or `group:3`.
+pub fn actor_text(actor: ActorRef) -> String {
+    match actor {
+        ActorRef::User(id) => format!("user:{id}"),
+        ActorRef::Group(id) => format!("group:{id}"),
+    }
+}
+
+/// The canonical key of a participant set: sorted, deduplicated, starter included. Two
+/// conversations with the same people have the same key; the database keeps it unique.
+pub fn participant_key(participants: &BTreeSet<ActorRef>) -> String {
+    participants.iter().map(|a| actor_text(*a)).collect::<Vec<_>>().join(",")
+}
+
+/// Why a set of recipients was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientsError {
+    /// Nobody was chosen (or only oneself).
+    None,
+    /// More than the community allows.
+    TooMany {
+        /// How many were chosen.
+        chosen: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl RecipientsError {
+    /// The message shown to the participant.
+    pub fn message(&self) -> String {
+        match self {
+            RecipientsError::None => "Choose at least one person or group to write to.".to_owned(),
+            RecipientsError::TooMany { chosen, max } => {
+                format!("A conversation can have at most {max} participants besides you; you chose {chosen}.")
+            }
+        }
+    }
+}
+
+/// The full participant set: `starter` plus the distinct `recipients` other than the
+/// starter, at most `max_others` of them.
+pub fn participants(
+    starter: ActorRef,
+    recipients: &[ActorRef],
+    max_others: usize,
+) -> Result<BTreeSet<ActorRef>, RecipientsError> {
+    let others: BTreeSet<ActorRef> = recipients.iter().copied().filter(|r| *r != starter).collect();
+    if others.is_empty() {
+        return Err(RecipientsError::None);
+    }
+    if others.len() > max_others {
+        return Err(RecipientsError::TooMany { chosen: others.len(), max: max_others });
+    }
+    let mut all = others;
+    all.insert(starter);
+    Ok(all)
+}
+
+/// Where a participant stands in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantState {
+    /// Started it, or accepted the invitation (or no acceptance was required).
+    Active,
+    /// Invited; has not answered yet.
+    Invited,
+    /// Declined the invitation: final.
+    Declined,
+    /// Left the conversation.
+    Left,
+}
+
+impl ParticipantState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParticipantState::Active => "active",
+            ParticipantState::Invited => "invited",
+            ParticipantState::Declined => "declined",
+            ParticipantState::Left => "left",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(text: &str) -> Option<ParticipantState> {
+        match text {
+            "active" => Some(ParticipantState::Active),
+            "invited" => Some(ParticipantState::Invited),
+            "declined" => Some(ParticipantState::Declined),
+            "left" => Some(ParticipantState::Left),
+            _ => None,
+        }
+    }
+}
+
+/// Why sending is not possible now, if it is not.
+pub fn send_refusal(me: ParticipantState, others: &[ParticipantState]) -> Option<&'static str> {
+    match me {
+        ParticipantState::Invited => return Some("Accept the invitation to reply."),
+        ParticipantState::Declined => return Some("You declined this conversation."),
+        ParticipantState::Left => return Some("You left this conversation."),
+        ParticipantState::Active => {}
+    }
+    if others.contains(&ParticipantState::Invited) && !others.contains(&ParticipantState::Active) {
+        return Some("You can write again once someone accepts the invitation.");
+    }
+    if others.iter().all(|s| matches!(s, ParticipantState::Declined | ParticipantState::Left)) {
+        return Some("Nobody else is left in this conversation.");
+    }
+    None
+}
+
+/// A piece of message text: plain, or a link.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Segment {
+    /// The text shown (escaped by the host).
+    pub text: String,
+    /// The link target, for a link: always `http://` or `https://`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+}
+
+/// Splits plain text into text and `http(s)://` links. Trailing punctuation stays out of a
+/// link; nothing else ever becomes a link.
+pub fn linkify(text: &str) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    let mut plain = String::new();
+    let mut rest = text;
+    while let Some(start) = find_url(rest) {
+        plain.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let end = candidate
+            .find(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+            .unwrap_or(candidate.len());
+        let mut url = &candidate[..end];
+        while let Some(last) = url.chars().last().filter(|c| ".,;:!?)]}'".contains(*c)) {
+            url = &url[..url.len() - last.len_utf8()];
+        }
+        let scheme_len = if url.starts_with("https://") { 8 } else { 7 };
+        if url.len() <= scheme_len {
+            plain.push_str(&candidate[..scheme_len]);
+            rest = &candidate[scheme_len..];
+            continue;
+        }
+        if !plain.is_empty() {
+            out.push(Segment { text: std::mem::take(&mut plain), href: None });
+        }
+        out.push(Segment { text: url.to_owned(), href: Some(url.to_owned()) });
+        rest = &candidate[url.len()..];
+    }
+    plain.push_str(rest);
+    if !plain.is_empty() {
+        out.push(Segment { text: plain, href: None });
+    }
+    out
+}
+
+fn find_url(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    match (lower.find("https://"), lower.find("http://")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +235,83 @@ mod tests {
         let too_long = "😀".repeat(1001);
         assert_eq!(validate_body(&too_long, 1000), Err(BodyError::TooLong { chars: 1001, max: 1000 }));
         assert_eq!(validate_body("x", 1), Ok("x"));
+    }
+
+    #[test]
+    fn actors_parse_and_print() {
+        assert_eq!(parse_actor("user:7"), Some(ActorRef::User(UserId(7))));
+        assert_eq!(parse_actor(" group:3 "), Some(ActorRef::Group(GroupId(3))));
+        for bad in ["user:", "user:-1", "user:0", "admin:1", "7", ""] {
+            assert_eq!(parse_actor(bad), None, "{bad}");
+        }
+        assert_eq!(actor_text(ActorRef::Group(GroupId(3))), "group:3");
+    }
+
+    fn users(ids: &[i64]) -> Vec<ActorRef> {
+        ids.iter().map(|id| ActorRef::User(UserId(*id))).collect()
+    }
+
+    #[test]
+    fn the_same_people_make_the_same_key_in_any_order() {
+        let me = ActorRef::User(UserId(1));
+        let a = participants(me, &users(&[3, 2, 2]), 9).unwrap();
+        let b = participants(me, &users(&[2, 3, 1]), 9).unwrap();
+        assert_eq!(participant_key(&a), participant_key(&b));
+        assert_eq!(participant_key(&a), "user:1,user:2,user:3");
+    }
+
+    #[test]
+    fn nine_others_at_most() {
+        let me = ActorRef::User(UserId(100));
+        assert!(participants(me, &users(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 9).is_ok());
+        assert_eq!(
+            participants(me, &users(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 9),
+            Err(RecipientsError::TooMany { chosen: 10, max: 9 })
+        );
+        assert_eq!(participants(me, &[me], 9), Err(RecipientsError::None));
+        assert_eq!(participants(me, &[], 9), Err(RecipientsError::None));
+    }
+
+    #[test]
+    fn who_may_send() {
+        use ParticipantState::*;
+        assert_eq!(send_refusal(Active, &[Active]), None);
+        assert_eq!(
+            send_refusal(Active, &[Invited]),
+            Some("You can write again once someone accepts the invitation.")
+        );
+        assert_eq!(send_refusal(Active, &[Invited, Active]), None);
+        assert_eq!(send_refusal(Invited, &[Active]), Some("Accept the invitation to reply."));
+        assert_eq!(send_refusal(Active, &[Declined]), Some("Nobody else is left in this conversation."));
+        assert_eq!(send_refusal(Left, &[Active]), Some("You left this conversation."));
+    }
+
+    #[test]
+    fn links_are_made_only_from_http_urls() {
+        let s = linkify("see https://example.org/a?b=1, and http://x.y. javascript:alert(1) <b>");
+        assert_eq!(
+            s,
+            vec![
+                Segment { text: "see ".into(), href: None },
+                Segment {
+                    text: "https://example.org/a?b=1".into(),
+                    href: Some("https://example.org/a?b=1".into())
+                },
+                Segment { text: ", and ".into(), href: None },
+                Segment { text: "http://x.y".into(), href: Some("http://x.y".into()) },
+                Segment { text: ". javascript:alert(1) <b>".into(), href: None },
+            ]
+        );
+        assert_eq!(linkify("https://"), vec![Segment { text: "https://".into(), href: None }]);
+        assert_eq!(linkify(""), vec![]);
+        assert_eq!(
+            linkify("héllo 😀 https://ü.example/😀"),
+            vec![
+                Segment { text: "héllo 😀 ".into(), href: None },
+                Segment {
+                    text: "https://ü.example/😀".into(), href: Some("https://ü.example/😀".into())
+                },
+            ]
+        );
     }
 }

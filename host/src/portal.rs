@@ -284,7 +284,7 @@ impl Portal {
     ) -> db::DbResult<DbServices> {
         DbServices::begin(
             self.db.get()?,
-            plugin.id(),
+            plugin.manifest(),
             community.id,
             access,
             self.sql_limits(),
@@ -429,9 +429,10 @@ impl Portal {
         slot_page: &SlotPage,
         csrf: &str,
     ) -> PageOutcome {
+        let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
         let access = match request.method {
-            plugin_api::HttpMethod::Get => Access::ReadOnly,
-            plugin_api::HttpMethod::Post => Access::ReadWrite,
+            plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
+            _ => Access::ReadWrite,
         };
         let ctx = match self.db.get().and_then(|conn| self.context(&conn, community, Some(member), plugin)) {
             Ok(ctx) => ctx,
@@ -447,7 +448,7 @@ impl Portal {
                 return PageOutcome::Failed;
             }
         };
-        let is_get = access == Access::ReadOnly;
+        let is_get = request.method == plugin_api::HttpMethod::Get;
         let mut session = match plugin.plugin.session(services) {
             Ok(session) => session,
             Err((err, services)) => {
@@ -499,8 +500,8 @@ impl Portal {
             }
         };
         let services = session.finish();
-        let committed =
-            matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. }) && !is_get;
+        let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
+            && access != Access::ReadOnly;
         let finished = if committed { services.commit() } else { services.rollback() };
         if let Err(err) = finished {
             tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");

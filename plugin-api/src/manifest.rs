@@ -123,6 +123,11 @@ pub struct RouteSpec {
     /// Only signed-in members with this ability reach the plugin; others get the sign-in
     /// page or "not found".
     pub ability: AbilityName,
+    /// A GET route that updates state (read markers, "last seen"): its SQL runs with write
+    /// access. Only idempotent, harmless updates belong in a GET; a GET has no CSRF token.
+    /// POST routes always have write access.
+    #[serde(default)]
+    pub writes: bool,
 }
 
 /// A scheduled job.

@@ -252,6 +252,10 @@ impl PageRequest {
     pub fn query_value(&self, name: &str) -> Option<&str> {
         first(&self.query, name)
     }
+    /// Every query value named `name`, in order.
+    pub fn query_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
     /// The first form value named `name`.
     pub fn form_value(&self, name: &str) -> Option<&str> {
         first(&self.form, name)

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod notifications;
 pub mod plugin_store;
 mod pool;
+pub mod preferences;
 pub mod sessions;
 pub mod settings;
 pub mod users;
@@ -37,8 +38,11 @@ pub enum DbError {
 pub type DbResult<T> = Result<T, DbError>;
 
 /// The host's migrations, in order. Applied once each at start-up.
-const MIGRATIONS: &[M<'static>] =
-    &[M::up(include_str!("migrations/001_core.sql")), M::up(include_str!("migrations/002_plugins.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001_core.sql")),
+    M::up(include_str!("migrations/002_plugins.sql")),
+    M::up(include_str!("migrations/003_preferences.sql")),
+];
 
 /// Applies the host's migrations that have not run yet.
 pub fn migrate(conn: &mut rusqlite::Connection) -> DbResult<()> {

@@ -333,6 +333,9 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         if !known_ability(&route.ability) {
             return Err(v.error(&at("ability"), undeclared(&route.ability)));
         }
+        if route.writes && route.method != plugin_api::HttpMethod::Get {
+            return Err(v.error(&at("writes"), "only GET routes take `writes`; POST routes can always write"));
+        }
     }
 
     for (name, setting) in &raw.settings {

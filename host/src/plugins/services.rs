@@ -10,11 +10,13 @@ use plugin_api::{
     ActorRef, CommunityId, DirectoryEntry, GroupId, GroupInfo, HostError, HostErrorKind, HostReply,
     MemberInfo, SqlValue, Timestamp, UserId,
 };
+use std::collections::BTreeMap;
 
 /// Services for one plugin call, over one open transaction.
 pub struct DbServices {
     conn: PooledConn,
     plugin: String,
+    preference_defaults: BTreeMap<String, bool>,
     community: CommunityId,
     access: Access,
     limits: SqlLimits,
@@ -28,14 +30,23 @@ impl DbServices {
     /// Opens the transaction (`BEGIN IMMEDIATE` when the call may write).
     pub fn begin(
         conn: PooledConn,
-        plugin: &str,
+        plugin: &crate::plugins::PluginManifest,
         community: CommunityId,
         access: Access,
         limits: SqlLimits,
         now: Timestamp,
     ) -> DbResult<DbServices> {
         conn.execute_batch(if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
-        Ok(DbServices { conn, plugin: plugin.to_owned(), community, access, limits, now })
+        let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
+        Ok(DbServices {
+            conn,
+            plugin: plugin.id().to_owned(),
+            preference_defaults,
+            community,
+            access,
+            limits,
+            now,
+        })
     }
 
     /// Commits everything the call did.
@@ -158,6 +169,33 @@ impl HostServices for DbServices {
     ) -> Result<(), HostError> {
         let _ = (to, subject, template, data);
         Err(unavailable("email"))
+    }
+
+    fn preferences(
+        &mut self,
+        users: &[UserId],
+        keys: &[String],
+    ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
+        let mut out = BTreeMap::new();
+        for key in keys {
+            if !self.preference_defaults.contains_key(key) {
+                return Err(HostError {
+                    kind: HostErrorKind::Invalid,
+                    message: format!("preference `{key}` is not declared in the manifest"),
+                });
+            }
+        }
+        for user in users {
+            let mut values = BTreeMap::new();
+            for key in keys {
+                let stored = db::preferences::get(&self.conn, *user, &self.plugin, key)
+                    .map_err(|e| self.db_error(e))?;
+                let default = self.preference_defaults.get(key).copied().unwrap_or(false);
+                values.insert(key.clone(), stored.unwrap_or(default));
+            }
+            out.insert(*user, values);
+        }
+        Ok(out)
     }
 
     fn now(&mut self) -> Timestamp {

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod pages;
 pub mod plugin_routes;
+pub mod preferences;
 pub mod render;
 pub mod session;
 
@@ -31,7 +32,8 @@ use session::Visitor;
 use std::sync::Arc;
 
 /// First path segments under `/c/{community}` that belong to the host.
-pub const RESERVED_SEGMENTS: &[&str] = &["members", "groups", "sign-in", "sign-out", "admin", "static"];
+pub const RESERVED_SEGMENTS: &[&str] =
+    &["members", "groups", "sign-in", "sign-out", "admin", "settings", "static"];
 
 /// The whole router.
 pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
@@ -47,7 +49,8 @@ pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
         .route("/c/{community}/sign-out", post(auth::sign_out))
         .route("/c/{community}/admin", get(admin::page))
         .route("/c/{community}/admin/abilities", post(admin::abilities))
-        .route("/c/{community}/admin/settings", post(admin::settings));
+        .route("/c/{community}/admin/settings", post(admin::settings))
+        .route("/c/{community}/settings/notifications", get(preferences::page).post(preferences::save));
     let plugins = plugin_routes::router(&portal)?;
     Ok(host.merge(plugins).fallback(not_found).with_state(portal))
 }

@@ -19,6 +19,7 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("group", include_str!("templates/group.hbs")),
     ("sign_in", include_str!("templates/sign_in.hbs")),
     ("admin", include_str!("templates/admin.hbs")),
+    ("preferences", include_str!("templates/preferences.hbs")),
     ("error", include_str!("templates/error.hbs")),
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
 ];

@@ -38,6 +38,10 @@ impl Server {
 
     /// Starts a portal with these plugins and the demo data.
     pub fn with_manifests(manifests: Vec<PathBuf>) -> Server {
+        static LOGS: std::sync::Once = std::sync::Once::new();
+        LOGS.call_once(|| {
+            let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
+        });
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.plugins.manifests = manifests;

@@ -2,6 +2,7 @@
 //! Conversations wasm, the hostile fixture plugins and the bad manifests.
 
 mod cli;
+mod conversations;
 mod hostile;
 mod http;
 mod manifests;

@@ -1,0 +1,97 @@
+//! Names and groups from the host's directory: who the participants are, which groups the
+//! viewer administers, and short previews of messages.
+
+use crate::pages::host_error;
+use plugin_api::guest::host;
+use plugin_api::{ActorRef, Context, GroupId, GroupInfo, PluginError, UserId};
+use std::collections::BTreeMap;
+
+/// The reason shown when a member cannot be written to (blocks, or their preference). The
+/// same words for both, so nobody learns that they were blocked.
+pub const REFUSES_DIRECT: &str = "This participant does not accept direct messages.";
+
+/// The groups the viewer administers, if they may act for groups here.
+pub fn admin_groups(ctx: &Context) -> Result<Vec<GroupInfo>, PluginError> {
+    match &ctx.viewer {
+        Some(v) if ctx.can("conversations.groups") => host::groups_administered_by(v.id).map_err(host_error),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The admins of a group.
+pub fn group_admins(group: GroupId) -> Result<Vec<UserId>, PluginError> {
+    Ok(host::groups(vec![group]).map_err(host_error)?.into_iter().flat_map(|g| g.admins).collect())
+}
+
+/// The first 100 characters of a message, on one line.
+pub fn preview(body: &str) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 100 {
+        format!("{}…", line.chars().take(99).collect::<String>())
+    } else {
+        line
+    }
+}
+
+/// Display names and initials of members and groups.
+#[derive(Debug, Default)]
+pub struct Names {
+    names: BTreeMap<ActorRef, (String, String)>,
+}
+
+impl Names {
+    /// Looks up every actor (unknown ones are left out).
+    pub fn load(actors: &[ActorRef]) -> Result<Names, PluginError> {
+        let mut users: Vec<UserId> =
+            actors.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
+        let mut groups: Vec<GroupId> =
+            actors.iter().filter_map(|a| if let ActorRef::Group(g) = a { Some(*g) } else { None }).collect();
+        users.sort();
+        users.dedup();
+        groups.sort();
+        groups.dedup();
+        let mut names = BTreeMap::new();
+        if !users.is_empty() {
+            for m in host::members(users).map_err(host_error)? {
+                names.insert(ActorRef::User(m.id), (m.name, m.initials));
+            }
+        }
+        if !groups.is_empty() {
+            for g in host::groups(groups).map_err(host_error)? {
+                let initials = g.name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+                names.insert(ActorRef::Group(g.id), (g.name, initials));
+            }
+        }
+        Ok(Names { names })
+    }
+
+    /// Whether the actor exists in this community.
+    pub fn known(&self, actor: ActorRef) -> bool {
+        self.names.contains_key(&actor)
+    }
+
+    /// Whether every actor exists.
+    pub fn all_known(&self, actors: &[ActorRef]) -> bool {
+        actors.iter().all(|a| self.known(*a))
+    }
+
+    /// The display name ("a former member" if unknown).
+    pub fn name(&self, actor: ActorRef) -> String {
+        self.names.get(&actor).map_or_else(|| "a former member".to_owned(), |(n, _)| n.clone())
+    }
+
+    /// The avatar initials.
+    pub fn initials(&self, actor: ActorRef) -> String {
+        self.names.get(&actor).map_or_else(|| "?".to_owned(), |(_, i)| i.clone())
+    }
+
+    /// "Ada, Grace and Alan".
+    pub fn list(&self, actors: &[ActorRef]) -> String {
+        let names: Vec<String> = actors.iter().map(|a| self.name(*a)).collect();
+        match names.as_slice() {
+            [] => "nobody".to_owned(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! All SQL of the plugin, on its own tables (`conversations_*`), through the host's SQL
+//! calls: typed rows in, typed rows out. Nothing else in the plugin writes SQL.
+
+use crate::rules::{ParticipantState, parse_actor};
+use plugin_api::guest::host::{self, Rows};
+use plugin_api::{ActorRef, CommunityId, GroupId, HostError, SqlValue, Timestamp, UserId};
+
+/// A storage failure (the host refused or failed a statement).
+pub type StoreResult<T> = Result<T, HostError>;
+
+fn kind(actor: ActorRef) -> (&'static str, i64) {
+    match actor {
+        ActorRef::User(id) => ("user", id.0),
+        ActorRef::Group(id) => ("group", id.0),
+    }
+}
+
+fn actor_of(kind: &SqlValue, id: &SqlValue) -> Option<ActorRef> {
+    parse_actor(&format!("{}:{}", kind.as_text()?, id.as_int()?))
+}
+
+fn int(row: &[SqlValue], i: usize) -> i64 {
+    row.get(i).and_then(SqlValue::as_int).unwrap_or(0)
+}
+
+fn text(row: &[SqlValue], i: usize) -> String {
+    row.get(i).and_then(SqlValue::as_text).unwrap_or_default().to_owned()
+}
+
+fn first_int(rows: &Rows) -> Option<i64> {
+    rows.rows.first().and_then(|r| r.first()).and_then(SqlValue::as_int)
+}
+
+/// The conversation of `community` with exactly this participant key.
+pub fn find_by_key(community: CommunityId, key: &str) -> StoreResult<Option<i64>> {
+    let rows = host::query(
+        "SELECT id FROM conversations_conversation WHERE community_id = ?1 AND participant_key = ?2",
+        vec![community.0.into(), key.into()],
+    )?;
+    Ok(first_int(&rows))
+}
+
+/// Creates a conversation and its participants (the starter active, the others in `state`).
+pub fn create(
+    community: CommunityId,
+    starter: ActorRef,
+    key: &str,
+    others: &[ActorRef],
+    others_state: ParticipantState,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    let (starter_kind, starter_id) = kind(starter);
+    let (_, id) = host::execute(
+        "INSERT INTO conversations_conversation
+             (community_id, started_by_kind, started_by_id, participant_key, created_at, last_message_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        vec![community.0.into(), starter_kind.into(), starter_id.into(), key.into(), now.0.into()],
+    )?;
+    add_participant(id, starter, ParticipantState::Active)?;
+    for other in others {
+        add_participant(id, *other, others_state)?;
+    }
+    Ok(id)
+}
+
+fn add_participant(conversation: i64, actor: ActorRef, state: ParticipantState) -> StoreResult<()> {
+    let (k, id) = kind(actor);
+    host::execute(
+        "INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state) VALUES (?1, ?2, ?3, ?4)",
+        vec![conversation.into(), k.into(), id.into(), state.as_str().into()],
+    )?;
+    Ok(())
+}
+
+/// Adds a message by `author` (for `group`, if acting for one) and updates every
+/// participant's latest-message columns; the sender's side is marked read.
+pub fn add_message(
+    conversation: i64,
+    author: UserId,
+    sender: ActorRef,
+    group: Option<GroupId>,
+    body: &str,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    let (_, id) = host::execute(
+        "INSERT INTO conversations_message (conversation_id, author_id, on_behalf_of_group, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        vec![conversation.into(), author.0.into(), group.map(|g| g.0).into(), body.into(), now.0.into()],
+    )?;
+    host::execute(
+        "UPDATE conversations_conversation SET last_message_id = ?2, last_message_at = ?3 WHERE id = ?1",
+        vec![conversation.into(), id.into(), now.0.into()],
+    )?;
+    host::execute(
+        "UPDATE conversations_participant SET last_message_id = ?2, last_message_at = ?3 WHERE conversation_id = ?1",
+        vec![conversation.into(), id.into(), now.0.into()],
+    )?;
+    mark_read(conversation, sender, id)?;
+    Ok(id)
+}
+
+/// One participant of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    /// A member or a group.
+    pub actor: ActorRef,
+    /// Where they stand.
+    pub state: ParticipantState,
+    /// The last message they have read.
+    pub last_read: i64,
+    /// Whether they muted it.
+    pub muted: bool,
+}
+
+/// The participants of a conversation of `community` (empty if there is no such
+/// conversation in this community).
+pub fn participants(community: CommunityId, conversation: i64) -> StoreResult<Vec<Participant>> {
+    let rows = host::query(
+        "SELECT p.actor_kind, p.actor_id, p.state, p.last_read_message_id, p.muted
+         FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
+         WHERE p.conversation_id = ?1 AND c.community_id = ?2",
+        vec![conversation.into(), community.0.into()],
+    )?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(Participant {
+                actor: actor_of(r.first()?, r.get(1)?)?,
+                state: ParticipantState::parse(&text(r, 2))?,
+                last_read: int(r, 3),
+                muted: int(r, 4) != 0,
+            })
+        })
+        .collect())
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its id (increasing with time).
+    pub id: i64,
+    /// The member who wrote it.
+    pub author: UserId,
+    /// The group it was written for, if any.
+    pub group: Option<GroupId>,
+    /// The text.
+    pub body: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Up to `limit` messages before `before` (the newest if `None`), oldest first.
+pub fn messages(conversation: i64, before: Option<i64>, limit: u32) -> StoreResult<Vec<Message>> {
+    let rows = host::query(
+        "SELECT id, author_id, on_behalf_of_group, body, created_at FROM conversations_message
+         WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        vec![conversation.into(), before.unwrap_or(i64::MAX).into(), i64::from(limit).into()],
+    )?;
+    let mut out: Vec<Message> = rows
+        .rows
+        .iter()
+        .map(|r| Message {
+            id: int(r, 0),
+            author: UserId(int(r, 1)),
+            group: r.get(2).and_then(SqlValue::as_int).map(GroupId),
+            body: text(r, 3),
+            created_at: Timestamp(int(r, 4)),
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
+/// Marks everything up to `message` read for `actor`.
+pub fn mark_read(conversation: i64, actor: ActorRef, message: i64) -> StoreResult<()> {
+    let (k, id) = kind(actor);
+    host::execute(
+        "UPDATE conversations_participant SET last_read_message_id = max(last_read_message_id, ?4)
+         WHERE conversation_id = ?1 AND actor_kind = ?2 AND actor_id = ?3",
+        vec![conversation.into(), k.into(), id.into(), message.into()],
+    )?;
+    Ok(())
+}
+
+/// Changes a participant's state.
+pub fn set_state(conversation: i64, actor: ActorRef, state: ParticipantState) -> StoreResult<()> {
+    let (k, id) = kind(actor);
+    host::execute(
+        "UPDATE conversations_participant SET state = ?4 WHERE conversation_id = ?1 AND actor_kind = ?2 AND actor_id = ?3",
+        vec![conversation.into(), k.into(), id.into(), state.as_str().into()],
+    )?;
+    Ok(())
+}
+
+/// Mutes or unmutes a conversation for a participant.
+pub fn set_muted(conversation: i64, actor: ActorRef, muted: bool) -> StoreResult<()> {
+    let (k, id) = kind(actor);
+    host::execute(
+        "UPDATE conversations_participant SET muted = ?4 WHERE conversation_id = ?1 AND actor_kind = ?2 AND actor_id = ?3",
+        vec![conversation.into(), k.into(), id.into(), muted.into()],
+    )?;
+    Ok(())
+}
+
+/// One line of an inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The conversation.
+    pub conversation: i64,
+    /// The inbox owner's state in it.
+    pub state: ParticipantState,
+    /// Whether there are unread messages.
+    pub unread: bool,
+    /// The latest message's time.
+    pub last_message_at: Timestamp,
+    /// The latest message's id.
+    pub last_message_id: i64,
+    /// Muted by the owner.
+    pub muted: bool,
+    /// The owner's last read message.
+    pub last_read: i64,
+}
+
+/// The conversations of `actor` (not declined or left), newest activity first.
+pub fn inbox(actor: ActorRef, limit: u32, offset: u32) -> StoreResult<Vec<InboxEntry>> {
+    let (k, id) = kind(actor);
+    let rows = host::query(
+        "SELECT conversation_id, state, last_message_id > last_read_message_id, last_message_at, last_message_id, muted,
+                last_read_message_id
+         FROM conversations_participant
+         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')
+         ORDER BY last_message_at DESC, conversation_id DESC LIMIT ?3 OFFSET ?4",
+        vec![k.into(), id.into(), i64::from(limit).into(), i64::from(offset).into()],
+    )?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(InboxEntry {
+                conversation: int(r, 0),
+                state: ParticipantState::parse(&text(r, 1))?,
+                unread: int(r, 2) != 0,
+                last_message_at: Timestamp(int(r, 3)),
+                last_message_id: int(r, 4),
+                muted: int(r, 5) != 0,
+                last_read: int(r, 6),
+            })
+        })
+        .collect())
+}
+
+/// How many conversations `actor` is in (not declined or left).
+pub fn inbox_size(actor: ActorRef) -> StoreResult<i64> {
+    let (k, id) = kind(actor);
+    let rows = host::query(
+        "SELECT count(*) FROM conversations_participant WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')",
+        vec![k.into(), id.into()],
+    )?;
+    Ok(first_int(&rows).unwrap_or(0))
+}
+
+/// How many of `actor`'s conversations have unread messages (the avatar badge).
+pub fn unread_conversations(actor: ActorRef) -> StoreResult<i64> {
+    let (k, id) = kind(actor);
+    let rows = host::query(
+        "SELECT count(*) FROM conversations_participant
+         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited') AND muted = 0
+           AND last_message_id > last_read_message_id",
+        vec![k.into(), id.into()],
+    )?;
+    Ok(first_int(&rows).unwrap_or(0))
+}
+
+/// Unread messages in a conversation after `last_read`, not written by `me`.
+pub fn unread_messages(conversation: i64, last_read: i64, me: UserId) -> StoreResult<i64> {
+    let rows = host::query(
+        "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3",
+        vec![conversation.into(), last_read.into(), me.0.into()],
+    )?;
+    Ok(first_int(&rows).unwrap_or(0))
+}
+
+/// Whether `blocker` blocked `blocked`.
+pub fn is_blocked(blocker: UserId, blocked: UserId) -> StoreResult<bool> {
+    let rows = host::query(
+        "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2",
+        vec![blocker.0.into(), blocked.0.into()],
+    )?;
+    Ok(first_int(&rows).unwrap_or(0) > 0)
+}
+
+/// Blocks or unblocks a member.
+pub fn set_blocked(
+    community: CommunityId,
+    blocker: UserId,
+    blocked: UserId,
+    on: bool,
+    now: Timestamp,
+) -> StoreResult<()> {
+    if on {
+        host::execute(
+            "INSERT INTO conversations_block (community_id, blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            vec![community.0.into(), blocker.0.into(), blocked.0.into(), now.0.into()],
+        )?;
+    } else {
+        host::execute(
+            "DELETE FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2",
+            vec![blocker.0.into(), blocked.0.into()],
+        )?;
+    }
+    Ok(())
+}
