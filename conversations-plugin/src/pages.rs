@@ -209,7 +209,7 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
             0
         };
         lines.push(InboxLine {
-            href: format!("/conversations/{}{}", entry.conversation, as_query(acting)),
+            href: format!("/conversations/{}{}#latest", entry.conversation, as_query(acting)),
             title: names.list(&others),
             initials: others.first().map(|a| names.initials(*a)).unwrap_or_default(),
             preview,

@@ -5,6 +5,39 @@ use crate::rules::{ParticipantState, parse_actor};
 use plugin_api::guest::host::{self, Rows};
 use plugin_api::{ActorRef, CommunityId, GroupId, HostError, SqlValue, Timestamp, UserId};
 
+/// The plugin's read queries, defined once: the functions below run them, and a test
+/// (`bench/tests/indexes.rs`) checks with `EXPLAIN QUERY PLAN` that each one uses an index.
+pub mod sql {
+    /// Used by `store::find_by_key`.
+    pub const FIND_BY_KEY: &str =
+        "SELECT id FROM conversations_conversation WHERE community_id = ?1 AND participant_key = ?2";
+    /// Used by `store::participants`.
+    pub const PARTICIPANTS: &str = "SELECT p.actor_kind, p.actor_id, p.state, p.last_read_message_id, p.muted
+         FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
+         WHERE p.conversation_id = ?1 AND c.community_id = ?2";
+    /// Used by `store::messages`.
+    pub const MESSAGES: &str =
+        "SELECT id, author_id, on_behalf_of_group, body, created_at FROM conversations_message
+         WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+    /// Used by `store::inbox`.
+    pub const INBOX: &str = "SELECT conversation_id, state, last_message_id > last_read_message_id, last_message_at, last_message_id, muted,
+                last_read_message_id
+         FROM conversations_participant
+         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')
+         ORDER BY last_message_at DESC, conversation_id DESC LIMIT ?3 OFFSET ?4";
+    /// Used by `store::inbox_size`.
+    pub const INBOX_SIZE: &str = "SELECT count(*) FROM conversations_participant WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')";
+    /// Used by `store::unread_conversations`.
+    pub const UNREAD_CONVERSATIONS: &str = "SELECT count(*) FROM conversations_participant
+         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited') AND muted = 0
+           AND last_message_id > last_read_message_id";
+    /// Used by `store::unread_messages`.
+    pub const UNREAD_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3";
+    /// Used by `store::is_blocked`.
+    pub const IS_BLOCKED: &str =
+        "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2";
+}
+
 /// A storage failure (the host refused or failed a statement).
 pub type StoreResult<T> = Result<T, HostError>;
 
@@ -33,10 +66,7 @@ fn first_int(rows: &Rows) -> Option<i64> {
 
 /// The conversation of `community` with exactly this participant key.
 pub fn find_by_key(community: CommunityId, key: &str) -> StoreResult<Option<i64>> {
-    let rows = host::query(
-        "SELECT id FROM conversations_conversation WHERE community_id = ?1 AND participant_key = ?2",
-        vec![community.0.into(), key.into()],
-    )?;
+    let rows = host::query(sql::FIND_BY_KEY, vec![community.0.into(), key.into()])?;
     Ok(first_int(&rows))
 }
 
@@ -115,12 +145,7 @@ pub struct Participant {
 /// The participants of a conversation of `community` (empty if there is no such
 /// conversation in this community).
 pub fn participants(community: CommunityId, conversation: i64) -> StoreResult<Vec<Participant>> {
-    let rows = host::query(
-        "SELECT p.actor_kind, p.actor_id, p.state, p.last_read_message_id, p.muted
-         FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
-         WHERE p.conversation_id = ?1 AND c.community_id = ?2",
-        vec![conversation.into(), community.0.into()],
-    )?;
+    let rows = host::query(sql::PARTICIPANTS, vec![conversation.into(), community.0.into()])?;
     Ok(rows
         .rows
         .iter()
@@ -153,8 +178,7 @@ pub struct Message {
 /// Up to `limit` messages before `before` (the newest if `None`), oldest first.
 pub fn messages(conversation: i64, before: Option<i64>, limit: u32) -> StoreResult<Vec<Message>> {
     let rows = host::query(
-        "SELECT id, author_id, on_behalf_of_group, body, created_at FROM conversations_message
-         WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+        sql::MESSAGES,
         vec![conversation.into(), before.unwrap_or(i64::MAX).into(), i64::from(limit).into()],
     )?;
     let mut out: Vec<Message> = rows
@@ -226,11 +250,7 @@ pub struct InboxEntry {
 pub fn inbox(actor: ActorRef, limit: u32, offset: u32) -> StoreResult<Vec<InboxEntry>> {
     let (k, id) = kind(actor);
     let rows = host::query(
-        "SELECT conversation_id, state, last_message_id > last_read_message_id, last_message_at, last_message_id, muted,
-                last_read_message_id
-         FROM conversations_participant
-         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')
-         ORDER BY last_message_at DESC, conversation_id DESC LIMIT ?3 OFFSET ?4",
+        sql::INBOX,
         vec![k.into(), id.into(), i64::from(limit).into(), i64::from(offset).into()],
     )?;
     Ok(rows
@@ -253,40 +273,26 @@ pub fn inbox(actor: ActorRef, limit: u32, offset: u32) -> StoreResult<Vec<InboxE
 /// How many conversations `actor` is in (not declined or left).
 pub fn inbox_size(actor: ActorRef) -> StoreResult<i64> {
     let (k, id) = kind(actor);
-    let rows = host::query(
-        "SELECT count(*) FROM conversations_participant WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited')",
-        vec![k.into(), id.into()],
-    )?;
+    let rows = host::query(sql::INBOX_SIZE, vec![k.into(), id.into()])?;
     Ok(first_int(&rows).unwrap_or(0))
 }
 
 /// How many of `actor`'s conversations have unread messages (the avatar badge).
 pub fn unread_conversations(actor: ActorRef) -> StoreResult<i64> {
     let (k, id) = kind(actor);
-    let rows = host::query(
-        "SELECT count(*) FROM conversations_participant
-         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited') AND muted = 0
-           AND last_message_id > last_read_message_id",
-        vec![k.into(), id.into()],
-    )?;
+    let rows = host::query(sql::UNREAD_CONVERSATIONS, vec![k.into(), id.into()])?;
     Ok(first_int(&rows).unwrap_or(0))
 }
 
 /// Unread messages in a conversation after `last_read`, not written by `me`.
 pub fn unread_messages(conversation: i64, last_read: i64, me: UserId) -> StoreResult<i64> {
-    let rows = host::query(
-        "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3",
-        vec![conversation.into(), last_read.into(), me.0.into()],
-    )?;
+    let rows = host::query(sql::UNREAD_MESSAGES, vec![conversation.into(), last_read.into(), me.0.into()])?;
     Ok(first_int(&rows).unwrap_or(0))
 }
 
 /// Whether `blocker` blocked `blocked`.
 pub fn is_blocked(blocker: UserId, blocked: UserId) -> StoreResult<bool> {
-    let rows = host::query(
-        "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2",
-        vec![blocker.0.into(), blocked.0.into()],
-    )?;
+    let rows = host::query(sql::IS_BLOCKED, vec![blocker.0.into(), blocked.0.into()])?;
     Ok(first_int(&rows).unwrap_or(0) > 0)
 }
 

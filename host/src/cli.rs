@@ -35,6 +35,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AbilitiesCommand,
     },
+    /// Override plugin settings per community.
+    Settings {
+        /// The settings command.
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// Demo data.
     Demo {
         /// The demo command.
@@ -88,6 +94,35 @@ pub enum AbilitiesCommand {
         /// The community's slug.
         #[arg(long)]
         community: String,
+    },
+}
+
+/// `portal settings ...`.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show every plugin setting of a community: default, override, value in force.
+    List {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+    },
+    /// Override a setting, e.g. `conversations.max_participants 5`.
+    Set {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+        /// `<plugin>.<setting>`.
+        setting: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove an override (the manifest's default applies again).
+    Unset {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+        /// `<plugin>.<setting>`.
+        setting: String,
     },
 }
 

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;
 pub mod web;

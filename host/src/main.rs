@@ -3,7 +3,7 @@
 use anyhow::{Context as _, anyhow};
 use clap::Parser;
 use host::abilities;
-use host::cli::{self, AbilitiesCommand, Cli, Command, DemoCommand, PluginCommand};
+use host::cli::{self, AbilitiesCommand, Cli, Command, DemoCommand, PluginCommand, SettingsCommand};
 use host::clock::Clock;
 use host::config::Config;
 use host::db::{self, Db};
@@ -45,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Abilities { command } => abilities_command(&config, command),
+        Command::Settings { command } => settings_command(&config, command),
     }
 }
 
@@ -128,6 +129,49 @@ fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Resu
                     .collect();
                 println!("{ability:<28} {}", if who.is_empty() { "off".to_owned() } else { who.join(", ") });
             }
+        }
+    }
+    Ok(())
+}
+
+fn settings_command(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
+    let manifests: Vec<_> =
+        config.plugins.manifests.iter().map(|p| manifest::load(p)).collect::<Result<_, _>>()?;
+    let db = Db::open(&config.database_path())?;
+    let conn = db.get()?;
+    let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
+        db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))
+    };
+    let split = |setting: &str| -> anyhow::Result<(&host::plugins::PluginManifest, String)> {
+        let (plugin, name) =
+            setting.split_once('.').ok_or_else(|| anyhow!("write the setting as <plugin>.<setting>"))?;
+        let m = manifests.iter().find(|m| m.id() == plugin).ok_or_else(|| anyhow!("no plugin `{plugin}`"))?;
+        Ok((m, name.to_owned()))
+    };
+    match command {
+        SettingsCommand::List { community } => {
+            let c = community_of(&community)?;
+            for m in &manifests {
+                let overrides = db::settings::overrides(&conn, c.id, m.id())?;
+                let defaults = manifest::default_settings(&m.raw);
+                for name in m.raw.settings.keys() {
+                    let default = defaults.get(name).map(|v| format!("{v:?}")).unwrap_or_default();
+                    let set = overrides.get(name).map_or("-".to_owned(), Clone::clone);
+                    println!("{:<36} default {:<22} override {}", format!("{}.{name}", m.id()), default, set);
+                }
+            }
+        }
+        SettingsCommand::Set { community, setting, value } => {
+            let c = community_of(&community)?;
+            let (m, name) = split(&setting)?;
+            host::plugin_settings::set(&conn, &c, m, &name, &value)?;
+            println!("{setting} = {value} in {community}");
+        }
+        SettingsCommand::Unset { community, setting } => {
+            let c = community_of(&community)?;
+            let (m, name) = split(&setting)?;
+            host::plugin_settings::unset(&conn, &c, m, &name)?;
+            println!("{setting} is back to its default in {community}");
         }
     }
     Ok(())

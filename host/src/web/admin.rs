@@ -4,8 +4,8 @@
 use super::error::AppError;
 use super::{Req, blocking, pairs, value};
 use crate::abilities::{self, AbilityError};
-use crate::db;
-use crate::portal::{Portal, setting_value};
+use crate::plugin_settings;
+use crate::portal::Portal;
 use axum::extract::{Path, RawForm, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -189,21 +189,13 @@ pub async fn settings(
                 portal.plugins.iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
             let conn = portal.db.get()?;
             let mut errors = Vec::new();
-            for (name, spec) in &plugin.manifest().raw.settings {
-                let raw = value(&form, name).unwrap_or_default().trim();
-                let json = match spec {
-                    SettingSpec::Boolean { .. } => json!(raw == "on" || raw == "true"),
-                    SettingSpec::Integer { .. } => match raw.parse::<i64>() {
-                        Ok(v) => json!(v),
-                        Err(_) => serde_json::Value::Null,
-                    },
-                    SettingSpec::Duration { .. } | SettingSpec::Url { .. } => json!(raw),
-                };
-                if setting_value(spec, &json).is_none() {
-                    errors.push(format!("{} ({name}): `{raw}` is not allowed", spec_label(spec)));
-                    continue;
+            for name in plugin.manifest().raw.settings.keys() {
+                let raw = value(&form, name).unwrap_or_default();
+                match plugin_settings::set(&conn, &req.community, plugin.manifest(), name, raw) {
+                    Ok(()) => {}
+                    Err(plugin_settings::SettingError::Db(e)) => return Err(e.into()),
+                    Err(e) => errors.push(e.to_string()),
                 }
-                db::settings::set(&conn, req.community.id, plugin.id(), name, &json.to_string())?;
             }
             let flash = if errors.is_empty() {
                 Flash {

@@ -130,3 +130,47 @@ fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
     assert!(ok);
     assert_eq!(stdout.trim(), "revoked conversations.use from group:laser in hilltop");
 }
+
+#[test]
+fn settings_are_overridden_from_the_command_line_with_the_admin_page_checks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[plugins]\nmanifests = [\"{}\"]\n",
+            dir.path().display(),
+            root().join("manifests/conversations.toml").display()
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8");
+    let demo = root().join("fixtures/demo.toml");
+    assert!(portal(&["--config", config, "demo", "load", demo.to_str().expect("utf-8")]).0);
+    let set = |setting: &str, value: &str| {
+        portal(&["--config", config, "settings", "set", "--community", "riverside", setting, value])
+    };
+    let (ok, stdout, stderr) = set("conversations.max_participants", "4");
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "conversations.max_participants = 4 in riverside");
+    let (ok, _, stderr) = set("conversations.max_participants", "99");
+    assert!(!ok);
+    assert!(stderr.contains("`99` is not allowed; expected a whole number from 1 to 50"), "{stderr}");
+    let (ok, _, stderr) = set("conversations.colour", "blue");
+    assert!(!ok && stderr.contains("has no setting `colour`"), "{stderr}");
+    let (ok, _, _) = set("conversations.code_of_conduct_url", "https://riverside.example/conduct");
+    assert!(ok);
+    let (_, stdout, _) = portal(&["--config", config, "settings", "list", "--community", "riverside"]);
+    assert!(stdout.contains("override 4"), "{stdout}");
+    assert!(stdout.contains("override \"https://riverside.example/conduct\""), "{stdout}");
+    let (ok, _, _) = portal(&[
+        "--config",
+        config,
+        "settings",
+        "unset",
+        "--community",
+        "riverside",
+        "conversations.max_participants",
+    ]);
+    assert!(ok);
+}

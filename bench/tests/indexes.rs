@@ -1,0 +1,61 @@
+//! The Conversations plugin's read queries use indexes: listing the inbox, counting unread
+//! conversations and finding an existing conversation for a participant set never scan a
+//! table. The statements are the plugin's own (`conversations_plugin::store::sql`), checked
+//! with `EXPLAIN QUERY PLAN` on the schema its real migrations create in a real portal.
+
+use conversations_plugin::store::sql;
+use host::clock::Clock;
+use host::config::Config;
+use host::portal::Portal;
+use std::path::Path;
+
+#[test]
+fn conversation_queries_search_indexes_instead_of_scanning() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_owned();
+    let manifest = root.join("manifests/conversations.toml");
+    assert!(
+        root.join("manifests/wasm/conversations.wasm").exists(),
+        "build the plugins first: scripts/build-plugins.sh"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    config.plugins.manifests = vec![manifest];
+    let portal =
+        Portal::start(config, Clock::system()).expect("portal starts and applies the plugin's migrations");
+    let conn = portal.db.get().expect("conn");
+    for (name, statement) in [
+        ("find an existing conversation for a participant set", sql::FIND_BY_KEY),
+        ("list an inbox", sql::INBOX),
+        ("count an inbox", sql::INBOX_SIZE),
+        ("count unread conversations (the badge)", sql::UNREAD_CONVERSATIONS),
+        ("count unread messages of a conversation", sql::UNREAD_MESSAGES),
+        ("list participants", sql::PARTICIPANTS),
+        ("page through messages", sql::MESSAGES),
+        ("check a block", sql::IS_BLOCKED),
+    ] {
+        let params = statement.matches('?').count();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).expect("explain");
+        let values: Vec<rusqlite_null::Null> = (0..params).map(|_| rusqlite_null::Null).collect();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(values.iter()), |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(!plan.is_empty(), "{name}: no plan");
+        for line in &plan {
+            assert!(!line.starts_with("SCAN"), "{name} scans: {plan:?}\n{statement}");
+        }
+        assert!(plan.iter().any(|l| l.contains("USING") && l.contains("INDEX")), "{name}: {plan:?}");
+    }
+}
+
+/// A NULL parameter for `EXPLAIN QUERY PLAN`.
+mod rusqlite_null {
+    /// SQL NULL.
+    pub struct Null;
+    impl rusqlite::ToSql for Null {
+        fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+            Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Null))
+        }
+    }
+}
