@@ -419,6 +419,15 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
         })
         .collect();
     let older = (messages.len() == THREAD_PAGE as usize).then(|| messages.first().map(|m| m.id)).flatten();
+    // In a conversation with one member, that member can be blocked (or unblocked) here.
+    let block = match others.as_slice() {
+        [ActorRef::User(other)] if matches!(mine.actor, ActorRef::User(_)) => Some(json!({
+            "user": other.0,
+            "name": names.name(ActorRef::User(*other)),
+            "blocked": store::is_blocked(me, *other).map_err(host_error)?,
+        })),
+        _ => None,
+    };
     let as_text = match mine.actor {
         ActorRef::Group(_) => rules::actor_text(mine.actor),
         ActorRef::User(_) => String::new(),
@@ -433,6 +442,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
             "messages": message_views,
             "older_href": older.map(|o| format!("/conversations/{id}?before={o}{}", if as_text.is_empty() { String::new() } else { format!("&as={as_text}") })),
             "invited": mine.state == ParticipantState::Invited,
+            "block": block,
             "can_send": refusal.is_none(),
             "refusal": refusal,
             "muted": mine.muted,

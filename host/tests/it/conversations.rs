@@ -315,3 +315,85 @@ fn authorization_matrix_over_every_route() {
     assert_eq!(checked, manifest.raw.routes.len());
     assert_eq!(server.count("SELECT count(*) FROM conversations_message"), 1, "nobody wrote anything");
 }
+
+#[test]
+fn a_group_admin_starts_a_conversation_for_the_group() {
+    let server = Server::start();
+    let mut grace = server.signed_in("riverside", GRACE); // admin of the garden group
+    let garden = group(&server, "garden");
+    let compose = grace.get("/c/riverside/conversations/new").body;
+    assert!(compose.contains(&format!("<option value=\"{garden}\">Community Garden</option>")), "{compose}");
+    let r = grace.post(
+        "/c/riverside/conversations",
+        &[("as", &garden), ("to", &user(&server, "tim")), ("body", "Seeds for the board?")],
+    );
+    let path = conversation_path(&r);
+    assert!(r.location.as_deref().is_some_and(|l| l.ends_with(&format!("?as={garden}"))));
+    let mut tim = server.signed_in("riverside", TIM);
+    let page = tim.get(&path).body;
+    assert!(
+        page.contains("Community Garden") && page.contains("for Community Garden"),
+        "written for the group: {page}"
+    );
+    // A plain member of the group cannot write as the group.
+    let mut alan = server.signed_in("riverside", ALAN);
+    let r = alan
+        .post("/c/riverside/conversations", &[("as", &garden), ("to", &user(&server, "tim")), ("body", "x")]);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn long_threads_are_paginated_and_open_at_the_newest_message() {
+    let server = Server::start();
+    server.portal.db.get().expect("conn").execute_batch(
+        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
+    ).expect("setting");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let mut alan = server.signed_in("riverside", ALAN);
+    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "message 0"));
+    for i in 1..=54 {
+        let who = if i % 2 == 0 { &mut grace } else { &mut alan };
+        assert_eq!(who.post(&path, &[("body", &format!("message {i}"))]).status, 303, "no acceptance needed");
+    }
+    let page = grace.get(&path).body;
+    assert!(
+        page.contains("message 54") && page.contains("message 5<") && !page.contains("message 4<"),
+        "the newest 50"
+    );
+    assert!(page.contains("id=\"latest\""));
+    let older = page.split("href=\"").find(|s| s.contains("?before")).expect("an older link");
+    let older = older.split('"').next().expect("href").replace("&#x3D;", "=").replace("&amp;", "&");
+    let earlier = grace.get(&older).body;
+    assert!(
+        earlier.contains("message 0<") && earlier.contains("message 4<") && !earlier.contains("message 5<"),
+        "{earlier}"
+    );
+    let inbox = alan.get("/c/riverside/conversations").body;
+    assert!(inbox.contains("#latest"), "inbox links open at the newest message");
+}
+
+#[test]
+fn a_member_blocks_from_the_conversation_page() {
+    let server = Server::start();
+    let mut grace = server.signed_in("riverside", GRACE);
+    let mut alan = server.signed_in("riverside", ALAN);
+    server.portal.db.get().expect("conn").execute_batch(
+        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
+    ).expect("setting");
+    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "spam spam"));
+    let page = alan.get(&path).body;
+    assert!(page.contains("Block Grace Hopper"), "{page}");
+    let grace_id = id_of(&server, "users", "grace").to_string();
+    assert_eq!(
+        alan.post("/c/riverside/conversations/blocks", &[("user", &grace_id), ("action", "block")]).status,
+        303
+    );
+    let refused = grace.post(&path, &[("body", "more spam")]);
+    assert!(refused.body.contains("This participant does not accept direct messages."), "{}", refused.body);
+    assert!(
+        refused.body.contains("more spam") || !refused.body.contains("<textarea"),
+        "no form, or the text kept"
+    );
+    assert!(alan.get(&path).body.contains("Unblock Grace Hopper"));
+    assert_eq!(server.count("SELECT count(*) FROM conversations_message"), 1);
+}
