@@ -397,3 +397,32 @@ fn a_member_blocks_from_the_conversation_page() {
     assert!(alan.get(&path).body.contains("Unblock Grace Hopper"));
     assert_eq!(server.count("SELECT count(*) FROM conversations_message"), 1);
 }
+
+#[test]
+fn the_compose_forms_show_the_communitys_code_of_conduct() {
+    let server = Server::start();
+    let mut grace = server.signed_in("riverside", GRACE);
+    assert!(
+        grace.get("/c/riverside/conversations/new").body.contains("Follow this community's Code of Conduct.")
+    );
+    server
+        .portal
+        .db
+        .get()
+        .expect("conn")
+        .execute_batch(
+            "INSERT INTO plugin_settings (community_id, plugin, name, value)
+         VALUES (1, 'conversations', 'code_of_conduct_url', '\"https://riverside.example/conduct\"')",
+        )
+        .expect("setting");
+    let compose = grace.get("/c/riverside/conversations/new").body;
+    assert!(
+        compose
+            .contains("<a href=\"https://riverside.example/conduct\" rel=\"noopener\">Code of Conduct</a>"),
+        "{compose}"
+    );
+    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "hello"));
+    let mut alan = server.signed_in("riverside", ALAN);
+    alan.post(&format!("{path}/invitation"), &[("answer", "accept")]);
+    assert!(alan.get(&path).body.contains("https://riverside.example/conduct"), "on the reply form too");
+}
