@@ -2,14 +2,13 @@
 //! This module wires the plugin into the ABI ([`Conversations`] implements
 //! [`plugin_api::guest::Plugin`]); the rules live in [`rules`] (pure, unit-tested), the SQL
 //! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
-//! [`directory`] and times in [`time`].
+//! [`directory`]; times come from `plugin_api::time`.
 
 pub mod directory;
 pub mod pages;
 pub mod rules;
 pub mod slots;
 pub mod store;
-pub mod time;
 
 use plugin_api::guest::Plugin;
 use plugin_api::{

@@ -5,8 +5,8 @@
 use crate::directory::{self, Names};
 use crate::rules::{self, ParticipantState};
 use crate::store::{self, Participant};
-use crate::time::{exact, relative};
 use plugin_api::guest::host;
+use plugin_api::time::{exact, relative};
 use plugin_api::{
     ActorRef, Context, Flash, FlashKind, HostError, PageRequest, PageResponse, PluginError, TemplateData,
     UserId,

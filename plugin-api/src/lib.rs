@@ -89,6 +89,7 @@ pub mod host_call;
 pub mod ids;
 pub mod manifest;
 pub mod request;
+pub mod time;
 
 #[cfg(feature = "guest")]
 pub mod guest;

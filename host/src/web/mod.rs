@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod notifications;
 pub mod pages;
 pub mod plugin_routes;
 pub mod preferences;
@@ -50,7 +51,9 @@ pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
         .route("/c/{community}/admin", get(admin::page))
         .route("/c/{community}/admin/abilities", post(admin::abilities))
         .route("/c/{community}/admin/settings", post(admin::settings))
-        .route("/c/{community}/settings/notifications", get(preferences::page).post(preferences::save));
+        .route("/c/{community}/settings/notifications", get(preferences::page).post(preferences::save))
+        .route("/c/{community}/notifications", get(notifications::page))
+        .route("/c/{community}/notifications/read", post(notifications::mark_read));
     let plugins = plugin_routes::router(&portal)?;
     Ok(host.merge(plugins).fallback(not_found).with_state(portal))
 }
@@ -141,10 +144,16 @@ impl<'p> Req<'p> {
 
     /// Wraps already-rendered `content` in the layout.
     pub fn in_layout(&self, status: StatusCode, title: &str, content: &str, slots: &Slots) -> Response {
+        let notifications = match (&self.visitor.member, self.portal.db.get()) {
+            (Some(member), Ok(conn)) => {
+                crate::db::notifications::unread_count(&conn, member.user.id).unwrap_or(0)
+            }
+            _ => 0,
+        };
         let layout = Layout {
             title,
             community: Some(&self.community),
-            viewer: self.visitor.member.as_ref().map(ViewerView::of),
+            viewer: self.visitor.member.as_ref().map(|m| ViewerView::of(m, notifications)),
             slots,
             flash: self.visitor.flash.as_ref(),
             csrf: &self.visitor.csrf,

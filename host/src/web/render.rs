@@ -20,6 +20,7 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("sign_in", include_str!("templates/sign_in.hbs")),
     ("admin", include_str!("templates/admin.hbs")),
     ("preferences", include_str!("templates/preferences.hbs")),
+    ("notifications", include_str!("templates/notifications.hbs")),
     ("error", include_str!("templates/error.hbs")),
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
 ];
@@ -57,16 +58,19 @@ pub struct ViewerView {
     pub initials: String,
     /// Community admin.
     pub is_admin: bool,
+    /// Unread in-app notifications (the bell).
+    pub notifications: u32,
 }
 
 impl ViewerView {
-    /// The view of `member`.
-    pub fn of(member: &Member) -> ViewerView {
+    /// The view of `member`, who has `notifications` unread notifications.
+    pub fn of(member: &Member, notifications: u32) -> ViewerView {
         ViewerView {
             name: member.user.name.clone(),
             nickname: member.user.nickname.clone(),
             initials: member.user.initials(),
             is_admin: member.is_admin(),
+            notifications,
         }
     }
 }

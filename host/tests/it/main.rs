@@ -6,6 +6,7 @@ mod conversations;
 mod hostile;
 mod http;
 mod manifests;
+mod notifications;
 mod runtime;
 mod support;
 mod web;

@@ -1,6 +1,7 @@
-//! Times for people: "5 minutes ago", and the exact UTC time for hover text.
+//! Times for people, shared by the host and plugins so both say it the same way: "5 minutes
+//! ago", and the exact UTC time for hover text.
 
-use plugin_api::Timestamp;
+use crate::Timestamp;
 
 /// "just now", "5 minutes ago", "3 hours ago", "2 days ago", or the date.
 pub fn relative(at: Timestamp, now: Timestamp) -> String {
