@@ -4,6 +4,7 @@
 //! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
 //! [`directory`]; times come from `plugin_api::time`.
 
+pub mod digest;
 pub mod directory;
 pub mod pages;
 pub mod rules;
@@ -41,6 +42,11 @@ impl Plugin for Conversations {
                     name: "inbox columns and blocks".to_owned(),
                     sql: include_str!("../migrations/002_inbox_and_blocks.sql").to_owned(),
                 },
+                Migration {
+                    version: 3,
+                    name: "digest marker".to_owned(),
+                    sql: include_str!("../migrations/003_digest.sql").to_owned(),
+                },
             ],
             templates: vec![
                 template("about", include_str!("templates/about.hbs")),
@@ -48,6 +54,10 @@ impl Plugin for Conversations {
                 template("inbox", include_str!("templates/inbox.hbs")),
                 template("new", include_str!("templates/new.hbs")),
                 template("conversation", include_str!("templates/conversation.hbs")),
+                template("invitation.html", include_str!("templates/invitation.html.hbs")),
+                template("invitation.txt", include_str!("templates/invitation.txt.hbs")),
+                template("digest.html", include_str!("templates/digest.html.hbs")),
+                template("digest.txt", include_str!("templates/digest.txt.hbs")),
             ],
         }
     }
@@ -58,6 +68,13 @@ impl Plugin for Conversations {
 
     fn page(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
         pages::route(ctx, request)
+    }
+
+    fn job(ctx: &Context, job: &str) -> Result<(String, bool), PluginError> {
+        match job {
+            "digest" => digest::run(ctx),
+            _ => Err(PluginError::internal(format!("no job named {job}"))),
+        }
     }
 }
 
@@ -74,7 +91,7 @@ mod tests {
         match codec::decode::<PluginResponse>(&bytes).expect("decode") {
             PluginResponse::Described(d) => {
                 assert_eq!(d.id, ID);
-                assert_eq!(d.migrations.len(), 2);
+                assert_eq!(d.migrations.len(), 3);
             }
             other => panic!("{other:?}"),
         }

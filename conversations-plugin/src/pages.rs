@@ -355,7 +355,8 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
     let require_acceptance = ctx.community.bool_setting("require_acceptance", true);
     let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
     let id = store::create(ctx.community.id, acting, &key, &others, state, ctx.now).map_err(host_error)?;
-    store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
+    let first = store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
+    crate::digest::invitation_emails(ctx, id, &others, first, &body, require_acceptance)?;
     let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
     let text = if require_acceptance {
         format!("{} invited you to a conversation", viewer_name(ctx))

@@ -33,6 +33,27 @@ pub mod sql {
            AND last_message_id > last_read_message_id";
     /// Used by `store::unread_messages`.
     pub const UNREAD_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3";
+    /// Used by `store::pending_actors`: participants with messages no email covered yet.
+    /// It walks the partial index `conversations_participant_pending`, which holds only
+    /// the rows with something new: its cost follows the unread conversations, not all.
+    pub const PENDING_ACTORS: &str = "SELECT DISTINCT p.actor_kind, p.actor_id
+         FROM conversations_participant p INDEXED BY conversations_participant_pending
+         JOIN conversations_conversation c ON c.id = p.conversation_id
+         WHERE c.community_id = ?1 AND p.state IN ('active', 'invited') AND p.muted = 0
+           AND p.last_message_id > p.last_read_message_id AND p.last_message_id > p.digested_message_id
+         LIMIT ?2";
+    /// Used by `store::pending_of`.
+    pub const PENDING_OF: &str =
+        "SELECT p.conversation_id, p.last_read_message_id, p.digested_message_id, p.last_message_id
+         FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
+         WHERE p.actor_kind = ?1 AND p.actor_id = ?2 AND c.community_id = ?3
+           AND p.state IN ('active', 'invited') AND p.muted = 0
+           AND p.last_message_id > p.last_read_message_id AND p.last_message_id > p.digested_message_id";
+    /// Used by `store::new_messages`.
+    pub const NEW_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3";
+    /// Used by `store::new_messages`.
+    pub const NEW_SENDERS: &str = "SELECT DISTINCT author_id FROM conversations_message
+         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3 LIMIT 5";
     /// Used by `store::is_blocked`.
     pub const IS_BLOCKED: &str =
         "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2";
@@ -316,5 +337,62 @@ pub fn set_blocked(
             vec![blocker.0.into(), blocked.0.into()],
         )?;
     }
+    Ok(())
+}
+
+/// One of a participant's conversations with messages no email covered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The conversation.
+    pub conversation: i64,
+    /// The participant's last read message.
+    pub last_read: i64,
+    /// The last message an email covered.
+    pub digested: i64,
+    /// The conversation's latest message.
+    pub last_message_id: i64,
+}
+
+/// Up to `limit` participants of `community` with messages no email covered yet.
+pub fn pending_actors(community: CommunityId, limit: u32) -> StoreResult<Vec<ActorRef>> {
+    let rows = host::query(sql::PENDING_ACTORS, vec![community.0.into(), i64::from(limit).into()])?;
+    Ok(rows.rows.iter().filter_map(|r| actor_of(r.first()?, r.get(1)?)).collect())
+}
+
+/// The conversations of `actor` with messages no email covered yet.
+pub fn pending_of(community: CommunityId, actor: ActorRef) -> StoreResult<Vec<Pending>> {
+    let (k, id) = kind(actor);
+    let rows = host::query(sql::PENDING_OF, vec![k.into(), id.into(), community.0.into()])?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| Pending {
+            conversation: int(r, 0),
+            last_read: int(r, 1),
+            digested: int(r, 2),
+            last_message_id: int(r, 3),
+        })
+        .collect())
+}
+
+/// How many messages after `after` others than `reader` wrote, and (up to 5 of) who.
+pub fn new_messages(conversation: i64, after: i64, reader: UserId) -> StoreResult<(i64, Vec<UserId>)> {
+    let params = vec![conversation.into(), after.into(), reader.0.into()];
+    let count = first_int(&host::query(sql::NEW_MESSAGES, params.clone())?).unwrap_or(0);
+    if count == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let senders = host::query(sql::NEW_SENDERS, params)?;
+    Ok((count, senders.rows.iter().map(|r| UserId(int(r, 0))).collect()))
+}
+
+/// Records that emails covered `actor`'s messages up to `message`.
+pub fn mark_digested(conversation: i64, actor: ActorRef, message: i64) -> StoreResult<()> {
+    let (k, id) = kind(actor);
+    host::execute(
+        "UPDATE conversations_participant SET digested_message_id = max(digested_message_id, ?4)
+         WHERE conversation_id = ?1 AND actor_kind = ?2 AND actor_id = ?3",
+        vec![conversation.into(), k.into(), id.into(), message.into()],
+    )?;
     Ok(())
 }

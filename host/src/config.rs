@@ -20,6 +20,54 @@ pub struct Config {
     pub database: Option<PathBuf>,
     /// Plugins.
     pub plugins: PluginsConfig,
+    /// Email delivery.
+    pub email: EmailConfig,
+    /// The job scheduler.
+    pub jobs: JobsConfig,
+}
+
+/// `[email]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The sender, e.g. `Riverside portal <portal@riverside.example>`.
+    pub from: String,
+    /// An SMTP server, `smtp://host:port` (plain SMTP, e.g. a local relay). Without it,
+    /// emails are written as `.eml` files to `outbox_dir`.
+    pub smtp: Option<String>,
+    /// Where `.eml` files go when there is no SMTP server; default `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    /// How often the delivery worker looks for emails to send, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            from: "Community portal <portal@localhost>".into(),
+            smtp: None,
+            outbox_dir: None,
+            poll_ms: 2000,
+        }
+    }
+}
+
+/// `[jobs]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the scheduler in `portal serve`.
+    pub enabled: bool,
+    /// How often the scheduler looks for due jobs, in milliseconds.
+    pub tick_ms: u64,
+    /// How long a job's lease lasts; a process that died holding one is replaced after it.
+    pub lease_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { enabled: true, tick_ms: 5000, lease_seconds: 300 }
+    }
 }
 
 /// `[plugins]`.
@@ -40,6 +88,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database: None,
             plugins: PluginsConfig::default(),
+            email: EmailConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -75,6 +125,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Where `.eml` files go.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.email.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
         self.database.clone().unwrap_or_else(|| self.data_dir.join("portal.db"))

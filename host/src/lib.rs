@@ -13,6 +13,8 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod email;
+pub mod jobs;
 pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;

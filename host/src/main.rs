@@ -59,7 +59,12 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
     }
     let listen = portal.config.listen.clone();
     let public_url = portal.config.public_url.clone();
-    let app = host::web::app(Arc::new(portal)).map_err(|e| anyhow!(e))?;
+    let portal = Arc::new(portal);
+    host::email::spawn_worker(portal.clone()).map_err(|e| anyhow!(e))?;
+    if portal.config.jobs.enabled {
+        host::jobs::spawn_scheduler(portal.clone()).map_err(|e| anyhow!(e))?;
+    }
+    let app = host::web::app(portal).map_err(|e| anyhow!(e))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)

@@ -17,6 +17,7 @@ use plugin_api::{
     SettingValue, SlotFill, SlotName, SlotPage, Viewer,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -159,7 +160,7 @@ pub struct Portal {
     /// Loaded plugins, in manifest order.
     pub plugins: Vec<PluginEntry>,
     /// Host and plugin templates.
-    pub templates: crate::web::render::Templates,
+    pub templates: Arc<crate::web::render::Templates>,
     _runtime: PluginRuntime,
     requests: AtomicU64,
 }
@@ -199,6 +200,7 @@ impl Portal {
             let defaults = manifest::default_settings(&plugin.manifest().raw);
             plugins.push(PluginEntry { plugin, defaults });
         }
+        let templates = Arc::new(templates);
         Ok(Portal { config, db, clock, plugins, templates, _runtime: runtime, requests: AtomicU64::new(0) })
     }
 
@@ -282,8 +284,14 @@ impl Portal {
         community: &Community,
         access: Access,
     ) -> db::DbResult<DbServices> {
+        let mail = Arc::new(crate::plugins::services::Mail {
+            templates: self.templates.clone(),
+            public_url: self.config.public_url.clone(),
+            community: community.clone(),
+        });
         DbServices::begin(
             self.db.get()?,
+            mail,
             plugin.manifest(),
             community.id,
             access,
@@ -508,6 +516,45 @@ impl Portal {
             return PageOutcome::Failed;
         }
         outcome
+    }
+}
+
+impl Portal {
+    /// Runs one job for one community until the plugin says it is done (at most 10,000
+    /// calls), each call in its own transaction, committed when the call succeeds.
+    pub fn run_job(&self, plugin: &PluginEntry, community: &Community, job: &str) -> Result<String, String> {
+        let mut summaries = Vec::new();
+        for _ in 0..10_000 {
+            let conn = self.db.get().map_err(|e| e.to_string())?;
+            let ctx = self.context(&conn, community, None, plugin).map_err(|e| e.to_string())?;
+            drop(conn);
+            let services = self.services(plugin, community, Access::ReadWrite).map_err(|e| e.to_string())?;
+            let (result, services) =
+                plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
+            match result {
+                Ok(PluginResponse::JobDone { summary, more }) => {
+                    services.commit().map_err(|e| e.to_string())?;
+                    summaries.push(summary);
+                    if !more {
+                        return Ok(summaries.join("; "));
+                    }
+                }
+                Ok(PluginResponse::Error(err)) => {
+                    let _ = services.rollback();
+                    return Err(err.to_string());
+                }
+                Ok(_) => {
+                    let _ = services.rollback();
+                    return Err("answered with something other than a job result".into());
+                }
+                Err(err) => {
+                    let _ = services.rollback();
+                    log_failure(&err);
+                    return Err(err.to_string());
+                }
+            }
+        }
+        Err("still had more to do after 10,000 calls".into())
     }
 }
 

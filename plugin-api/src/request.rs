@@ -94,6 +94,10 @@ pub enum PluginResponse {
     JobDone {
         /// A one-line summary for the job log, e.g. "sent 3 digests".
         summary: String,
+        /// There is more to do: the host calls the job again at once, in a new instance and
+        /// transaction (so a large job works in batches within the per-call limits).
+        #[serde(default)]
+        more: bool,
     },
     /// Answer to [`PluginRequest::Event`].
     Ack,

@@ -5,7 +5,9 @@
 pub mod abilities;
 pub mod communities;
 pub mod groups;
+pub mod jobs;
 pub mod notifications;
+pub mod outbox;
 pub mod plugin_store;
 mod pool;
 pub mod preferences;
@@ -42,6 +44,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_core.sql")),
     M::up(include_str!("migrations/002_plugins.sql")),
     M::up(include_str!("migrations/003_preferences.sql")),
+    M::up(include_str!("migrations/004_email_and_jobs.sql")),
 ];
 
 /// Applies the host's migrations that have not run yet.

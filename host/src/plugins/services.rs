@@ -3,24 +3,39 @@
 //! per plugin call (or per request, when its `Slots` and `Page` share an instance). The
 //! caller commits it if the plugin answered and rolls it back otherwise.
 
-use super::host_calls::{HostServices, unavailable};
+use super::host_calls::HostServices;
+use crate::db::communities::Community;
 use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::{self, DbResult, PooledConn};
+use crate::web::render::Templates;
 use plugin_api::{
     ActorRef, CommunityId, DirectoryEntry, GroupId, GroupInfo, HostError, HostErrorKind, HostReply,
     MemberInfo, SqlValue, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Services for one plugin call, over one open transaction.
 pub struct DbServices {
     conn: PooledConn,
+    mail: Arc<Mail>,
     plugin: String,
     preference_defaults: BTreeMap<String, bool>,
     community: CommunityId,
     access: Access,
     limits: SqlLimits,
     now: Timestamp,
+}
+
+/// What rendering an email needs: the templates, the portal's public address, and the
+/// community it is sent from.
+pub struct Mail {
+    /// Host and plugin templates.
+    pub templates: Arc<Templates>,
+    /// The portal's public address.
+    pub public_url: String,
+    /// The community.
+    pub community: Community,
 }
 
 /// Most results a directory search returns.
@@ -30,6 +45,7 @@ impl DbServices {
     /// Opens the transaction (`BEGIN IMMEDIATE` when the call may write).
     pub fn begin(
         conn: PooledConn,
+        mail: Arc<Mail>,
         plugin: &crate::plugins::PluginManifest,
         community: CommunityId,
         access: Access,
@@ -40,6 +56,7 @@ impl DbServices {
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
             conn,
+            mail,
             plugin: plugin.id().to_owned(),
             preference_defaults,
             community,
@@ -167,8 +184,30 @@ impl HostServices for DbServices {
         template: &str,
         data: &plugin_api::TemplateData,
     ) -> Result<(), HostError> {
-        let _ = (to, subject, template, data);
-        Err(unavailable("email"))
+        if self.access == Access::ReadOnly {
+            return Err(HostError {
+                kind: HostErrorKind::NotAllowed,
+                message: "no email during a GET request".into(),
+            });
+        }
+        let user = db::users::by_id(&self.conn, self.community, to)
+            .map_err(|e| self.db_error(e))?
+            .ok_or_else(|| HostError {
+                kind: HostErrorKind::Invalid,
+                message: format!("no member {to} in this community"),
+            })?;
+        let subject: String = subject.chars().filter(|c| !c.is_control()).take(200).collect();
+        let rendered = self
+            .mail
+            .templates
+            .render_email(&self.plugin, template, data, &self.mail.community, &self.mail.public_url)
+            .map_err(|e| HostError {
+                kind: HostErrorKind::Invalid,
+                message: format!("email template `{template}`: {e}"),
+            })?;
+        db::outbox::queue(&self.conn, to, &user.email, &subject, &rendered.text, &rendered.html, self.now)
+            .map(|_| ())
+            .map_err(|e| self.db_error(e))
     }
 
     fn preferences(

@@ -25,9 +25,20 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
 ];
 
-/// Host and plugin templates.
+/// Host and plugin templates. Plugin templates named `*.txt` are the plain-text parts of
+/// emails: they live in a second registry that does not HTML-escape.
 pub struct Templates {
     registry: Handlebars<'static>,
+    text: Handlebars<'static>,
+}
+
+/// A rendered email: subject, plain-text and HTML parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
 }
 
 /// What the layout shows around a page.
@@ -124,11 +135,24 @@ impl Templates {
                 .register_template_string(name, *source)
                 .map_err(|e| format!("host template {name}: {e}"))?;
         }
-        Ok(Templates { registry })
+        registry
+            .register_template_string("email_html", include_str!("templates/email_html.hbs"))
+            .map_err(|e| format!("host template email_html: {e}"))?;
+        let mut text = Handlebars::new();
+        text.register_escape_fn(handlebars::no_escape);
+        text.register_template_string("email_text", include_str!("templates/email_text.hbs"))
+            .map_err(|e| format!("host template email_text: {e}"))?;
+        Ok(Templates { registry, text })
     }
 
     /// Checks and registers one of a plugin's templates.
     pub fn register_plugin(&mut self, plugin: &str, template: &Template) -> Result<(), String> {
+        if template.name.ends_with(".txt") {
+            return self
+                .text
+                .register_template_string(&plugin_name(plugin, &template.name), &template.source)
+                .map_err(|e| format!("plugin `{plugin}`: template `{}` does not parse: {e}", template.name));
+        }
         check_plugin_template(&template.source)
             .map_err(|m| format!("plugin `{plugin}`: template `{}` {m}", template.name))?;
         self.registry
@@ -170,6 +194,45 @@ impl Templates {
             );
         }
         self.registry.render(&plugin_name(plugin, template), &data)
+    }
+
+    /// Renders a plugin's email `template` (`{template}.html` and `{template}.txt`) with its
+    /// data plus `portal.url` (the community's absolute address) and `portal.community`,
+    /// inside the host's email layout with the preferences (unsubscribe) link.
+    pub fn render_email(
+        &self,
+        plugin: &str,
+        template: &str,
+        data: &TemplateData,
+        community: &Community,
+        public_url: &str,
+    ) -> Result<RenderedEmail, handlebars::RenderError> {
+        let url = format!("{}/c/{}", public_url.trim_end_matches('/'), community.slug);
+        let preferences_url = format!("{url}/settings/notifications");
+        let mut data = match &data.0 {
+            Value::Object(map) => Value::Object(map.clone()),
+            other => json!({ "data": other }),
+        };
+        if let Value::Object(map) = &mut data {
+            map.insert(
+                "portal".into(),
+                json!({ "url": url, "community": { "name": community.name, "slug": community.slug } }),
+            );
+        }
+        let html = self.registry.render(&plugin_name(plugin, &format!("{template}.html")), &data)?;
+        let text = self.text.render(&plugin_name(plugin, &format!("{template}.txt")), &data)?;
+        let wrap = json!({ "community": { "name": community.name }, "url": url, "preferences_url": preferences_url });
+        let with = |content: &str| {
+            let mut w = wrap.clone();
+            if let Value::Object(map) = &mut w {
+                map.insert("content".into(), Value::String(content.to_owned()));
+            }
+            w
+        };
+        Ok(RenderedEmail {
+            html: self.registry.render("email_html", &with(&html))?,
+            text: self.text.render("email_text", &with(&text))?,
+        })
     }
 
     /// Renders `content` (already-rendered HTML) inside the layout.

@@ -16,7 +16,8 @@ pub struct Server {
     pub base: String,
     /// The portal behind it (for direct database checks).
     pub portal: Arc<Portal>,
-    _dir: tempfile::TempDir,
+    /// Its data directory (database, outbox).
+    pub dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -38,6 +39,16 @@ impl Server {
 
     /// Starts a portal with these plugins and the demo data.
     pub fn with_manifests(manifests: Vec<PathBuf>) -> Server {
+        Server::build(manifests, Clock::system(), |_| {})
+    }
+
+    /// Starts a portal with Conversations, a clock the test moves, and `configure` applied
+    /// to the configuration.
+    pub fn with_clock(clock: Clock, configure: impl FnOnce(&mut Config)) -> Server {
+        Server::build(vec![crate::support::conversations_manifest()], clock, configure)
+    }
+
+    fn build(manifests: Vec<PathBuf>, clock: Clock, configure: impl FnOnce(&mut Config)) -> Server {
         static LOGS: std::sync::Once = std::sync::Once::new();
         LOGS.call_once(|| {
             let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
@@ -46,7 +57,8 @@ impl Server {
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.plugins.manifests = manifests;
         config.plugins.runtime = test_config();
-        let portal = Arc::new(Portal::start(config, Clock::system()).expect("portal starts"));
+        configure(&mut config);
+        let portal = Arc::new(Portal::start(config, clock).expect("portal starts"));
         let demo = host::demo::read(&root().join("fixtures/demo.toml")).expect("demo file");
         host::demo::load(&portal, &demo).expect("demo loads");
         let app = host::web::app(portal.clone()).expect("router");
@@ -69,7 +81,7 @@ impl Server {
                     .await;
             });
         });
-        Server { base, portal, _dir: dir, _shutdown: tx }
+        Server { base, portal, dir, _shutdown: tx }
     }
 
     /// A client with no cookies.

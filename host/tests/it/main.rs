@@ -3,6 +3,7 @@
 
 mod cli;
 mod conversations;
+mod email;
 mod hostile;
 mod http;
 mod manifests;

@@ -44,8 +44,9 @@ pub trait Plugin {
     /// Answer a request to one of the manifest's routes.
     fn page(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError>;
 
-    /// Run a scheduled job for one community; returns a one-line summary.
-    fn job(ctx: &Context, job: &str) -> Result<String, PluginError> {
+    /// Run a scheduled job for one community; returns a one-line summary and whether there
+    /// is more to do (the host then calls again at once, in a new transaction).
+    fn job(ctx: &Context, job: &str) -> Result<(String, bool), PluginError> {
         let _ = ctx;
         Err(PluginError::internal(format!("no job named {job}")))
     }
@@ -85,7 +86,7 @@ pub fn answer<P: Plugin>(request: PluginRequest) -> PluginResponse {
         PluginRequest::Slots { ctx, page, items } => P::slots(&ctx, &page, &items).map(PluginResponse::Slots),
         PluginRequest::Page { ctx, page } => P::page(&ctx, &page).map(PluginResponse::Page),
         PluginRequest::Job { ctx, job } => {
-            P::job(&ctx, &job).map(|summary| PluginResponse::JobDone { summary })
+            P::job(&ctx, &job).map(|(summary, more)| PluginResponse::JobDone { summary, more })
         }
         PluginRequest::Event { ctx, event } => P::event(&ctx, &event).map(|()| PluginResponse::Ack),
     };

@@ -1,0 +1,156 @@
+//! Email delivery: the worker that takes due emails from the outbox and sends them over
+//! SMTP (lettre) or writes them as `.eml` files (the embedded default). A failed attempt is
+//! retried with exponential backoff (30 s, 1 min, 2 min, ... up to 1 h); an email leaves
+//! the outbox only when it was delivered, so nothing is lost while SMTP is down.
+
+use crate::config::EmailConfig;
+use crate::db::{self, DbResult, outbox::Email};
+use crate::portal::Portal;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Message, SmtpTransport, Transport as _};
+use plugin_api::Timestamp;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where emails go.
+pub enum Transport {
+    /// `.eml` files in a folder.
+    Files(PathBuf),
+    /// An SMTP server.
+    Smtp(Box<SmtpTransport>),
+}
+
+impl Transport {
+    /// The transport `config` asks for.
+    pub fn from_config(config: &EmailConfig, outbox_dir: PathBuf) -> Result<Transport, String> {
+        match &config.smtp {
+            Some(url) => {
+                let (host, port) = parse_smtp_url(url).ok_or_else(|| {
+                    format!("email.smtp `{url}`: expected smtp://host:port (plain SMTP, e.g. a local relay)")
+                })?;
+                let smtp = SmtpTransport::builder_dangerous(host)
+                    .port(port)
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build();
+                Ok(Transport::Smtp(Box::new(smtp)))
+            }
+            None => Ok(Transport::Files(outbox_dir)),
+        }
+    }
+
+    fn send(&self, id: i64, message: &Message) -> Result<(), String> {
+        match self {
+            Transport::Files(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                let path = dir.join(format!("{id:08}.eml"));
+                let tmp = dir.join(format!("{id:08}.eml.tmp"));
+                std::fs::write(&tmp, message.formatted()).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+            }
+            Transport::Smtp(smtp) => smtp.send(message).map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// `smtp://host:port` (port 25 when left out).
+fn parse_smtp_url(url: &str) -> Option<(&str, u16)> {
+    let rest = url.strip_prefix("smtp://")?.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => Some((host, port.parse().ok()?)),
+        Some(_) => None,
+        None if !rest.is_empty() => Some((rest, 25)),
+        None => None,
+    }
+}
+
+/// What one pass of the worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Emails delivered.
+    pub sent: usize,
+    /// Attempts that failed (retried later).
+    pub failed: usize,
+}
+
+/// The wait before the next attempt after `attempts` failed ones.
+pub fn backoff(attempts: i64) -> Duration {
+    let secs = 30u64.saturating_mul(1 << attempts.clamp(0, 7));
+    Duration::from_secs(secs.min(3600))
+}
+
+fn message(from: &str, email: &Email) -> Result<Message, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("email.from `{from}`: {e}"))?;
+    let to: Mailbox = email.to.parse().map_err(|e| format!("recipient `{}`: {e}", email.to))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(email.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+        .map_err(|e| e.to_string())
+}
+
+/// Sends every email that is due now; returns what happened.
+pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery> {
+    let conn = portal.db.get()?;
+    let now = portal.clock.now();
+    let mut report = Delivery::default();
+    for email in db::outbox::due(&conn, now, 100)? {
+        let result = message(&portal.config.email.from, &email).and_then(|m| transport.send(email.id, &m));
+        match result {
+            Ok(()) => {
+                db::outbox::mark_sent(&conn, email.id, now)?;
+                report.sent += 1;
+            }
+            Err(err) => {
+                let wait = backoff(email.attempts);
+                let retry = Timestamp(now.0 + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                tracing::warn!(email = email.id, attempt = email.attempts + 1, error = %err, retry_in_s = wait.as_secs(), "email not delivered; will retry");
+                db::outbox::mark_failed(&conn, email.id, &err, retry)?;
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Starts the delivery worker thread: every `email.poll_ms`, deliver what is due.
+pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, String> {
+    let transport = Transport::from_config(&portal.config.email, portal.config.outbox_dir())?;
+    let poll = Duration::from_millis(portal.config.email.poll_ms.max(50));
+    std::thread::Builder::new()
+        .name("email-delivery".into())
+        .spawn(move || {
+            loop {
+                match deliver_due(&portal, &transport) {
+                    Ok(report) if report.sent > 0 => tracing::info!(sent = report.sent, "emails delivered"),
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = %err, "email delivery pass failed"),
+                }
+                std::thread::sleep(poll);
+            }
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{backoff, parse_smtp_url};
+
+    #[test]
+    fn smtp_urls() {
+        assert_eq!(parse_smtp_url("smtp://127.0.0.1:2525"), Some(("127.0.0.1", 2525)));
+        assert_eq!(parse_smtp_url("smtp://mail.example"), Some(("mail.example", 25)));
+        assert_eq!(parse_smtp_url("smtps://x:1"), None);
+        assert_eq!(parse_smtp_url("smtp://:25"), None);
+    }
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(0), Duration::from_secs(30));
+        assert_eq!(backoff(1), Duration::from_secs(60));
+        assert_eq!(backoff(3), Duration::from_secs(240));
+        assert_eq!(backoff(10), Duration::from_secs(3600));
+    }
+}
