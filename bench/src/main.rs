@@ -7,6 +7,8 @@
 //! natively it is `conversations_plugin::portal_dispatch`, through the ABI it is the wasm
 //! build of the same crate.
 
+mod digest;
+
 use anyhow::Context as _;
 use clap::Parser;
 use host::plugins::engine::{self, ModuleSource};
@@ -39,6 +41,10 @@ struct Args {
     /// and prints nothing else).
     #[arg(long)]
     only: Option<String>,
+    /// Instead of the boundary benchmark: time the Conversations digest job for this many
+    /// participants, each with one unread conversation (e.g. 100000).
+    #[arg(long)]
+    digest: Option<u32>,
     /// Seconds to spend on each measurement.
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
@@ -117,6 +123,9 @@ fn us(d: Duration) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.digest {
+        return digest::run(&args.manifest, n);
+    }
     let mut config = RuntimeConfig::default();
     if let Some(bytes) = args.keep_resident {
         config.keep_resident_bytes = bytes;

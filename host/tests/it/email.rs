@@ -69,8 +69,13 @@ fn an_invitation_is_emailed_at_once_and_written_to_the_outbox_folder() {
         vec![(ALAN.to_owned(), "Grace Hopper invited you to a conversation".to_owned())]
     );
 
+    // The embedded default: no SMTP server configured means .eml files in <data_dir>/outbox.
     let folder = server.dir.path().join("outbox");
-    let report = deliver_due(&server.portal, &Transport::Files(folder.clone())).expect("delivery");
+    assert_eq!(server.portal.config.outbox_dir(), folder);
+    let transport = Transport::from_config(&server.portal.config.email, server.portal.config.outbox_dir())
+        .expect("transport");
+    assert!(matches!(transport, Transport::Files(ref dir) if *dir == folder));
+    let report = deliver_due(&server.portal, &transport).expect("delivery");
     assert_eq!((report.sent, report.failed), (1, 0));
     let files: Vec<PathBuf> =
         std::fs::read_dir(&folder).expect("outbox dir").map(|e| e.expect("entry").path()).collect();
@@ -94,7 +99,7 @@ fn an_invitation_is_emailed_at_once_and_written_to_the_outbox_folder() {
         "escaped in HTML: {html}"
     );
     assert!(text.contains("<b>bring gloves</b>"), "as typed in plain text: {text}");
-    assert_eq!(deliver_due(&server.portal, &Transport::Files(folder)).expect("again").sent, 0, "sent once");
+    assert_eq!(deliver_due(&server.portal, &transport).expect("again").sent, 0, "sent once");
 }
 
 #[test]
@@ -294,4 +299,29 @@ fn smtp_down_then_up_delivers_every_email_exactly_once() {
         mail.iter().any(|m| m.contains("To: alan@riverside.example"))
             && mail.iter().any(|m| m.contains("To: tim@riverside.example"))
     );
+}
+
+#[test]
+fn a_restarted_portal_does_not_send_the_digest_again() {
+    let clock = Clock::manual(Timestamp(1_795_000_000_000));
+    let server = Server::with_clock(clock.clone(), |_| {});
+    no_acceptance(&server);
+    let mut grace = server.signed_in("riverside", GRACE);
+    let path = start(&mut grace, &user(&server, "alan"), "hello");
+    grace.post(&path, &[("body", "unread news")]);
+    assert_eq!(run_digest(&server), 1);
+    let sent = outbox(&server).len();
+    assert_eq!(sent, 2, "the first message by email at once, the reply in the digest");
+
+    // A second portal process on the same database and data directory, started later.
+    clock.advance(MINUTE);
+    let restarted =
+        host::portal::Portal::start(server.portal.config.clone(), clock.clone()).expect("restart");
+    assert!(
+        run_due(&restarted, "restarted").expect("jobs").is_empty(),
+        "not due: the last run is remembered"
+    );
+    clock.advance(5 * MINUTE);
+    assert_eq!(run_due(&restarted, "restarted").expect("jobs").len(), 1, "due again one interval later");
+    assert_eq!(outbox(&server).len(), sent, "and nothing new to send");
 }
