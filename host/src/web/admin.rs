@@ -2,7 +2,7 @@
 //! the plugins' settings for this community. Community admins only.
 
 use super::error::AppError;
-use super::{Req, blocking, pairs, value};
+use super::{Req, in_community, pairs, value};
 use crate::abilities::{self, AbilityError};
 use crate::plugin_settings;
 use crate::portal::Portal;
@@ -31,16 +31,12 @@ pub async fn page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         if req.visitor.member.is_none() {
             return req.to_sign_in(&format!("{}/admin", req.base()));
         }
         let result = (|| {
-            require_admin(&req)?;
+            require_admin(req)?;
             let conn = portal.db.get()?;
             let grants = abilities::list(&conn, &req.community).map_err(AppError::internal)?;
             let mut plugins = Vec::new();
@@ -120,14 +116,10 @@ pub async fn abilities(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let form = pairs(&body);
         let result = (|| {
-            require_admin(&req)?;
+            require_admin(req)?;
             req.check_csrf(&form)?;
             let ability = value(&form, "ability").unwrap_or_default();
             let grantee = value(&form, "grantee").unwrap_or_default();
@@ -175,14 +167,10 @@ pub async fn settings(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let form = pairs(&body);
         let result = (|| {
-            require_admin(&req)?;
+            require_admin(req)?;
             req.check_csrf(&form)?;
             let plugin_id = value(&form, "plugin").unwrap_or_default();
             let plugin =

@@ -3,7 +3,7 @@
 
 use super::error::AppError;
 use super::session::{self, SESSION_COOKIE};
-use super::{Req, blocking, is_local_path, pairs, value};
+use super::{Req, in_community, is_local_path, pairs, value};
 use crate::db;
 use crate::portal::{Portal, Slots};
 use axum::extract::{Path, RawForm, RawQuery, State};
@@ -43,14 +43,10 @@ pub async fn sign_in_form(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |_, req| {
         let query = pairs(query.unwrap_or_default().as_bytes());
-        let next = next_target(&req, value(&query, "next"));
-        form_page(&req, StatusCode::OK, "", &next, None)
+        let next = next_target(req, value(&query, "next"));
+        form_page(req, StatusCode::OK, "", &next, None)
     })
     .await
 }
@@ -62,24 +58,20 @@ pub async fn sign_in(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let form = pairs(&body);
         let result = (|| {
             req.check_csrf(&form)?;
             let email = value(&form, "email").unwrap_or_default().trim();
             let password = value(&form, "password").unwrap_or_default();
-            let next = next_target(&req, value(&form, "next"));
+            let next = next_target(req, value(&form, "next"));
             let conn = portal.db.get()?;
             let found = db::users::by_email_with_hash(&conn, req.community.id, email)?;
             let user = match found {
                 Some((user, hash)) if crate::auth::verify_password(password, &hash) => user,
                 _ => {
                     return Ok(form_page(
-                        &req,
+                        req,
                         StatusCode::UNAUTHORIZED,
                         email,
                         &next,
@@ -115,11 +107,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let form = pairs(&body);
         let result = (|| {
             req.check_csrf(&form)?;

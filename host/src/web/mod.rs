@@ -92,6 +92,21 @@ pub async fn blocking(
     }
 }
 
+/// Runs a community page's handler on the blocking pool with its [`Req`] (the community
+/// and the visitor); an unknown community gets its error page without the handler.
+pub async fn in_community(
+    portal: Arc<Portal>,
+    slug: String,
+    headers: HeaderMap,
+    page: impl FnOnce(&Portal, &Req<'_>) -> Response + Send + 'static,
+) -> Response {
+    blocking(portal, move |portal| match Req::new(portal, &slug, &headers) {
+        Ok(req) => page(portal, &req),
+        Err(response) => response,
+    })
+    .await
+}
+
 /// One request to a community's pages: the portal, the community and the visitor.
 pub struct Req<'p> {
     /// The portal.

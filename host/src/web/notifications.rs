@@ -2,7 +2,7 @@
 //! header's bell (in the layout) shows the unread count.
 
 use super::error::AppError;
-use super::{Req, blocking, pairs, value};
+use super::{in_community, pairs, value};
 use crate::db;
 use crate::portal::Portal;
 use axum::extract::{Path, RawForm, RawQuery, State};
@@ -22,11 +22,7 @@ pub async fn page(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
             return req.to_sign_in(&format!("{}/notifications", req.base()));
         };
@@ -76,11 +72,7 @@ pub async fn mark_read(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
             return req.to_sign_in(&format!("{}/notifications", req.base()));
         };

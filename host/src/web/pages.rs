@@ -2,7 +2,7 @@
 //! directory with search, member profiles and group pages.
 
 use super::error::AppError;
-use super::{Req, blocking};
+use super::{blocking, in_community};
 use crate::db::{self, communities};
 use crate::portal::Portal;
 use axum::extract::{Path, Query, State};
@@ -56,11 +56,7 @@ pub async fn home(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let result = (|| {
             let conn = portal.db.get()?;
             let members = db::users::count_matching(&conn, req.community.id, "")?;
@@ -96,11 +92,7 @@ pub async fn members(
     Query(query): Query<DirectoryQuery>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let result = (|| {
             let conn = portal.db.get()?;
             let q: String = query.q.trim().chars().take(100).collect();
@@ -137,11 +129,7 @@ pub async fn profile(
     Path((slug, nickname)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let result = (|| {
             let conn = portal.db.get()?;
             let user = db::users::by_nickname(&conn, req.community.id, &nickname)?
@@ -172,11 +160,7 @@ pub async fn group(
     Path((slug, nickname)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let result = (|| {
             let conn = portal.db.get()?;
             let group = db::groups::by_nickname(&conn, req.community.id, &nickname)?.ok_or_else(AppError::not_found)?;

@@ -2,7 +2,7 @@
 //! preferences that the plugins the member can use declare in their manifests.
 
 use super::error::AppError;
-use super::{Req, blocking, pairs, value};
+use super::{Req, in_community, pairs, value};
 use crate::db;
 use crate::portal::Portal;
 use axum::extract::{Path, RawForm, State};
@@ -29,18 +29,14 @@ pub async fn page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
             return req.to_sign_in(&format!("{}/settings/notifications", req.base()));
         };
         let result = (|| {
             let conn = portal.db.get()?;
             let mut plugins = Vec::new();
-            for plugin in visible(portal, &req) {
+            for plugin in visible(portal, req) {
                 let mut prefs = Vec::new();
                 for pref in &plugin.manifest().raw.preferences {
                     let on = db::preferences::get(&conn, member.user.id, plugin.id(), &pref.key)?
@@ -67,11 +63,7 @@ pub async fn save(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
             return req.to_sign_in(&format!("{}/settings/notifications", req.base()));
         };
@@ -79,7 +71,7 @@ pub async fn save(
         let result = (|| {
             req.check_csrf(&form)?;
             let plugin_id = value(&form, "plugin").unwrap_or_default();
-            let plugin = visible(portal, &req)
+            let plugin = visible(portal, req)
                 .into_iter()
                 .find(|p| p.id() == plugin_id)
                 .ok_or_else(AppError::not_found)?;
