@@ -38,6 +38,21 @@ pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<()> {
         summary.lines().count()
     );
     anyhow::ensure!(emails == i64::from(participants), "one email per participant");
+    let transport = host::email::Transport::Files(dir.path().join("outbox"));
+    let delivering = Instant::now();
+    let mut delivered = 0;
+    loop {
+        let pass = host::email::deliver_due(&portal, &transport)?;
+        delivered += pass.sent;
+        if pass.sent + pass.failed == 0 {
+            break;
+        }
+    }
+    let secs = delivering.elapsed().as_secs_f64();
+    println!(
+        "delivery to .eml files: {delivered} emails in {secs:.1} s = {:.0} emails/s",
+        delivered as f64 / secs
+    );
     let again = Instant::now();
     portal.run_job(plugin, &community, "digest").map_err(|e| anyhow::anyhow!(e))?;
     println!("second run (nothing new): {:.3} s", again.elapsed().as_secs_f64());

@@ -64,6 +64,9 @@ fn parse_smtp_url(url: &str) -> Option<(&str, u16)> {
     }
 }
 
+/// Emails one pass of the worker takes at most.
+const BATCH: u32 = 100;
+
 /// What one pass of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
@@ -95,7 +98,7 @@ pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery>
     let conn = portal.db.get()?;
     let now = portal.clock.now();
     let mut report = Delivery::default();
-    for email in db::outbox::due(&conn, now, 100)? {
+    for email in db::outbox::due(&conn, now, BATCH)? {
         let result = message(&portal.config.email.from, &email).and_then(|m| transport.send(email.id, &m));
         match result {
             Ok(()) => {
@@ -122,12 +125,22 @@ pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, 
         .name("email-delivery".into())
         .spawn(move || {
             loop {
-                match deliver_due(&portal, &transport) {
-                    Ok(report) if report.sent > 0 => tracing::info!(sent = report.sent, "emails delivered"),
-                    Ok(_) => {}
-                    Err(err) => tracing::error!(error = %err, "email delivery pass failed"),
+                let full = match deliver_due(&portal, &transport) {
+                    Ok(report) => {
+                        if report.sent > 0 {
+                            tracing::info!(sent = report.sent, failed = report.failed, "emails delivered");
+                        }
+                        report.sent + report.failed == BATCH as usize
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "email delivery pass failed");
+                        false
+                    }
+                };
+                // A full batch means more may be due: go on at once, else wait.
+                if !full {
+                    std::thread::sleep(poll);
                 }
-                std::thread::sleep(poll);
             }
         })
         .map_err(|e| e.to_string())
