@@ -55,8 +55,9 @@ fn plugin_check_fails_when_manifest_and_module_disagree() {
     assert!(stderr.contains("the manifest says abi_version `1`, but the module says `2`"), "{stderr}");
 }
 
-#[test]
-fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
+/// A data directory with a `portal.toml` (Conversations only) and the demo data loaded by
+/// `portal demo load`; returns the directory (keep it alive) and the config path.
+fn demo_portal() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("portal.toml");
     std::fs::write(
@@ -68,10 +69,17 @@ fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
         ),
     )
     .expect("config");
-    let config = config.to_str().expect("utf-8");
+    let config = config.to_str().expect("utf-8").to_owned();
     let demo = root().join("fixtures/demo.toml");
-    let (ok, _, stderr) = portal(&["--config", config, "demo", "load", demo.to_str().expect("utf-8")]);
+    let (ok, _, stderr) = portal(&["--config", &config, "demo", "load", demo.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
+    (dir, config)
+}
+
+#[test]
+fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
+    let (_dir, config) = demo_portal();
+    let config = config.as_str();
 
     let (ok, stdout, _) = portal(&["--config", config, "abilities", "list", "--community", "hilltop"]);
     assert!(ok);
@@ -133,20 +141,8 @@ fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
 
 #[test]
 fn settings_are_overridden_from_the_command_line_with_the_admin_page_checks() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("portal.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[plugins]\nmanifests = [\"{}\"]\n",
-            dir.path().display(),
-            root().join("manifests/conversations.toml").display()
-        ),
-    )
-    .expect("config");
-    let config = config.to_str().expect("utf-8");
-    let demo = root().join("fixtures/demo.toml");
-    assert!(portal(&["--config", config, "demo", "load", demo.to_str().expect("utf-8")]).0);
+    let (_dir, config) = demo_portal();
+    let config = config.as_str();
     let set = |setting: &str, value: &str| {
         portal(&["--config", config, "settings", "set", "--community", "riverside", setting, value])
     };
