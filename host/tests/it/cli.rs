@@ -80,61 +80,25 @@ fn demo_portal() -> (tempfile::TempDir, String) {
 fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
     let (_dir, config) = demo_portal();
     let config = config.as_str();
+    let run = |action: &str, ability: &str, grantee: &str| {
+        portal(&["--config", config, "abilities", action, "--community", "hilltop", ability, grantee])
+    };
+    let list = || portal(&["--config", config, "abilities", "list", "--community", "hilltop"]).1;
+    assert!(list().contains("conversations.use            off"), "{}", list());
 
-    let (ok, stdout, _) = portal(&["--config", config, "abilities", "list", "--community", "hilltop"]);
-    assert!(ok);
-    assert!(stdout.contains("conversations.use            off"), "{stdout}");
-
-    let (ok, stdout, stderr) = portal(&[
-        "--config",
-        config,
-        "abilities",
-        "grant",
-        "--community",
-        "hilltop",
-        "conversations.use",
-        "group:laser",
-    ]);
+    let (ok, stdout, stderr) = run("grant", "conversations.use", "group:laser");
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "granted conversations.use to group:laser in hilltop");
-    let (_, stdout, _) = portal(&["--config", config, "abilities", "list", "--community", "hilltop"]);
-    assert!(stdout.contains("conversations.use            group:laser"), "{stdout}");
+    assert!(list().contains("conversations.use            group:laser"), "{}", list());
 
-    let (ok, _, stderr) = portal(&[
-        "--config",
-        config,
-        "abilities",
-        "grant",
-        "--community",
-        "hilltop",
-        "conversations.fly",
-        "everyone",
-    ]);
+    let (ok, _, stderr) = run("grant", "conversations.fly", "everyone");
     assert!(!ok);
     assert!(stderr.contains("no plugin declares the ability `conversations.fly`"), "{stderr}");
-    let (ok, _, stderr) = portal(&[
-        "--config",
-        config,
-        "abilities",
-        "grant",
-        "--community",
-        "hilltop",
-        "conversations.use",
-        "group:nope",
-    ]);
+    let (ok, _, stderr) = run("grant", "conversations.use", "group:nope");
     assert!(!ok);
     assert!(stderr.contains("no group `nope` in Hilltop Makers"), "{stderr}");
 
-    let (ok, stdout, _) = portal(&[
-        "--config",
-        config,
-        "abilities",
-        "revoke",
-        "--community",
-        "hilltop",
-        "conversations.use",
-        "group:laser",
-    ]);
+    let (ok, stdout, _) = run("revoke", "conversations.use", "group:laser");
     assert!(ok);
     assert_eq!(stdout.trim(), "revoked conversations.use from group:laser in hilltop");
 }
