@@ -64,6 +64,9 @@ pub enum PluginCommand {
         /// The manifest, e.g. manifests/conversations.toml.
         manifest: PathBuf,
     },
+    /// Show each configured plugin's health: on, or switched off by its circuit breaker
+    /// after repeated failures, with the last failure.
+    Status,
 }
 
 /// `portal abilities ...`.
@@ -228,4 +231,32 @@ pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
 pub fn runtime(config: &Config) -> anyhow::Result<PluginRuntime> {
     PluginRuntime::new(config.plugins.runtime.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the plugin runtime: {e:#}"))
+}
+
+/// The lines `portal plugin status` prints for one plugin.
+pub fn status_line(
+    id: &str,
+    version: &str,
+    health: Option<&crate::db::plugin_health::Health>,
+    now: plugin_api::Timestamp,
+) -> String {
+    use plugin_api::time::{exact, relative};
+    let Some(h) = health else {
+        return format!("{id} {version}: on, no failures recorded");
+    };
+    let state = match h.open_until {
+        Some(until) if h.open && until > now => format!(
+            "SWITCHED OFF until {} ({}) after {} failures in a row",
+            exact(until),
+            relative(until, now),
+            h.consecutive_failures
+        ),
+        Some(_) if h.open => "on again (cool-down over, next call decides)".to_owned(),
+        _ => format!("on, {} failures in a row", h.consecutive_failures),
+    };
+    let mut out = format!("{id} {version}: {state}; {} failures in total", h.total_failures);
+    if let (Some(at), Some(error)) = (h.last_failure_at, &h.last_error) {
+        let _ = write!(out, "\n    last failure {} ({}): {error}", exact(at), relative(at, now));
+    }
+    out
 }

@@ -24,6 +24,42 @@ pub struct Config {
     pub email: EmailConfig,
     /// The job scheduler.
     pub jobs: JobsConfig,
+    /// Web server limits.
+    pub web: WebConfig,
+}
+
+/// `[web]`: limits of the web server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// The largest request body accepted, in KiB; larger ones get 413.
+    pub max_body_kib: usize,
+    /// Sign-in attempts.
+    pub sign_in: SignInLimits,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { max_body_kib: 64, sign_in: SignInLimits::default() }
+    }
+}
+
+/// `[web.sign_in]`: how many sign-in attempts are allowed before 429 (with Retry-After).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInLimits {
+    /// Wrong passwords for one account (community and email) per window.
+    pub failures_per_account: u32,
+    /// Sign-in attempts from one client address per window.
+    pub attempts_per_address: u32,
+    /// The window, in seconds.
+    pub window_seconds: u64,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits { failures_per_account: 5, attempts_per_address: 30, window_seconds: 900 }
+    }
 }
 
 /// `[email]`.
@@ -78,6 +114,8 @@ pub struct PluginsConfig {
     pub manifests: Vec<PathBuf>,
     /// Limits and instance pool.
     pub runtime: RuntimeConfig,
+    /// When a failing plugin is switched off, and for how long.
+    pub breaker: crate::plugins::breaker::BreakerConfig,
 }
 
 impl Default for Config {
@@ -90,6 +128,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             email: EmailConfig::default(),
             jobs: JobsConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -99,6 +138,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             manifests: vec![PathBuf::from("manifests/conversations.toml")],
             runtime: RuntimeConfig::default(),
+            breaker: crate::plugins::breaker::BreakerConfig::default(),
         }
     }
 }

@@ -18,4 +18,5 @@ pub mod jobs;
 pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;
+pub mod rate_limit;
 pub mod web;

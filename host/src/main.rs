@@ -37,6 +37,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ok: manifest and module agree (id, version, ABI {})", plugin_api::ABI_VERSION);
             Ok(())
         }
+        Command::Plugin { command: PluginCommand::Status } => {
+            let db = Db::open(&config.database_path())?;
+            let conn = db.get()?;
+            let now = host::clock::system_now();
+            for path in &config.plugins.manifests {
+                let m = manifest::load(path)?;
+                let health = db::plugin_health::get(&conn, m.id())?;
+                println!("{}", cli::status_line(m.id(), m.version(), health.as_ref(), now));
+            }
+            Ok(())
+        }
         Command::Serve { demo } => serve(config, demo),
         Command::Demo { command: DemoCommand::Load { file } } => {
             let portal = Portal::start(config, Clock::system())?;
@@ -72,7 +83,7 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listen, "portal listening");
         println!("Portal running at {public_url} (listening on {listen}). Stop with Ctrl-C.");
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -9,6 +9,7 @@ use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::users::{Role, User};
 use crate::db::{self, Db, PooledConn, communities::Community};
 use crate::plugins::manifest::{self, PluginManifest};
+use crate::plugins::breaker::{Breaker, Change};
 use crate::plugins::services::DbServices;
 use crate::plugins::{CallError, LoadError, LoadedPlugin, PluginRuntime};
 use plugin_api::manifest::SettingSpec;
@@ -47,6 +48,8 @@ pub struct PluginEntry {
     pub plugin: LoadedPlugin<DbServices>,
     /// Its settings' defaults.
     pub defaults: BTreeMap<String, SettingValue>,
+    /// Switches the plugin off for a while when it keeps failing.
+    pub breaker: Breaker,
 }
 
 impl PluginEntry {
@@ -147,6 +150,8 @@ pub enum PageOutcome {
     Refused(plugin_api::PluginError),
     /// The plugin failed (already logged).
     Failed,
+    /// The plugin is switched off by its circuit breaker until this time.
+    SwitchedOff(plugin_api::Timestamp),
 }
 
 /// The running portal.
@@ -161,6 +166,8 @@ pub struct Portal {
     pub plugins: Vec<PluginEntry>,
     /// Host and plugin templates.
     pub templates: Arc<crate::web::render::Templates>,
+    /// Rate limits of sign-in and of plugin routes that declare one.
+    pub limits: crate::rate_limit::RateLimiter,
     _runtime: PluginRuntime,
     requests: AtomicU64,
 }
@@ -198,10 +205,21 @@ impl Portal {
             }
             tracing::info!(plugin = %id, version = plugin.manifest().version(), source = ?plugin.module_source(), "plugin loaded");
             let defaults = manifest::default_settings(&plugin.manifest().raw);
-            plugins.push(PluginEntry { plugin, defaults });
+            let breaker = Breaker::new(config.plugins.breaker);
+            plugins.push(PluginEntry { plugin, defaults, breaker });
         }
         let templates = Arc::new(templates);
-        Ok(Portal { config, db, clock, plugins, templates, _runtime: runtime, requests: AtomicU64::new(0) })
+        let limits = crate::rate_limit::RateLimiter::new(clock.clone());
+        Ok(Portal {
+            config,
+            db,
+            clock,
+            plugins,
+            templates,
+            limits,
+            _runtime: runtime,
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// Every ability declared by the loaded plugins.
@@ -343,6 +361,7 @@ impl Portal {
         page: &SlotPage,
         items: &[&plugin_api::manifest::SlotSpec],
     ) -> Option<Vec<SlotFill>> {
+        plugin.breaker.admit(self.clock.now()).ok()?;
         let ctx = self.context_or_log(community, Some(member), plugin)?;
         let services = self
             .services(plugin, community, Access::ReadOnly)
@@ -357,6 +376,7 @@ impl Portal {
         };
         let (result, services) = plugin.plugin.call(&request, services);
         let _ = services.rollback();
+        self.observe(plugin, &result);
         slot_fills(plugin.id(), result)
     }
 
@@ -437,6 +457,9 @@ impl Portal {
         slot_page: &SlotPage,
         csrf: &str,
     ) -> PageOutcome {
+        if let Err(until) = plugin.breaker.admit(self.clock.now()) {
+            return PageOutcome::SwitchedOff(until);
+        }
         let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
         let access = match request.method {
             plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
@@ -461,11 +484,12 @@ impl Portal {
             Ok(session) => session,
             Err((err, services)) => {
                 let _ = services.rollback();
-                log_failure(&err);
+                self.observe(plugin, &Err::<(), _>(err));
                 return PageOutcome::Failed;
             }
         };
         let result = session.call(&PluginRequest::Page { ctx: ctx.clone(), page: request });
+        self.observe(plugin, &result);
         let outcome = match result {
             Ok(PluginResponse::Page(PageResponse::Render { template, title, data })) => {
                 // The layout's slots, from the same instance (GET pages only: a POST that
@@ -480,7 +504,9 @@ impl Portal {
                             page: slot_page.clone(),
                             items: items.iter().map(|s| s.key.clone()).collect(),
                         };
-                        slot_fills(plugin.id(), session.call(&request))
+                        let result = session.call(&request);
+                        self.observe(plugin, &result);
+                        slot_fills(plugin.id(), result)
                     };
                     Some((plugin, fills))
                 } else {
@@ -501,11 +527,7 @@ impl Portal {
                 PageOutcome::Redirect { to, flash }
             }
             Ok(PluginResponse::Error(err)) => PageOutcome::Refused(err),
-            Ok(_) => PageOutcome::Failed,
-            Err(err) => {
-                log_failure(&err);
-                PageOutcome::Failed
-            }
+            Ok(_) | Err(_) => PageOutcome::Failed,
         };
         let services = session.finish();
         let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
@@ -525,12 +547,16 @@ impl Portal {
     pub fn run_job(&self, plugin: &PluginEntry, community: &Community, job: &str) -> Result<String, String> {
         let mut summaries = Vec::new();
         for _ in 0..10_000 {
+            if let Err(until) = plugin.breaker.admit(self.clock.now()) {
+                return Err(format!("the plugin is switched off until {}", until.0));
+            }
             let conn = self.db.get().map_err(|e| e.to_string())?;
             let ctx = self.context(&conn, community, None, plugin).map_err(|e| e.to_string())?;
             drop(conn);
             let services = self.services(plugin, community, Access::ReadWrite).map_err(|e| e.to_string())?;
             let (result, services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
+            self.observe(plugin, &result);
             match result {
                 Ok(PluginResponse::JobDone { summary, more }) => {
                     services.commit().map_err(|e| e.to_string())?;
@@ -549,7 +575,6 @@ impl Portal {
                 }
                 Err(err) => {
                     let _ = services.rollback();
-                    log_failure(&err);
                     return Err(err.to_string());
                 }
             }
@@ -558,8 +583,44 @@ impl Portal {
     }
 }
 
-fn log_failure(err: &CallError) {
-    tracing::warn!(plugin = %err.plugin, reason = %err.reason, "plugin call failed");
+impl Portal {
+    /// Counts a call's outcome in the plugin's circuit breaker, logs failures and stores
+    /// every change for `portal plugin status`.
+    fn observe<T>(&self, plugin: &PluginEntry, result: &Result<T, CallError>) {
+        let now = self.clock.now();
+        let change = match result {
+            Ok(_) => plugin.breaker.success(),
+            Err(err) => {
+                tracing::warn!(plugin = %err.plugin, reason = %err.reason, "plugin call failed");
+                plugin.breaker.failure(now)
+            }
+        };
+        let stored = match (change, result) {
+            (Change::None, _) => return,
+            (Change::Recovered, _) => {
+                tracing::info!(plugin = plugin.id(), "plugin answers again; its circuit breaker is closed");
+                self.db.get().and_then(|conn| db::plugin_health::record_recovery(&conn, plugin.id(), now))
+            }
+            (Change::Failed { consecutive, open_until }, Err(err)) => {
+                if let Some(until) = open_until {
+                    tracing::error!(
+                        plugin = plugin.id(),
+                        failures = consecutive,
+                        cool_down_seconds = (until.0 - now.0) / 1000,
+                        "plugin switched off after failing repeatedly (circuit breaker open)"
+                    );
+                }
+                let reason = err.reason.to_string();
+                self.db.get().and_then(|conn| {
+                    db::plugin_health::record_failure(&conn, plugin.id(), consecutive, open_until, &reason, now)
+                })
+            }
+            (Change::Failed { .. }, Ok(_)) => return,
+        };
+        if let Err(err) = stored {
+            tracing::error!(plugin = plugin.id(), error = %err, "could not store the plugin's health");
+        }
+    }
 }
 
 fn slot_fills(plugin: &str, result: Result<PluginResponse, CallError>) -> Option<Vec<SlotFill>> {
@@ -569,11 +630,7 @@ fn slot_fills(plugin: &str, result: Result<PluginResponse, CallError>) -> Option
             tracing::warn!(plugin, error = %err, "plugin refused to fill its slots; they are left out");
             None
         }
-        Ok(_) => None,
-        Err(err) => {
-            log_failure(&err);
-            None
-        }
+        Ok(_) | Err(_) => None,
     }
 }
 

@@ -128,6 +128,12 @@ pub struct RouteSpec {
     /// POST routes always have write access.
     #[serde(default)]
     pub writes: bool,
+    /// The name of an `integer` setting: each member may call this route at most that many
+    /// times a minute in a community; more get `429 Too Many Requests` with `Retry-After`
+    /// before the plugin is called. Routes naming the same setting share one allowance.
+    /// Operators tune it per community like any setting.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
 }
 
 /// A scheduled job.

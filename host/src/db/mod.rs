@@ -8,6 +8,7 @@ pub mod groups;
 pub mod jobs;
 pub mod notifications;
 pub mod outbox;
+pub mod plugin_health;
 pub mod plugin_store;
 mod pool;
 pub mod preferences;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/002_plugins.sql")),
     M::up(include_str!("migrations/003_preferences.sql")),
     M::up(include_str!("migrations/004_email_and_jobs.sql")),
+    M::up(include_str!("migrations/005_plugin_health.sql")),
 ];
 
 /// Applies the host's migrations that have not run yet.

@@ -336,6 +336,14 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         if route.writes && route.method != plugin_api::HttpMethod::Get {
             return Err(v.error(&at("writes"), "only GET routes take `writes`; POST routes can always write"));
         }
+        if let Some(setting) = &route.rate_limit
+            && !matches!(raw.settings.get(setting), Some(SettingSpec::Integer { min, .. }) if *min >= 1)
+        {
+            return Err(v.error(
+                &at("rate_limit"),
+                format!("`{setting}` is not an `integer` setting with `min` of at least 1 in [settings]"),
+            ));
+        }
     }
 
     for (name, setting) in &raw.settings {

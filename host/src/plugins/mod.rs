@@ -5,8 +5,10 @@
 //! - [`host_calls`]: the services behind host calls and the one capability check;
 //! - [`engine`]: the wasmtime engine and the compiled-module cache;
 //! - [`config`]: limits and pool settings;
+//! - [`breaker`]: the circuit breaker that switches a failing plugin off for a while;
 //! - [`error`]: load and call errors.
 
+pub mod breaker;
 pub mod config;
 pub mod engine;
 pub mod error;

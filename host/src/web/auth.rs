@@ -6,11 +6,14 @@ use super::session::{self, SESSION_COOKIE};
 use super::{Req, in_community, is_local_path, pairs, value};
 use crate::db;
 use crate::portal::{Portal, Slots};
-use axum::extract::{Path, RawForm, RawQuery, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, RawForm, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a session lasts.
 const SESSION_DAYS: i64 = 14;
@@ -51,13 +54,17 @@ pub async fn sign_in_form(
     .await
 }
 
-/// `POST /c/{community}/sign-in`.
+/// `POST /c/{community}/sign-in`. Wrong passwords per account and attempts per client
+/// address are limited (`[web.sign_in]`); past the limit the answer is 429 with
+/// `Retry-After`, before the password is even checked.
 pub async fn sign_in(
     State(portal): State<Arc<Portal>>,
     Path(slug): Path<String>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
+    let address = client.map(|Extension(ConnectInfo(addr))| addr.ip());
     in_community(portal, slug, headers, move |portal, req| {
         let form = pairs(&body);
         let result = (|| {
@@ -65,11 +72,32 @@ pub async fn sign_in(
             let email = value(&form, "email").unwrap_or_default().trim();
             let password = value(&form, "password").unwrap_or_default();
             let next = next_target(req, value(&form, "next"));
+            let limits = &portal.config.web.sign_in;
+            let window = Duration::from_secs(limits.window_seconds);
+            let account_key = format!("sign-in:{}:{}", req.community.id, email.to_lowercase());
+            let address_key = address.map(|ip| format!("sign-in-from:{ip}"));
+            let allowed = portal.limits.check(&account_key, limits.failures_per_account).and_then(|()| {
+                address_key
+                    .as_ref()
+                    .map_or(Ok(()), |key| portal.limits.take(key, limits.attempts_per_address, window))
+            });
+            if let Err(limited) = allowed {
+                tracing::warn!(community = %req.community.slug, ?address, "sign-in rate limited");
+                return Ok(super::plugin_routes::too_many_requests(
+                    req,
+                    limited,
+                    "Too many sign-in attempts. Please wait before trying again.",
+                ));
+            }
             let conn = portal.db.get()?;
             let found = db::users::by_email_with_hash(&conn, req.community.id, email)?;
             let user = match found {
-                Some((user, hash)) if crate::auth::verify_password(password, &hash) => user,
+                Some((user, hash)) if crate::auth::verify_password(password, &hash) => {
+                    portal.limits.clear(&account_key);
+                    user
+                }
                 _ => {
+                    portal.limits.record(&account_key, window);
                     return Ok(form_page(
                         req,
                         StatusCode::UNAUTHORIZED,

@@ -22,6 +22,7 @@ pub mod session;
 use crate::db::communities::{self, Community};
 use crate::portal::{Portal, Slots};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -55,7 +56,32 @@ pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
         .route("/c/{community}/notifications", get(notifications::page))
         .route("/c/{community}/notifications/read", post(notifications::mark_read));
     let plugins = plugin_routes::router(&portal)?;
-    Ok(host.merge(plugins).fallback(not_found).with_state(portal))
+    let max_body = portal.config.web.max_body_kib.saturating_mul(1024);
+    Ok(host
+        .merge(plugins)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(portal))
+}
+
+/// The policy every response carries: no inline script or style, nothing from other
+/// origins, no framing, forms only to this portal.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+/// Adds the security headers to every response; pages (not static files) are not cached.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 async fn not_found() -> Response {

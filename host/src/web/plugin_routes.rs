@@ -6,15 +6,17 @@
 
 use super::error::AppError;
 use super::{RESERVED_SEGMENTS, Req, blocking, pairs};
-use crate::portal::{PageOutcome, Portal};
+use crate::portal::{PageOutcome, PluginEntry, Portal};
+use crate::rate_limit::Limited;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, RawForm, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
-use plugin_api::{ErrorKind, HttpMethod, PageRequest, SlotPage};
+use plugin_api::{ErrorKind, HttpMethod, PageRequest, SettingValue, SlotPage};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Which plugin route a request is for.
 #[derive(Clone)]
@@ -103,6 +105,16 @@ async fn handle(
         if !member.abilities.contains(spec.ability.as_str()) {
             return req.error(AppError::forbidden("You do not have access to this part of the community."));
         }
+        if let Some(setting) = &spec.rate_limit
+            && let Err(limited) = take_rate_limit(portal, &req, plugin, setting, member.user.id)
+        {
+            tracing::info!(plugin = plugin.id(), route = %target.route, user = %member.user.id, "rate limited");
+            return too_many_requests(
+                &req,
+                limited,
+                "You are doing this too often. Please wait a moment and try again.",
+            );
+        }
         let mut form = pairs(&body);
         if target.method == HttpMethod::Post {
             if let Err(e) = req.check_csrf(&form) {
@@ -132,6 +144,15 @@ async fn handle(
                 };
                 req.error(AppError { status, message })
             }
+            PageOutcome::SwitchedOff(until) => {
+                let seconds = (until.0 - portal.clock.now().0).max(1000) / 1000;
+                let mut response = req.error(AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "This part of the community is switched off for a moment after repeated errors. Please try again in a minute.".into(),
+                });
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
             PageOutcome::Failed => req.error(AppError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: "This part of the community is not available right now. Please try again later.".into(),
@@ -139,4 +160,35 @@ async fn handle(
         }
     })
     .await
+}
+
+/// Counts one call of a rate-limited route for `user`; the limit is the community's value
+/// of the integer `setting`, and routes naming the same setting share one allowance.
+fn take_rate_limit(
+    portal: &Portal,
+    req: &Req<'_>,
+    plugin: &PluginEntry,
+    setting: &str,
+    user: plugin_api::UserId,
+) -> Result<(), Limited> {
+    let limit = portal
+        .db
+        .get()
+        .ok()
+        .and_then(|conn| portal.settings(&conn, &req.community, plugin).ok())
+        .and_then(|settings| match settings.get(setting) {
+            Some(SettingValue::Int(n)) => u32::try_from(*n).ok(),
+            _ => None,
+        })
+        .unwrap_or(u32::MAX);
+    let key = format!("route:{}:{}:{setting}:{user}", req.community.id, plugin.id());
+    portal.limits.take(&key, limit, Duration::from_secs(60))
+}
+
+/// The 429 page with its `Retry-After`.
+pub fn too_many_requests(req: &Req<'_>, limited: Limited, message: &str) -> Response {
+    let message = format!("{message} (Try again in {} seconds.)", limited.retry_after_secs);
+    let mut response = req.error(AppError { status: StatusCode::TOO_MANY_REQUESTS, message });
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+    response
 }

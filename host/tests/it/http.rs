@@ -39,16 +39,17 @@ impl Server {
 
     /// Starts a portal with these plugins and the demo data.
     pub fn with_manifests(manifests: Vec<PathBuf>) -> Server {
-        Server::build(manifests, Clock::system(), |_| {})
+        Server::custom(manifests, Clock::system(), |_| {})
     }
 
     /// Starts a portal with Conversations, a clock the test moves, and `configure` applied
     /// to the configuration.
     pub fn with_clock(clock: Clock, configure: impl FnOnce(&mut Config)) -> Server {
-        Server::build(vec![crate::support::conversations_manifest()], clock, configure)
+        Server::custom(vec![crate::support::conversations_manifest()], clock, configure)
     }
 
-    fn build(manifests: Vec<PathBuf>, clock: Clock, configure: impl FnOnce(&mut Config)) -> Server {
+    /// Starts a portal with these plugins, this clock and `configure` applied.
+    pub fn custom(manifests: Vec<PathBuf>, clock: Clock, configure: impl FnOnce(&mut Config)) -> Server {
         static LOGS: std::sync::Once = std::sync::Once::new();
         LOGS.call_once(|| {
             let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
@@ -74,7 +75,7 @@ impl Server {
                 .expect("rt");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app)
+                let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                     .with_graceful_shutdown(async {
                         let _ = rx.await;
                     })
@@ -95,6 +96,23 @@ impl Server {
         let r = client.sign_in(community, email, "demo-password");
         assert_eq!(r.status, 303, "sign-in of {email} failed: {}", r.body);
         client
+    }
+
+    /// Grants `ability` in `community` to `to` (as `portal abilities grant` does).
+    pub fn grant(&self, community: &str, ability: &str, to: &str) {
+        let conn = self.portal.db.get().expect("conn");
+        let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
+        host::abilities::grant(&conn, &c, &self.portal.declared_abilities(), ability, to, self.portal.clock.now())
+            .expect("grant");
+    }
+
+    /// Sets `plugin.setting` to `value` in `community` (as `portal settings set` does).
+    pub fn set_setting(&self, community: &str, setting: &str, value: &str) {
+        let conn = self.portal.db.get().expect("conn");
+        let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
+        let (plugin, name) = setting.split_once('.').expect("plugin.setting");
+        let entry = self.portal.plugins.iter().find(|p| p.id() == plugin).expect("plugin loaded");
+        host::plugin_settings::set(&conn, &c, entry.manifest(), name, value).expect("setting");
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row.
@@ -119,6 +137,15 @@ pub struct Resp {
     pub location: Option<String>,
     /// Every `Set-Cookie` header.
     pub set_cookies: Vec<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A browser-like client.
@@ -154,8 +181,13 @@ impl Client {
         }
         let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
         let body = response.body_mut().read_to_string().unwrap_or_default();
-        Resp { status, body, location, set_cookies }
+        Resp { status, body, location, set_cookies, headers }
     }
 
     /// GET `path`.

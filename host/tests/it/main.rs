@@ -9,5 +9,6 @@ mod http;
 mod manifests;
 mod notifications;
 mod runtime;
+mod security;
 mod support;
 mod web;

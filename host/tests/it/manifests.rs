@@ -50,6 +50,10 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
             ":6:1: field `wasm`: `../../../etc/plugin.wasm` leaves the manifest's folder; expected a path inside it (no `..`)",
         ),
         (
+            "rate_limit_not_integer.toml",
+            ":17:1: field `routes[0].rate_limit`: `welcome_text` is not an `integer` setting with `min` of at least 1 in [settings]",
+        ),
+        (
             "undeclared_ability.toml",
             ":16:1: field `routes[0].ability`: `broken.admin` is not declared in [[abilities]]; expected one of: broken.use",
         ),

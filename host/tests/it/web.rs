@@ -9,20 +9,6 @@ const GRACE: &str = "grace@riverside.example";
 const NIKOLA: &str = "nikola@hilltop.example"; // hilltop admin
 const MARIE: &str = "marie@hilltop.example";
 
-fn grant(server: &Server, community: &str, ability: &str, to: &str) {
-    let conn = server.portal.db.get().expect("conn");
-    let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
-    host::abilities::grant(
-        &conn,
-        &c,
-        &server.portal.declared_abilities(),
-        ability,
-        to,
-        server.portal.clock.now(),
-    )
-    .expect("grant");
-}
-
 #[test]
 fn sign_in_with_a_good_and_a_bad_password() {
     let server = Server::start();
@@ -75,7 +61,7 @@ fn forms_without_the_csrf_token_are_refused() {
     assert!(r.body.contains("This form has expired"), "{}", r.body);
     assert!(!client.cookies.contains_key("portal_session"));
 
-    grant(&server, "riverside", "notes.use", "everyone");
+    server.grant("riverside", "notes.use", "everyone");
     let mut grace = server.signed_in("riverside", GRACE);
     let forged =
         grace.post_raw("/c/riverside/notes", &[("csrf", "0".repeat(64).as_str()), ("body", "hello")]);
@@ -123,8 +109,8 @@ fn a_slot_appears_when_its_ability_is_granted_and_disappears_when_revoked() {
 #[test]
 fn abilities_can_be_granted_to_a_group_or_a_member_only() {
     let server = Server::start();
-    grant(&server, "hilltop", "conversations.use", "group:laser");
-    grant(&server, "hilltop", "conversations.start", "user:nikola");
+    server.grant("hilltop", "conversations.use", "group:laser");
+    server.grant("hilltop", "conversations.start", "user:nikola");
     let mut rosalind = server.signed_in("hilltop", "rosalind@hilltop.example");
     let mut nikola = server.signed_in("hilltop", NIKOLA);
     assert_eq!(rosalind.get("/c/hilltop/conversations/about").status, 200, "rosalind is in the laser group");
@@ -184,7 +170,7 @@ fn a_community_with_the_feature_off_shows_no_conversations_ui_at_all() {
 #[test]
 fn a_second_plugin_contributes_slots_and_routes_the_same_way() {
     let server = Server::start();
-    grant(&server, "riverside", "notes.use", "user:grace");
+    server.grant("riverside", "notes.use", "user:grace");
     let mut grace = server.signed_in("riverside", GRACE);
     let home = grace.get("/c/riverside").body;
     assert!(home.contains("data-slot-key=\"notes_menu\""));
@@ -210,7 +196,7 @@ fn a_second_plugin_contributes_slots_and_routes_the_same_way() {
 #[test]
 fn plugin_sql_on_a_host_table_is_refused() {
     let server = Server::start();
-    grant(&server, "riverside", "notes.use", "everyone");
+    server.grant("riverside", "notes.use", "everyone");
     let mut grace = server.signed_in("riverside", GRACE);
     let r = grace.get("/c/riverside/notes-bad/steal");
     assert_eq!(r.status, 403);
@@ -227,7 +213,7 @@ fn plugin_sql_on_a_host_table_is_refused() {
 #[test]
 fn a_write_during_a_get_is_refused() {
     let server = Server::start();
-    grant(&server, "riverside", "notes.use", "everyone");
+    server.grant("riverside", "notes.use", "everyone");
     let mut grace = server.signed_in("riverside", GRACE);
     let r = grace.get("/c/riverside/notes-bad/write-on-get");
     assert_eq!(r.status, 403);
@@ -238,7 +224,7 @@ fn a_write_during_a_get_is_refused() {
 #[test]
 fn a_trap_mid_call_leaves_no_partial_rows_and_the_portal_keeps_serving() {
     let server = Server::start();
-    grant(&server, "riverside", "notes.use", "everyone");
+    server.grant("riverside", "notes.use", "everyone");
     let mut grace = server.signed_in("riverside", GRACE);
     let r = grace.post("/c/riverside/notes-bad/trap-after-write", &[]);
     assert_eq!(r.status, 503);
