@@ -8,8 +8,8 @@ use crate::config::Config;
 use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::users::{Role, User};
 use crate::db::{self, Db, PooledConn, communities::Community};
-use crate::plugins::manifest::{self, PluginManifest};
 use crate::plugins::breaker::{Breaker, Change};
+use crate::plugins::manifest::{self, PluginManifest};
 use crate::plugins::services::DbServices;
 use crate::plugins::{CallError, LoadError, LoadedPlugin, PluginRuntime};
 use plugin_api::manifest::SettingSpec;
@@ -612,7 +612,14 @@ impl Portal {
                 }
                 let reason = err.reason.to_string();
                 self.db.get().and_then(|conn| {
-                    db::plugin_health::record_failure(&conn, plugin.id(), consecutive, open_until, &reason, now)
+                    db::plugin_health::record_failure(
+                        &conn,
+                        plugin.id(),
+                        consecutive,
+                        open_until,
+                        &reason,
+                        now,
+                    )
                 })
             }
             (Change::Failed { .. }, Ok(_)) => return,

@@ -25,36 +25,76 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use error::AppError;
-use plugin_api::Flash;
+use plugin_api::{Flash, HttpMethod};
 use render::{Layout, ViewerView};
 use serde::Serialize;
 use session::Visitor;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// First path segments under `/c/{community}` that belong to the host.
 pub const RESERVED_SEGMENTS: &[&str] =
     &["members", "groups", "sign-in", "sign-out", "admin", "settings", "static"];
 
+/// Who may use a host route (what the authorization tests expect of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (public pages, the sign-in form).
+    Anyone,
+    /// Members of the community signed in to it; others are sent to sign in.
+    Member,
+    /// The community's administrators; other members get 403.
+    Admin,
+}
+
+/// One route of the host: the router is built from [`host_routes`], and the authorization
+/// tests walk the same table, so a route cannot be added without being checked.
+pub struct HostRoute {
+    /// `GET` or `POST` (every POST needs the form's CSRF token).
+    pub method: HttpMethod,
+    /// The axum path, e.g. `/c/{community}/members/{nickname}`.
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+    handler: MethodRouter<Arc<Portal>>,
+}
+
+/// Every route of the host (plugin routes come from the manifests).
+pub fn host_routes() -> Vec<HostRoute> {
+    use Access::{Admin, Anyone, Member};
+    use HttpMethod::{Get, Post};
+    let route = |method, path, access, handler| HostRoute { method, path, access, handler };
+    vec![
+        route(Get, "/", Anyone, get(pages::index)),
+        route(Get, "/static/portal.css", Anyone, get(stylesheet)),
+        route(Get, "/favicon.svg", Anyone, get(favicon)),
+        route(Get, "/c/{community}", Anyone, get(pages::home)),
+        route(Get, "/c/{community}/members", Anyone, get(pages::members)),
+        route(Get, "/c/{community}/members/{nickname}", Anyone, get(pages::profile)),
+        route(Get, "/c/{community}/groups/{nickname}", Anyone, get(pages::group)),
+        route(Get, "/c/{community}/sign-in", Anyone, get(auth::sign_in_form)),
+        route(Post, "/c/{community}/sign-in", Anyone, post(auth::sign_in)),
+        route(Post, "/c/{community}/sign-out", Member, post(auth::sign_out)),
+        route(Get, "/c/{community}/admin", Admin, get(admin::page)),
+        route(Post, "/c/{community}/admin/abilities", Admin, post(admin::abilities)),
+        route(Post, "/c/{community}/admin/settings", Admin, post(admin::settings)),
+        route(Get, "/c/{community}/settings/notifications", Member, get(preferences::page)),
+        route(Post, "/c/{community}/settings/notifications", Member, post(preferences::save)),
+        route(Get, "/c/{community}/notifications", Member, get(notifications::page)),
+        route(Post, "/c/{community}/notifications/read", Member, post(notifications::mark_read)),
+    ]
+}
+
 /// The whole router.
 pub fn app(portal: Arc<Portal>) -> Result<Router, String> {
-    let host = Router::new()
-        .route("/", get(pages::index))
-        .route("/static/portal.css", get(stylesheet))
-        .route("/favicon.svg", get(favicon))
-        .route("/c/{community}", get(pages::home))
-        .route("/c/{community}/members", get(pages::members))
-        .route("/c/{community}/members/{nickname}", get(pages::profile))
-        .route("/c/{community}/groups/{nickname}", get(pages::group))
-        .route("/c/{community}/sign-in", get(auth::sign_in_form).post(auth::sign_in))
-        .route("/c/{community}/sign-out", post(auth::sign_out))
-        .route("/c/{community}/admin", get(admin::page))
-        .route("/c/{community}/admin/abilities", post(admin::abilities))
-        .route("/c/{community}/admin/settings", post(admin::settings))
-        .route("/c/{community}/settings/notifications", get(preferences::page).post(preferences::save))
-        .route("/c/{community}/notifications", get(notifications::page))
-        .route("/c/{community}/notifications/read", post(notifications::mark_read));
+    let mut by_path: BTreeMap<&str, MethodRouter<Arc<Portal>>> = BTreeMap::new();
+    for route in host_routes() {
+        let existing = by_path.remove(route.path).unwrap_or_default();
+        by_path.insert(route.path, existing.merge(route.handler));
+    }
+    let host = by_path.into_iter().fold(Router::new(), |router, (path, handler)| router.route(path, handler));
     let plugins = plugin_routes::router(&portal)?;
     let max_body = portal.config.web.max_body_kib.saturating_mul(1024);
     Ok(host

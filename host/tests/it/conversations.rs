@@ -277,45 +277,6 @@ fn the_new_conversation_search_finds_members_and_groups() {
     assert!(page.contains("Linus Torvalds") && page.contains("Barbara Liskov"));
 }
 
-/// Every route of the manifest, for every kind of visitor that must not get in. Generated
-/// from the route table, so a new route cannot be forgotten.
-#[test]
-fn authorization_matrix_over_every_route() {
-    let server = Server::start();
-    let manifest =
-        host::plugins::manifest::load(&crate::support::conversations_manifest()).expect("manifest");
-    let mut grace = server.signed_in("riverside", GRACE);
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "private"));
-    let id = path.rsplit('/').next().expect("id").to_owned();
-    let mut visitor = server.client();
-    let mut hedy = server.signed_in("riverside", HEDY); // a member who is not a participant
-    let mut marie = server.signed_in("hilltop", "marie@hilltop.example"); // another community, no ability there
-    let mut checked = 0;
-    for route in &manifest.raw.routes {
-        let suffix = route.path.replace("{id}", &id);
-        let here = format!("/c/riverside{suffix}");
-        let hilltop = format!("/c/hilltop{suffix}");
-        let call = |client: &mut Client, url: &str| match route.method {
-            plugin_api::HttpMethod::Get => client.get(url).status,
-            plugin_api::HttpMethod::Post => client.post(url, &[("body", "x"), ("to", "user:1")]).status,
-        };
-        assert_eq!(call(&mut visitor, &here), 303, "{} {here}: signed out -> sign-in", route.name);
-        assert_eq!(
-            call(&mut marie, &here),
-            303,
-            "{} {here}: another community's member is signed out here",
-            route.name
-        );
-        assert_eq!(call(&mut marie, &hilltop), 403, "{} {hilltop}: no ability", route.name);
-        if route.path.contains("{id}") {
-            assert_eq!(call(&mut hedy, &here), 404, "{} {here}: not a participant", route.name);
-        }
-        checked += 1;
-    }
-    assert_eq!(checked, manifest.raw.routes.len());
-    assert_eq!(server.count("SELECT count(*) FROM conversations_message"), 1, "nobody wrote anything");
-}
-
 #[test]
 fn a_group_admin_starts_a_conversation_for_the_group() {
     let server = Server::start();

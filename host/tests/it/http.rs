@@ -75,11 +75,12 @@ impl Server {
                 .expect("rt");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let _ =
+                    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
             });
         });
         Server { base, portal, dir, _shutdown: tx }
@@ -102,8 +103,15 @@ impl Server {
     pub fn grant(&self, community: &str, ability: &str, to: &str) {
         let conn = self.portal.db.get().expect("conn");
         let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
-        host::abilities::grant(&conn, &c, &self.portal.declared_abilities(), ability, to, self.portal.clock.now())
-            .expect("grant");
+        host::abilities::grant(
+            &conn,
+            &c,
+            &self.portal.declared_abilities(),
+            ability,
+            to,
+            self.portal.clock.now(),
+        )
+        .expect("grant");
     }
 
     /// Sets `plugin.setting` to `value` in `community` (as `portal settings set` does).

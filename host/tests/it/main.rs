@@ -1,6 +1,7 @@
 //! The host's integration tests, in one binary: the real plugin runtime, the real
 //! Conversations wasm, the hostile fixture plugins and the bad manifests.
 
+mod authorization;
 mod cli;
 mod conversations;
 mod email;

@@ -81,7 +81,11 @@ fn wrong_passwords_are_limited_per_account_with_retry_after() {
     assert_eq!(r.status, 429, "even the right password waits: {}", r.body);
     assert_eq!(r.header("retry-after"), Some("900"));
     assert!(r.body.contains("Too many sign-in attempts"), "{}", r.body);
-    assert_eq!(client.sign_in("riverside", ALAN, "demo-password").status, 303, "other accounts are not locked");
+    assert_eq!(
+        client.sign_in("riverside", ALAN, "demo-password").status,
+        303,
+        "other accounts are not locked"
+    );
     clock.advance(899_000);
     assert_eq!(client.sign_in("riverside", GRACE, "demo-password").status, 429);
     clock.advance(1_000);
