@@ -324,7 +324,7 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
         return compose(ctx, request, Some("Someone you chose is not a member of this community.".into()));
     }
     let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
-        Ok(body) => body.to_owned(),
+        Ok(body) => body,
         Err(e) => return compose(ctx, request, Some(e.message())),
     };
     if let Some(refusal) = contact_refusal(me, &others, others.len() == 1)? {
@@ -471,7 +471,7 @@ fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         return show(ctx, request, Some(refusal));
     }
     let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
-        Ok(body) => body.to_owned(),
+        Ok(body) => body,
         Err(e) => return show(ctx, request, Some(e.message())),
     };
     let group = match mine.actor {

@@ -32,17 +32,35 @@ impl BodyError {
     }
 }
 
-/// Trims `body` and checks it has 1 to `max` characters (Unicode scalar values, not bytes).
-pub fn validate_body(body: &str, max: usize) -> Result<&str, BodyError> {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
+/// Bidirectional embedding, override and isolate controls: they can make text display in
+/// a different order than it is stored ("moc.evil" shown for "live.com"), and have no use
+/// in a chat message that the natural direction of the letters does not cover.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that take no space: a message of only these (and whitespace) is empty.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Cleans and checks a message body: drops bidi controls and control characters other than
+/// newlines and tabs (`\r\n` becomes `\n`), trims it, and checks it has 1 to `max`
+/// characters (Unicode scalar values, not bytes). Joiners inside emoji and words stay.
+pub fn validate_body(body: &str, max: usize) -> Result<String, BodyError> {
+    let cleaned: String = body
+        .chars()
+        .filter(|&c| !is_bidi_control(c) && (!c.is_control() || c == '\n' || c == '\t'))
+        .collect();
+    let trimmed = cleaned.trim();
+    if trimmed.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
         return Err(BodyError::Empty);
     }
     let chars = trimmed.chars().count();
     if chars > max {
         return Err(BodyError::TooLong { chars, max });
     }
-    Ok(trimmed)
+    Ok(trimmed.to_owned())
 }
 
 /// Parses `user:7` or `group:3`.
@@ -188,7 +206,13 @@ pub fn linkify(text: &str) -> Vec<Segment> {
         plain.push_str(&rest[..start]);
         let candidate = &rest[start..];
         let end = candidate
-            .find(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"')
+            .find(|c: char| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || is_invisible(c)
+                    || is_bidi_control(c)
+                    || "<>\"".contains(c)
+            })
             .unwrap_or(candidate.len());
         let mut url = &candidate[..end];
         while let Some(last) = url.chars().last().filter(|c| ".,;:!?)]}'".contains(*c)) {
@@ -227,14 +251,20 @@ mod tests {
 
     #[test]
     fn bodies_are_trimmed_and_counted_in_characters() {
-        assert_eq!(validate_body("  hi  ", 1000), Ok("hi"));
+        assert_eq!(validate_body("  hi  ", 1000), Ok("hi".to_owned()));
         assert_eq!(validate_body(" \n\t ", 1000), Err(BodyError::Empty));
         assert_eq!(validate_body("", 1000), Err(BodyError::Empty));
         let thousand = "é".repeat(1000);
         assert!(validate_body(&format!("  {thousand}  "), 1000).is_ok());
         let too_long = "😀".repeat(1001);
         assert_eq!(validate_body(&too_long, 1000), Err(BodyError::TooLong { chars: 1001, max: 1000 }));
-        assert_eq!(validate_body("x", 1), Ok("x"));
+        assert_eq!(validate_body("x", 1), Ok("x".to_owned()));
+        // Bidi controls and stray control characters go; joiners inside emoji stay.
+        assert_eq!(validate_body("a\u{202E}b\u{2066}c\u{0}d\r\ne", 1000), Ok("abcd\ne".to_owned()));
+        assert_eq!(validate_body("\u{200B}\u{FEFF} \u{200D}", 1000), Err(BodyError::Empty));
+        let family = "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(validate_body(family, 5), Ok(family.to_owned()));
+        assert_eq!(validate_body(&"\u{1F600}".repeat(1000), 1000).map(|b| b.len()), Ok(4000));
     }
 
     #[test]
@@ -313,5 +343,9 @@ mod tests {
                 },
             ]
         );
+        // A link ends at an invisible or direction-changing character.
+        let s = linkify("https://bank.example\u{200B}.evil.example and https://a.example\u{202E}lmth");
+        assert_eq!(s[0].href.as_deref(), Some("https://bank.example"));
+        assert_eq!(s[2].href.as_deref(), Some("https://a.example"));
     }
 }

@@ -226,6 +226,22 @@ impl Client {
         self.finish(response)
     }
 
+    /// POST a raw body with this content type (for malformed forms).
+    pub fn post_bytes(&mut self, path: &str, content_type: &str, body: &[u8]) -> Resp {
+        let response = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie_header())
+            .header("Content-Type", content_type)
+            .send(body);
+        self.finish(response)
+    }
+
+    /// This client's CSRF token (after it has loaded a page).
+    pub fn csrf(&self) -> String {
+        self.cookies.get("portal_csrf").cloned().unwrap_or_default()
+    }
+
     /// Signs in through the sign-in form.
     pub fn sign_in(&mut self, community: &str, email: &str, password: &str) -> Resp {
         self.get(&format!("/c/{community}/sign-in"));

@@ -6,6 +6,7 @@ mod cli;
 mod conversations;
 mod email;
 mod hostile;
+mod hostile_input;
 mod http;
 mod manifests;
 mod notifications;
