@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Run plugin jobs by hand.
+    Jobs {
+        /// The jobs command.
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Commands for plugin authors and operators.
     Plugin {
         /// The plugin command.
@@ -126,6 +132,20 @@ pub enum SettingsCommand {
         community: String,
         /// `<plugin>.<setting>`.
         setting: String,
+    },
+}
+
+/// `portal jobs ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Run a job in a community now, whatever its schedule, e.g. `conversations.digest`
+    /// (waits for nobody: if a portal holds the job's lease, nothing runs).
+    Run {
+        /// The community's slug.
+        #[arg(long)]
+        community: String,
+        /// `<plugin>.<job>`.
+        job: String,
     },
 }
 

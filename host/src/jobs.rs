@@ -30,7 +30,6 @@ pub struct JobRun {
 pub fn run_due(portal: &Portal, holder: &str) -> DbResult<Vec<JobRun>> {
     let conn = portal.db.get()?;
     let communities = db::communities::list(&conn)?;
-    let lease_ms = i64::try_from(portal.config.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let mut runs = Vec::new();
     for plugin in &portal.plugins {
         for job in &plugin.manifest().jobs {
@@ -47,35 +46,77 @@ pub fn run_due(portal: &Portal, holder: &str) -> DbResult<Vec<JobRun>> {
                         }
                     }
                 };
-                let now = portal.clock.now();
-                let key = db::jobs::JobKey { plugin: plugin.id(), job: &job.name, community: community.id };
-                let due = db::jobs::acquire(&conn, key, holder, now, interval_s * 1000, lease_ms)?;
-                if !due {
-                    continue;
+                if let Some(run) =
+                    run_leased(portal, &conn, plugin, &job.name, community, holder, interval_s * 1000)?
+                {
+                    runs.push(run);
                 }
-                let (ok, summary) = match portal.run_job(plugin, community, &job.name) {
-                    Ok(summary) => (true, summary),
-                    Err(reason) => (false, reason),
-                };
-                let finished = portal.clock.now();
-                let outcome = if ok { Ok(summary.as_str()) } else { Err(summary.as_str()) };
-                db::jobs::finish(&conn, key, holder, now, finished, outcome)?;
-                if ok {
-                    tracing::info!(plugin = plugin.id(), job = %job.name, community = %community.slug, %summary, "job ran");
-                } else {
-                    tracing::warn!(plugin = plugin.id(), job = %job.name, community = %community.slug, %summary, "job failed");
-                }
-                runs.push(JobRun {
-                    plugin: plugin.id().to_owned(),
-                    job: job.name.clone(),
-                    community: community.slug.clone(),
-                    ok,
-                    summary,
-                });
             }
         }
     }
     Ok(runs)
+}
+
+/// Runs one job in one community now, whatever its schedule (`portal jobs run`), unless
+/// another process holds its lease; `None` then.
+pub fn run_now(
+    portal: &Portal,
+    plugin_id: &str,
+    job: &str,
+    community_slug: &str,
+    holder: &str,
+) -> Result<Option<JobRun>, String> {
+    let plugin = portal
+        .plugins
+        .iter()
+        .find(|p| p.id() == plugin_id)
+        .ok_or_else(|| format!("no plugin `{plugin_id}`"))?;
+    if !plugin.manifest().jobs.iter().any(|j| j.name == job) {
+        return Err(format!("plugin `{plugin_id}` has no job `{job}`"));
+    }
+    let conn = portal.db.get().map_err(|e| e.to_string())?;
+    let community = db::communities::by_slug(&conn, community_slug)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no community `{community_slug}`"))?;
+    run_leased(portal, &conn, plugin, job, &community, holder, 0).map_err(|e| e.to_string())
+}
+
+/// Takes the job's lease if it is due (`interval_ms` since its last run), runs it, logs
+/// the run and releases the lease.
+fn run_leased(
+    portal: &Portal,
+    conn: &db::PooledConn,
+    plugin: &crate::portal::PluginEntry,
+    job: &str,
+    community: &db::communities::Community,
+    holder: &str,
+    interval_ms: i64,
+) -> DbResult<Option<JobRun>> {
+    let lease_ms = i64::try_from(portal.config.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let now = portal.clock.now();
+    let key = db::jobs::JobKey { plugin: plugin.id(), job, community: community.id };
+    if !db::jobs::acquire(conn, key, holder, now, interval_ms, lease_ms)? {
+        return Ok(None);
+    }
+    let (ok, summary) = match portal.run_job(plugin, community, job) {
+        Ok(summary) => (true, summary),
+        Err(reason) => (false, reason),
+    };
+    let finished = portal.clock.now();
+    let outcome = if ok { Ok(summary.as_str()) } else { Err(summary.as_str()) };
+    db::jobs::finish(conn, key, holder, now, finished, outcome)?;
+    if ok {
+        tracing::info!(plugin = plugin.id(), job, community = %community.slug, %summary, "job ran");
+    } else {
+        tracing::warn!(plugin = plugin.id(), job, community = %community.slug, %summary, "job failed");
+    }
+    Ok(Some(JobRun {
+        plugin: plugin.id().to_owned(),
+        job: job.to_owned(),
+        community: community.slug.clone(),
+        ok,
+        summary,
+    }))
 }
 
 /// Starts the scheduler thread: every `jobs.tick_ms`, run what is due.

@@ -3,7 +3,9 @@
 use anyhow::{Context as _, anyhow};
 use clap::Parser;
 use host::abilities;
-use host::cli::{self, AbilitiesCommand, Cli, Command, DemoCommand, PluginCommand, SettingsCommand};
+use host::cli::{
+    self, AbilitiesCommand, Cli, Command, DemoCommand, JobsCommand, PluginCommand, SettingsCommand,
+};
 use host::clock::Clock;
 use host::config::Config;
 use host::db::{self, Db};
@@ -53,6 +55,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let portal = Portal::start(config, Clock::system())?;
             let created = host::demo::load(&portal, &host::demo::read(&file)?)?;
             println!("loaded {} new communities: {}", created.len(), created.join(", "));
+            Ok(())
+        }
+        Command::Jobs { command: JobsCommand::Run { community, job } } => {
+            let (plugin, job) =
+                job.split_once('.').ok_or_else(|| anyhow!("write the job as <plugin>.<job>"))?;
+            let portal = Portal::start(config, Clock::system())?;
+            let holder = format!("cli-{}", std::process::id());
+            match host::jobs::run_now(&portal, plugin, job, &community, &holder).map_err(|e| anyhow!(e))? {
+                Some(run) if run.ok => println!("{plugin}.{job} in {community}: {}", run.summary),
+                Some(run) => return Err(anyhow!("{plugin}.{job} in {community} failed: {}", run.summary)),
+                None => {
+                    println!("{plugin}.{job} in {community} is running elsewhere right now; nothing done")
+                }
+            }
             Ok(())
         }
         Command::Abilities { command } => abilities_command(&config, command),

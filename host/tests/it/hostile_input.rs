@@ -163,11 +163,10 @@ fn html_part(body: &str) -> String {
 
 #[test]
 fn hostile_names_bodies_searches_and_forms_stay_inert_in_pages_and_emails() {
-    let server = Server::custom(
-        vec![crate::support::conversations_manifest()],
-        host::clock::Clock::system(),
-        |c| c.web.sign_in.attempts_per_address = 10_000,
-    );
+    let server =
+        Server::custom(vec![crate::support::conversations_manifest()], host::clock::Clock::system(), |c| {
+            c.web.sign_in.attempts_per_address = 10_000
+        });
     hostile_community(&server);
     server.set_setting("hostile", "conversations.messages_per_minute", "1000");
     server.set_setting("hostile", "conversations.require_acceptance", "false");

@@ -88,7 +88,7 @@ impl Server {
 
     /// A client with no cookies.
     pub fn client(&self) -> Client {
-        Client { base: self.base.clone(), cookies: BTreeMap::new(), agent: agent() }
+        Client::new(&self.base)
     }
 
     /// A client signed in as `email` of `community`.
@@ -165,12 +165,24 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the portal at `base` (`http://127.0.0.1:PORT`), with no cookies.
+    pub fn new(base: &str) -> Client {
+        Client { base: base.to_owned(), cookies: BTreeMap::new(), agent: agent() }
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     fn finish(&mut self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
-        let mut response = response.expect("the request reaches the portal");
+        self.try_finish(response).expect("the request reaches the portal")
+    }
+
+    fn try_finish(
+        &mut self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Resp, ureq::Error> {
+        let mut response = response?;
         let set_cookies: Vec<String> = response
             .headers()
             .get_all("set-cookie")
@@ -194,8 +206,8 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
-        Resp { status, body, location, set_cookies, headers }
+        let body = response.body_mut().read_to_string()?;
+        Ok(Resp { status, body, location, set_cookies, headers })
     }
 
     /// GET `path`.
@@ -214,6 +226,19 @@ impl Client {
         let mut fields: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         fields.extend_from_slice(form);
         self.post_raw(path, &fields)
+    }
+
+    /// POST a form with this client's CSRF token; `None` when the portal does not answer.
+    pub fn try_post(&mut self, path: &str, form: &[(&str, &str)]) -> Option<Resp> {
+        let csrf = self.csrf();
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let response = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie_header())
+            .send_form(fields.iter().copied());
+        self.try_finish(response).ok()
     }
 
     /// POST exactly these fields (no CSRF token added).

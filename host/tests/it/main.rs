@@ -4,6 +4,7 @@
 mod authorization;
 mod cli;
 mod conversations;
+mod crash;
 mod email;
 mod hostile;
 mod hostile_input;
