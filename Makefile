@@ -3,15 +3,21 @@
 # installs a wasm32 toolchain).
 CARGO ?= cargo
 
-.PHONY: run test plugins lint bench check
+.PHONY: run test plugins lint bench check fuzz
 
 ## Build everything and run the portal with demo data.
 run: plugins
 	$(CARGO) run --release --locked -p host --bin portal -- serve --demo fixtures/demo.toml
 
-## Run every test (unit, integration with the real wasm plugin, doc tests).
+## Run every test (unit, integration with the real wasm plugin, doc tests), then a short
+## fuzzing run (20 s per target, after replaying every saved crash).
 test: plugins
 	$(CARGO) test --workspace --locked
+	scripts/fuzz.sh 20
+
+## Fuzz longer: 10 minutes per target.
+fuzz:
+	scripts/fuzz.sh 600
 
 ## Build the plugins' wasm modules into manifests/wasm/.
 plugins:

@@ -7,22 +7,31 @@
 use host::clock::Clock;
 use host::config::Config;
 use host::portal::Portal;
+use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
+/// The section's result.
+#[derive(Serialize)]
+pub struct Report {
+    participants: u32,
+    messages: u32,
+    seed_s: f64,
+    run_s: f64,
+    emails_per_s: f64,
+    delivery_emails_per_s: f64,
+    second_run_ms: f64,
+}
+
 /// Seeds the data and times one digest run.
-pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<()> {
+pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     config.plugins.manifests = vec![manifest.to_owned()];
     let portal = Portal::start(config, Clock::system()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let seeded = Instant::now();
     seed(&portal, participants)?;
-    println!(
-        "seeded {participants} participants, {} messages in {:.1} s",
-        participants * 11,
-        seeded.elapsed().as_secs_f64()
-    );
+    let seed_s = seeded.elapsed().as_secs_f64();
     let plugin = portal.plugins.first().ok_or_else(|| anyhow::anyhow!("no plugin"))?;
     let community = {
         let conn = portal.db.get()?;
@@ -32,11 +41,7 @@ pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<()> {
     let summary = portal.run_job(plugin, &community, "digest").map_err(|e| anyhow::anyhow!(e))?;
     let elapsed = started.elapsed().as_secs_f64();
     let emails: i64 = portal.db.get()?.query_row("SELECT count(*) FROM email_outbox", [], |r| r.get(0))?;
-    println!(
-        "digest job: {emails} emails in {elapsed:.1} s = {:.0} emails/s ({})",
-        emails as f64 / elapsed,
-        summary.lines().count()
-    );
+    let _ = summary;
     anyhow::ensure!(emails == i64::from(participants), "one email per participant");
     let transport = host::email::Transport::Files(dir.path().join("outbox"));
     let delivering = Instant::now();
@@ -49,14 +54,31 @@ pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<()> {
         }
     }
     let secs = delivering.elapsed().as_secs_f64();
-    println!(
-        "delivery to .eml files: {delivered} emails in {secs:.1} s = {:.0} emails/s",
-        delivered as f64 / secs
-    );
     let again = Instant::now();
     portal.run_job(plugin, &community, "digest").map_err(|e| anyhow::anyhow!(e))?;
-    println!("second run (nothing new): {:.3} s", again.elapsed().as_secs_f64());
-    Ok(())
+    Ok(Report {
+        participants,
+        messages: participants * 11,
+        seed_s,
+        run_s: elapsed,
+        emails_per_s: emails as f64 / elapsed,
+        delivery_emails_per_s: delivered as f64 / secs,
+        second_run_ms: again.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// Prints the section.
+pub fn print(r: &Report) {
+    println!(
+        "\n## Digest job ({} participants with unread conversations, {} messages)",
+        r.participants, r.messages
+    );
+    println!("| what | value |");
+    println!("|---|---|");
+    println!("| seeding | {:.1} s |", r.seed_s);
+    println!("| digest run | {:.1} s = {:.0} emails/s |", r.run_s, r.emails_per_s);
+    println!("| delivery to .eml files | {:.0} emails/s |", r.delivery_emails_per_s);
+    println!("| second run, nothing new | {:.1} ms |", r.second_run_ms);
 }
 
 /// N members; member i and a sender share conversation i, whose newest message is unread.

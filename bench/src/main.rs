@@ -1,247 +1,159 @@
-//! `portal-bench`: measures the plugin boundary against the same logic called natively,
-//! and a compiled-module cache load against a compile, all in one run, and prints ratios.
-//! Writes the table as JSON too, for comparison between commits.
+//! `portal-bench`: the benchmark suite. Each section prints a Markdown table of numbers
+//! taken in one run, side by side with what they are compared to, and the whole report is
+//! written as JSON (for comparison between commits). Sections:
 //!
-//! The "same logic" is the Conversations plugin's `preview` page (decode the request,
-//! validate a message body against the community's limit, encode the rendered answer):
-//! natively it is `conversations_plugin::portal_dispatch`, through the ABI it is the wasm
-//! build of the same crate.
+//! - [`boundary`]: the same conversation logic native vs through the ABI;
+//! - [`pages`]: page cost of plugins, with and without Conversations, under load;
+//! - [`sending`]: messages/s over HTTP vs a native SQLite loop;
+//! - [`scale`]: bulk seeding, then page timings at 10k, 100k and 1M messages;
+//! - [`digest`]: the digest job at many participants;
+//! - [`startup`]: start-up with and without the module cache, memory.
+//!
+//! Servers are the real `portal` binary on loopback; every workload is bounded in time.
 
+mod boundary;
+mod client;
 mod digest;
+mod load;
+mod pages;
+mod scale;
+mod sending;
+mod server;
+mod startup;
 
-use anyhow::Context as _;
 use clap::Parser;
-use host::plugins::engine::{self, ModuleSource};
-use host::plugins::{NoServices, PluginRuntime, RuntimeConfig};
-use plugin_api::{
-    AbilityName, CommunityId, CommunityInfo, Context, HttpMethod, PageRequest, PluginRequest, SettingValue,
-    Timestamp, UserId, Viewer, codec,
-};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+/// Command-line arguments.
 #[derive(Parser)]
-#[command(about = "Plugin boundary benchmark: native vs reused instance vs fresh instance")]
-struct Args {
+#[command(about = "The portal's benchmark suite: prints ratios taken in one run, writes JSON")]
+pub struct Args {
     /// The Conversations manifest (its module must be built).
     #[arg(long, default_value = "manifests/conversations.toml")]
     manifest: PathBuf,
-    /// Where to write the JSON results.
-    #[arg(long, default_value = "target/bench/abi.json")]
+    /// The `portal` binary (release build) for the sections that run a server.
+    #[arg(long, default_value = "target/release/portal")]
+    portal: PathBuf,
+    /// The demo data the page benchmark serves.
+    #[arg(long, default_value = "fixtures/demo.toml")]
+    demo: PathBuf,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "target/bench/report.json")]
     json: PathBuf,
-    /// Bytes of each pooled memory slot kept resident (zeroed instead of decommitted).
+    /// Sections to run, comma-separated: boundary, pages, sending, scale, digest, startup.
+    #[arg(long, default_value = "boundary,pages,sending,scale,digest,startup", value_delimiter = ',')]
+    sections: Vec<String>,
+    /// Participants with unread conversations in the digest section.
+    #[arg(long, default_value_t = 100_000)]
+    digest: u32,
+    /// Bytes of each pooled memory slot kept resident (boundary section).
     #[arg(long)]
     keep_resident: Option<usize>,
-    /// Use the on-demand allocator instead of the pooling allocator.
+    /// Use the on-demand allocator instead of the pooling allocator (boundary section).
     #[arg(long)]
     no_pooling: bool,
-    /// Profile one path only, for a profiler: `fresh`, `reused` or `instantiate` (runs it for --seconds
-    /// and prints nothing else).
+    /// Profile one boundary path only, for a profiler: `fresh`, `reused` or `instantiate`.
     #[arg(long)]
     only: Option<String>,
-    /// Instead of the boundary benchmark: time the Conversations digest job for this many
-    /// participants, each with one unread conversation (e.g. 100000).
-    #[arg(long)]
-    digest: Option<u32>,
-    /// Seconds to spend on each measurement.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds for each timed measurement.
+    #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Sequential requests per timing in the scale section.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
 }
 
-#[derive(Serialize)]
-struct Row {
-    body_bytes: usize,
-    request_bytes: usize,
-    native_us: f64,
-    reused_us: f64,
-    fresh_us: f64,
-    reused_ratio: f64,
-    fresh_ratio: f64,
+/// What every section needs.
+pub struct Bench {
+    manifest: PathBuf,
+    binary: PathBuf,
+    seconds: f64,
+    samples: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Default, Serialize)]
 struct Report {
-    rows: Vec<Row>,
-    compile_ms: f64,
-    cache_load_ms: f64,
-    compile_over_cache: f64,
+    machine: String,
+    boundary: Option<boundary::Report>,
+    pages: Option<pages::Report>,
+    sending: Option<sending::Report>,
+    scale: Option<scale::Report>,
+    digest: Option<digest::Report>,
+    startup: Option<startup::Report>,
 }
 
-/// Time per iteration of `f`: after a warm-up, the median of 21 batch means taken over
-/// about `seconds` in all (the median resists the machine's other work).
-fn time_per_op(seconds: f64, mut f: impl FnMut()) -> Duration {
-    for _ in 0..200 {
-        f();
-    }
-    let batch_budget = Duration::from_secs_f64(seconds / 21.0);
-    let mut means: Vec<Duration> = (0..21)
-        .map(|_| {
-            let mut iterations = 0u32;
-            let started = Instant::now();
-            while started.elapsed() < batch_budget {
-                for _ in 0..20 {
-                    f();
-                }
-                iterations += 20;
-            }
-            started.elapsed() / iterations
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
-        .collect();
-    means.sort();
-    means[means.len() / 2]
-}
-
-fn request(body: &str) -> PluginRequest {
-    PluginRequest::Page {
-        ctx: Context {
-            community: CommunityInfo {
-                id: CommunityId(1),
-                slug: "demo".into(),
-                name: "Demo".into(),
-                settings: BTreeMap::from([("max_message_length".into(), SettingValue::Int(1000))]),
-            },
-            viewer: Some(Viewer { id: UserId(7), name: "Ada".into(), is_admin: false }),
-            abilities: vec![AbilityName("conversations.use".into())],
-            now: Timestamp(1_700_000_000_000),
-            request_id: "bench".into(),
-        },
-        page: PageRequest {
-            route: "preview".into(),
-            method: HttpMethod::Post,
-            params: BTreeMap::new(),
-            query: vec![],
-            form: vec![("body".into(), body.into())],
-        },
-    }
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{cores} cores, {cpu}")
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(n) = args.digest {
-        return digest::run(&args.manifest, n);
-    }
-    let mut config = RuntimeConfig::default();
-    if let Some(bytes) = args.keep_resident {
-        config.keep_resident_bytes = bytes;
-    }
-    config.pooling = !args.no_pooling;
-    let runtime = PluginRuntime::new(config.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let plugin = runtime
-        .load::<NoServices>(&args.manifest)
-        .context("loading the plugin (run scripts/build-plugins.sh)")?;
-
-    if let Some(path) = &args.only {
-        let input = codec::encode(&request(&"x".repeat(1024)))?;
-        let mut session = plugin.session(NoServices).map_err(|(e, _)| e)?;
-        let d = time_per_op(args.seconds, || match path.as_str() {
-            "reused" => {
-                std::hint::black_box(session.call_raw(&input).ok());
-            }
-            "instantiate" => {
-                std::hint::black_box(plugin.session(NoServices).is_ok());
-            }
-            _ => {
-                if let Ok(mut s) = plugin.session(NoServices) {
-                    std::hint::black_box(s.call_raw(&input).ok());
-                }
-            }
-        });
-        println!("{path}: {:.2} µs", us(d));
-        return Ok(());
-    }
-    let instantiate = time_per_op(args.seconds, || {
-        std::hint::black_box(plugin.session(NoServices).is_ok());
-    });
-    let mut rows = Vec::new();
-    for body_bytes in [50usize, 1024] {
-        let input = codec::encode(&request(&"x".repeat(body_bytes)))?;
-        let native_out = conversations_plugin::portal_dispatch(&input);
-        let native = time_per_op(args.seconds, || {
-            std::hint::black_box(conversations_plugin::portal_dispatch(std::hint::black_box(&input)));
-        });
-
-        let mut session = plugin.session(NoServices).map_err(|(e, _)| e)?;
-        let wasm_out = session.call_raw(&input)?;
-        anyhow::ensure!(wasm_out == native_out, "the wasm and native answers differ");
-        let reused = time_per_op(args.seconds, || {
-            std::hint::black_box(session.call_raw(&input).ok());
-        });
-        drop(session);
-
-        let fresh = time_per_op(args.seconds, || {
-            if let Ok(mut s) = plugin.session(NoServices) {
-                std::hint::black_box(s.call_raw(&input).ok());
-            }
-        });
-        rows.push(Row {
-            body_bytes,
-            request_bytes: input.len(),
-            native_us: us(native),
-            reused_us: us(reused),
-            fresh_us: us(fresh),
-            reused_ratio: reused.as_secs_f64() / native.as_secs_f64(),
-            fresh_ratio: fresh.as_secs_f64() / native.as_secs_f64(),
-        });
-    }
-
-    // Compile vs compiled-module cache, on the same engine settings.
-    let wasm = std::fs::read(&plugin.manifest().wasm_path)?;
-    let cache = tempfile::tempdir()?;
-    let compiled = engine::load_module(runtime.engine(), &wasm, Some(cache.path()))
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    anyhow::ensure!(compiled.source == ModuleSource::Compiled, "the first load compiles");
-    let mut cache_loads = Vec::new();
-    for _ in 0..20 {
-        let cached = engine::load_module(runtime.engine(), &wasm, Some(cache.path()))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        anyhow::ensure!(cached.source == ModuleSource::Cache, "later loads hit the cache");
-        cache_loads.push(cached.elapsed);
-    }
-    cache_loads.sort();
-    let cache_load = cache_loads[cache_loads.len() / 2];
-    let report = Report {
-        rows,
-        compile_ms: compiled.elapsed.as_secs_f64() * 1e3,
-        cache_load_ms: cache_load.as_secs_f64() * 1e3,
-        compile_over_cache: compiled.elapsed.as_secs_f64() / cache_load.as_secs_f64(),
+    let bench = Bench {
+        manifest: args.manifest.clone(),
+        binary: args.portal.clone(),
+        seconds: args.seconds,
+        samples: args.samples,
     };
-
-    println!(
-        "Plugin boundary: Conversations `preview` page, same code native and in wasm ({} module bytes)",
-        wasm.len()
+    let wants = |s: &str| args.sections.iter().any(|x| x == s);
+    let needs_server = ["pages", "sending", "scale", "startup"].iter().any(|s| wants(s));
+    anyhow::ensure!(
+        !needs_server || bench.binary.exists(),
+        "{} is missing: build it first (`cargo build --release -p host`; `make bench` does)",
+        bench.binary.display()
     );
-    println!(
-        "| message body | request | native | reused instance | fresh instance | reused / native | fresh / native |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for r in &report.rows {
-        println!(
-            "| {} B | {} B | {:.2} µs | {:.2} µs | {:.2} µs | {:.1}x | {:.1}x |",
-            r.body_bytes,
-            r.request_bytes,
-            r.native_us,
-            r.reused_us,
-            r.fresh_us,
-            r.reused_ratio,
-            r.fresh_ratio
-        );
+    let mut report = Report { machine: machine(), ..Report::default() };
+    println!("# portal-bench on {}", report.machine);
+    if wants("boundary") {
+        report.boundary = boundary::run(&bench, &args)?;
+        let Some(r) = &report.boundary else { return Ok(()) };
+        boundary::print(r);
     }
-    println!("Instantiation alone (fresh instance, no call): {:.2} µs", us(instantiate));
-    println!();
-    println!(
-        "Module load: compile {:.1} ms, compiled-module cache {:.3} ms (median of 20): {:.0}x faster",
-        report.compile_ms, report.cache_load_ms, report.compile_over_cache
-    );
+    if wants("pages") || wants("sending") {
+        let dir = tempfile::tempdir()?;
+        let cache = dir.path().join("module-cache");
+        let (config, port) = server::write_config(dir.path(), &bench.manifest, &cache, "")?;
+        let server = server::Server::start(&bench.binary, &config, port, Some(&args.demo))?;
+        if wants("pages") {
+            let r = pages::run(&bench, &server)?;
+            pages::print(&r);
+            report.pages = Some(r);
+        }
+        if wants("sending") {
+            server.cli(&["demo", "load", sending::demo_file(dir.path())?.to_str().unwrap_or_default()])?;
+            let r = sending::run(&bench, &server, &dir.path().join("portal.db"))?;
+            sending::print(&r);
+            report.sending = Some(r);
+        }
+    }
+    if wants("scale") {
+        let r = scale::run(&bench)?;
+        scale::print(&r);
+        report.scale = Some(r);
+    }
+    if wants("digest") {
+        let r = digest::run(&bench.manifest, args.digest)?;
+        digest::print(&r);
+        report.digest = Some(r);
+    }
+    if wants("startup") {
+        let r = startup::run(&bench)?;
+        startup::print(&r);
+        report.startup = Some(r);
+    }
     if let Some(dir) = args.json.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.json, serde_json::to_vec_pretty(&report)?)?;
-    println!("JSON: {}", args.json.display());
+    println!("\nJSON: {}", args.json.display());
     Ok(())
 }

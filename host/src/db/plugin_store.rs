@@ -8,8 +8,8 @@ use plugin_api::{HostError, HostErrorKind, HostReply, Migration, SqlValue, Times
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, params_from_iter};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a plugin's statement may do.
@@ -124,36 +124,68 @@ fn judge(
     }
 }
 
-/// While alive, confines the connection's statements to one plugin's rights.
+/// The rights the statements of this thread are judged by while a plugin statement runs.
+struct Rules {
+    prefix: String,
+    access: Access,
+    tables: BTreeSet<String>,
+    refusal: Option<String>,
+}
+
+thread_local! {
+    /// Set by [`Confined`] for the duration of one plugin statement; `None` (host SQL)
+    /// allows everything. SQLite calls the authorizer on the thread that prepares or steps.
+    static RULES: RefCell<Option<Rules>> = const { RefCell::new(None) };
+}
+
+/// Installs the connection's authorizer, once, when the connection is opened. Setting an
+/// authorizer makes SQLite re-prepare every cached statement of the connection, so it is
+/// never changed afterwards: what it allows depends on [`RULES`] instead.
+pub fn install_authorizer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.authorizer(Some(|ctx: AuthContext<'_>| {
+        RULES.with_borrow_mut(|rules| match rules {
+            None => Authorization::Allow,
+            Some(rules) => match judge(&rules.prefix, rules.access, &rules.tables, &ctx) {
+                Ok(()) => Authorization::Allow,
+                Err(reason) => {
+                    rules.refusal.get_or_insert(reason);
+                    Authorization::Deny
+                }
+            },
+        })
+    }))
+}
+
+/// While alive, confines the statements of this thread to one plugin's rights.
 struct Confined<'c> {
     conn: &'c Connection,
-    refusal: Arc<Mutex<Option<String>>>,
 }
 
 impl<'c> Confined<'c> {
     fn new(conn: &'c Connection, plugin: &str, access: Access, time: Duration) -> Result<Self, HostError> {
         let prefix = format!("{}_", plugin.to_ascii_lowercase());
         let tables = table_names(conn).map_err(failed)?;
-        let refusal = Arc::new(Mutex::new(None));
-        let record = refusal.clone();
-        conn.authorizer(Some(move |ctx: AuthContext<'_>| match judge(&prefix, access, &tables, &ctx) {
-            Ok(()) => Authorization::Allow,
-            Err(reason) => {
-                if let Ok(mut slot) = record.lock() {
-                    slot.get_or_insert(reason);
-                }
-                Authorization::Deny
+        RULES.set(Some(Rules { prefix, access, tables, refusal: None }));
+        let confined = Confined { conn };
+        // Every pool connection has the authorizer; prove it on this one (a statement the
+        // rules refuse must not prepare), and install it if it is missing.
+        if conn.prepare("SELECT 1 FROM communities").is_ok() {
+            tracing::warn!("a connection without the plugin authorizer; installing it");
+            install_authorizer(conn).map_err(failed)?;
+        }
+        RULES.with_borrow_mut(|rules| {
+            if let Some(rules) = rules {
+                rules.refusal = None;
             }
-        }))
-        .map_err(failed)?;
+        });
         let deadline = Instant::now() + time;
         conn.progress_handler(1000, Some(move || Instant::now() > deadline)).map_err(failed)?;
-        Ok(Confined { conn, refusal })
+        Ok(confined)
     }
 
     /// Turns an SQLite error into the host error the plugin sees.
     fn error(&self, err: rusqlite::Error, time: Duration) -> HostError {
-        let refusal = self.refusal.lock().ok().and_then(|mut r| r.take());
+        let refusal = RULES.with_borrow_mut(|rules| rules.as_mut().and_then(|r| r.refusal.take()));
         match (&err, refusal) {
             (_, Some(reason)) => {
                 HostError { kind: HostErrorKind::NotAllowed, message: format!("the statement {reason}") }
@@ -177,7 +209,7 @@ impl<'c> Confined<'c> {
 
 impl Drop for Confined<'_> {
     fn drop(&mut self) {
-        let _ = self.conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        RULES.set(None);
         let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
     }
 }
@@ -215,6 +247,15 @@ fn from_sql(value: ValueRef<'_>) -> (SqlValue, usize) {
     }
 }
 
+/// The text a plugin statement is prepared and cached under. SQLite's authorizer judges a
+/// statement when it is prepared, and a cached statement is not prepared again; so the
+/// cache key names the plugin and its access, and a statement authorized for one plugin
+/// or for writing is never reused for another plugin or for a read-only call. (Plugin ids
+/// are identifiers: no plugin's SQL can produce another's prefix.)
+fn cache_key(plugin: &str, access: Access, sql: &str) -> String {
+    format!("/* {plugin} {access:?} */ {sql}")
+}
+
 /// Runs one SELECT for `plugin`.
 pub fn query(
     conn: &Connection,
@@ -226,7 +267,7 @@ pub fn query(
 ) -> Result<HostReply, HostError> {
     let confined = Confined::new(conn, plugin, access, limits.time)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;
@@ -266,7 +307,7 @@ pub fn execute(
 ) -> Result<HostReply, HostError> {
     let confined = Confined::new(conn, plugin, access, limits.time)?;
     let run = || -> rusqlite::Result<HostReply> {
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;
         let changes = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
         Ok(HostReply::Executed { changes: changes as u64, last_insert_id: conn.last_insert_rowid() })
     };
@@ -342,6 +383,7 @@ mod tests {
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::db::migrate(&mut conn).unwrap();
+        install_authorizer(&conn).unwrap();
         let migrations = vec![Migration {
             version: 1,
             name: "notes".into(),
@@ -456,6 +498,36 @@ mod tests {
             LIMITS,
         ));
         assert!(err.message.contains("during a read-only request"), "{}", err.message);
+    }
+
+    /// Statements are cached, and the authorizer only judges a statement when it is
+    /// prepared: a statement allowed once must never be reused where it is not allowed.
+    #[test]
+    fn a_connection_without_the_authorizer_gets_it_before_a_plugin_statement() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut conn).unwrap();
+        refused(query(&conn, "demo", Access::ReadOnly, "SELECT * FROM users", &[], LIMITS));
+        assert!(conn.prepare("SELECT * FROM users").is_ok(), "host SQL is not confined");
+    }
+
+    #[test]
+    fn a_cached_statement_is_not_reused_by_another_plugin_or_a_read_only_call() {
+        let mut conn = db();
+        let other = vec![Migration {
+            version: 1,
+            name: "other".into(),
+            sql: "CREATE TABLE other_note (id INTEGER PRIMARY KEY, body TEXT NOT NULL)".into(),
+        }];
+        apply_migrations(&mut conn, "other", &other, Timestamp(0)).unwrap();
+        let insert = "INSERT INTO demo_note (body) VALUES (?1)";
+        for i in 0..3 {
+            execute(&conn, "demo", Access::ReadWrite, insert, &[format!("n{i}").into()], LIMITS).unwrap();
+        }
+        refused(execute(&conn, "demo", Access::ReadOnly, insert, &["later".into()], LIMITS));
+        refused(execute(&conn, "other", Access::ReadWrite, insert, &["stolen".into()], LIMITS));
+        let read = "SELECT count(*) FROM demo_note";
+        query(&conn, "demo", Access::ReadOnly, read, &[], LIMITS).unwrap();
+        refused(query(&conn, "other", Access::ReadOnly, read, &[], LIMITS));
     }
 
     #[test]

@@ -18,6 +18,9 @@ use std::sync::Arc;
 /// Services for one plugin call, over one open transaction.
 pub struct DbServices {
     conn: PooledConn,
+    /// Held for a write transaction until it ends (declared after `conn`, so dropped after
+    /// the connection rolled back an unfinished transaction).
+    _turn: Option<db::WriteTurn>,
     mail: Arc<Mail>,
     plugin: String,
     preference_defaults: BTreeMap<String, bool>,
@@ -42,7 +45,8 @@ pub struct Mail {
 pub const DIRECTORY_LIMIT: u32 = 50;
 
 impl DbServices {
-    /// Opens the transaction (`BEGIN IMMEDIATE` when the call may write).
+    /// Opens the transaction: `BEGIN IMMEDIATE` after waiting for the process's turn to
+    /// write when the call may write, a plain `BEGIN` otherwise.
     pub fn begin(
         conn: PooledConn,
         mail: Arc<Mail>,
@@ -52,10 +56,12 @@ impl DbServices {
         limits: SqlLimits,
         now: Timestamp,
     ) -> DbResult<DbServices> {
+        let turn = (access != Access::ReadOnly).then(|| conn.db().write_turn());
         conn.execute_batch(if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
             conn,
+            _turn: turn,
             mail,
             plugin: plugin.id().to_owned(),
             preference_defaults,

@@ -218,3 +218,67 @@ fn a_plugin_that_keeps_failing_is_switched_off_for_a_cool_down() {
     let status = plugin_status(&server);
     assert!(status.contains("notes 0.1.0: on, 0 failures in a row; 3 failures in total"), "{status}");
 }
+
+fn median_ms(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Conversations pages keep being served, correctly, while a plugin beside it loops, traps
+/// and floods host calls from three clients at once (its breaker kept closed, the worst
+/// case). The latencies are printed for information; `make bench` measures them properly.
+#[test]
+fn conversations_keep_serving_while_a_plugin_beside_it_loops_traps_and_floods() {
+    let server = Server::custom(vec![conversations_manifest(), notes_manifest()], Clock::system(), |c| {
+        c.plugins.breaker.failures = u32::MAX;
+    });
+    server.grant("riverside", "notes.use", "everyone");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let r =
+        grace.post("/c/riverside/conversations", &[("to", &user(&server, "alan")), ("body", "under load")]);
+    let path = r.location.expect("location").split('?').next().expect("path").to_owned();
+    let read = |client: &mut Client, samples: &mut Vec<f64>| {
+        for page in ["/c/riverside/conversations", path.as_str()] {
+            let started = std::time::Instant::now();
+            let r = client.get(page);
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(r.status, 200, "{page}");
+            assert!(r.body.contains("under load"), "{page}: the real content");
+        }
+    };
+    let mut quiet = Vec::new();
+    for _ in 0..20 {
+        read(&mut grace, &mut quiet);
+    }
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = ["spin", "crash", "flood"]
+        .into_iter()
+        .map(|route| {
+            let mut client = server.signed_in("riverside", "hedy@riverside.example");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut failures = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && failures < 50 {
+                    let r = client.get(&format!("/c/riverside/notes-bad/{route}"));
+                    assert_eq!(r.status, 503, "{route} is stopped and answered with 503");
+                    failures += 1;
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut attacked = Vec::new();
+    for _ in 0..20 {
+        read(&mut grace, &mut attacked);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let failures: i32 = attackers.into_iter().map(|a| a.join().expect("attacker")).sum();
+    assert!(failures >= 3, "the hostile plugin was called while Conversations served");
+    assert_eq!(grace.get("/c/riverside/notes").status, 200, "its working pages still answer");
+    println!(
+        "under attack ({failures} hostile calls): Conversations median {:.2} ms, quiet {:.2} ms",
+        median_ms(attacked),
+        median_ms(quiet)
+    );
+}

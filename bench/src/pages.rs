@@ -1,0 +1,113 @@
+//! Page cost of plugins: the profile page and the community home, with the Conversations
+//! slots (badge, menu entries, Message button) and with the feature switched off, under
+//! the same load against the real `portal` process; plus its memory idle and under load.
+
+use crate::Bench;
+use crate::client::Client;
+use crate::load::{self, Stats};
+use crate::server::Server;
+use serde::Serialize;
+use std::time::Duration;
+
+/// One page, on and off.
+#[derive(Serialize)]
+pub struct PageRow {
+    page: &'static str,
+    with_plugin: Stats,
+    without_plugin: Stats,
+    throughput_ratio: f64,
+}
+
+/// The section's result.
+#[derive(Serialize)]
+pub struct Report {
+    clients: usize,
+    rows: Vec<PageRow>,
+    rss_idle_mib: f64,
+    rss_under_load_mib: f64,
+}
+
+const CLIENTS: usize = 4;
+const ABILITIES: [&str; 3] = ["conversations.use", "conversations.start", "conversations.groups"];
+
+fn switch(server: &Server, on: bool) -> anyhow::Result<()> {
+    for ability in ABILITIES {
+        let verb = if on { "grant" } else { "revoke" };
+        server.cli(&["abilities", verb, "--community", "riverside", ability, "everyone"])?;
+    }
+    Ok(())
+}
+
+fn measure(
+    server: &Server,
+    path: &'static str,
+    marker: &'static str,
+    on: bool,
+    seconds: f64,
+) -> anyhow::Result<Stats> {
+    let clients = (0..CLIENTS)
+        .map(|_| Client::sign_in(&server.base, "riverside", "grace@riverside.example"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    load::run(clients, Duration::from_secs_f64(seconds), move |client, _, _| {
+        let r = client.get(path)?;
+        anyhow::ensure!(r.status == 200, "{path}: status {}", r.status);
+        anyhow::ensure!(
+            r.body.contains(marker) == on,
+            "{path}: `{marker}` should be {}",
+            if on { "there" } else { "gone" }
+        );
+        Ok(true)
+    })
+}
+
+/// Runs the section.
+pub fn run(bench: &Bench, server: &Server) -> anyhow::Result<Report> {
+    let rss_idle_mib = server.rss_mib();
+    let mut rows = Vec::new();
+    let mut rss_under_load_mib: f64 = 0.0;
+    let pages = [
+        ("profile (/members/alan)", "/c/riverside/members/alan", "data-slot-key=\"message\""),
+        ("community home", "/c/riverside", "data-slot-key=\"inbox_menu\""),
+    ];
+    for (page, path, marker) in pages {
+        // Warm both paths, then measure on and off back to back.
+        measure(server, path, marker, true, 0.5)?;
+        let with_plugin = measure(server, path, marker, true, bench.seconds)?;
+        rss_under_load_mib = rss_under_load_mib.max(server.rss_mib());
+        switch(server, false)?;
+        measure(server, path, marker, false, 0.5)?;
+        let without_plugin = measure(server, path, marker, false, bench.seconds)?;
+        switch(server, true)?;
+        rows.push(PageRow {
+            page,
+            throughput_ratio: with_plugin.rps / without_plugin.rps,
+            with_plugin,
+            without_plugin,
+        });
+    }
+    Ok(Report { clients: CLIENTS, rows, rss_idle_mib, rss_under_load_mib })
+}
+
+/// Prints the section as a Markdown table.
+pub fn print(report: &Report) {
+    println!("\n## Page cost of plugins ({} clients over loopback, real `portal` process)", report.clients);
+    println!("| page | with Conversations | p50 / p99 | without | p50 / p99 | with / without |");
+    println!("|---|---|---|---|---|---|");
+    for r in &report.rows {
+        println!(
+            "| {} | {:.0} req/s | {:.2} / {:.2} ms | {:.0} req/s | {:.2} / {:.2} ms | {:.2}x |",
+            r.page,
+            r.with_plugin.rps,
+            r.with_plugin.p50_ms,
+            r.with_plugin.p99_ms,
+            r.without_plugin.rps,
+            r.without_plugin.p50_ms,
+            r.without_plugin.p99_ms,
+            r.throughput_ratio
+        );
+    }
+    println!(
+        "Resident memory: {:.1} MiB idle, {:.1} MiB under this load",
+        report.rss_idle_mib, report.rss_under_load_mib
+    );
+}
