@@ -27,9 +27,11 @@ plugins:
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## Benchmarks: prints ratios taken in one run, writes target/bench/*.json.
+## Benchmarks: prints tables of numbers taken in one run, writes target/bench/report.json.
+## Takes about 6 minutes (the scale and digest sections seed millions of rows).
 bench: plugins
-	$(CARGO) run --release --locked -p portal-bench
+	$(CARGO) build --release --locked -p host --bin portal
+	$(CARGO) run --release --locked -p portal-bench -- $(BENCH_ARGS)
 
 ## Check a plugin manifest and its module: make check MANIFEST=manifests/conversations.toml
 MANIFEST ?= manifests/conversations.toml

@@ -306,9 +306,8 @@ fn a_group_admin_starts_a_conversation_for_the_group() {
 #[test]
 fn long_threads_are_paginated_and_open_at_the_newest_message() {
     let server = Server::start();
-    server.portal.db.get().expect("conn").execute_batch(
-        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
-    ).expect("setting");
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
+    server.set_setting("riverside", "conversations.messages_per_minute", "100");
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan = server.signed_in("riverside", ALAN);
     let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "message 0"));
