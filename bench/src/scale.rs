@@ -50,8 +50,8 @@ pub const SIZES: [Size; 3] = [
 ];
 
 /// Creates the portal database in `dir` (migrations, plugin tables) and seeds community
-/// `scale`: members `m0..`, conversation c between members `c % members` and
-/// `(c * 7 + 1) % members`, its messages alternating between them, the newest unread for
+/// `scale`: members `m0..`, conversation c between members `c % members` and the member
+/// `1 + c / members` places after them (every pair once), its messages alternating between them, the newest unread for
 /// one side. Member m0 signs in with `demo-password`. Returns the seconds it took.
 pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
     let mut config = Config { data_dir: dir.to_owned(), ..Config::default() };
@@ -107,10 +107,8 @@ pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
         let mut message_id: i64 =
             tx.query_row("SELECT coalesce(max(id), 0) FROM conversations_message", [], |r| r.get(0))?;
         for c in 0..i64::from(size.conversations) {
-            let (a, mut b) = (c % m, (c * 7 + 1) % m);
-            if a == b {
-                b = (b + 1) % m;
-            }
+            // Distinct pairs: block k of `members` conversations pairs a with a + k + 1.
+            let (a, b) = (c % m, (c % m + 1 + c / m) % m);
             let (ua, ub) = (first_user + a, first_user + b);
             let (lo, hi) = (ua.min(ub), ua.max(ub));
             let at = now + c;
@@ -165,8 +163,9 @@ pub fn run(bench: &Bench) -> anyhow::Result<Report> {
         let conversation = inbox
             .body
             .split("href=\"/c/scale/conversations/")
-            .nth(1)
-            .and_then(|rest| rest.split(['"', '#', '?']).next())
+            .skip(1)
+            .filter_map(|rest| rest.split(['"', '#', '?']).next())
+            .find(|id| id.parse::<i64>().is_ok())
             .map(str::to_owned)
             .ok_or_else(|| anyhow::anyhow!("m0 has no conversation in the inbox"))?;
         let partner: i64 = {

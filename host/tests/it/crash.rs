@@ -42,16 +42,23 @@ fn start(config: &Path, port: u16) -> Portal {
         .stderr(Stdio::null())
         .spawn()
         .expect("portal starts");
-    let base = format!("http://127.0.0.1:{port}");
+    let portal = Portal { child, base: format!("http://127.0.0.1:{port}") };
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if agent.get(&format!("{base}/")).call().is_ok_and(|r| r.status() == 200) {
-            return Portal { child, base };
+        if agent.get(&format!("{}/", portal.base)).call().is_ok_and(|r| r.status() == 200) {
+            return portal;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("the portal did not answer within a minute");
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn write_config(dir: &Path, port: u16) -> PathBuf {
