@@ -7,12 +7,13 @@ use crate::support::{conversations_manifest, root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Members who send; each writes to the next one.
 const SENDERS: &[&str] = &["grace", "alan", "katherine", "tim", "margaret", "linus", "barbara", "edsger"];
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 struct Portal {
     child: Child,
@@ -77,10 +78,13 @@ fn write_config(dir: &Path, port: u16) -> PathBuf {
 
 /// One sender: signs in, opens a conversation with `to`, then sends numbered messages until
 /// the portal stops answering. Returns the bodies that were acknowledged (303 after commit).
-fn sender(base: String, me: &str, to_id: i64, round: usize) -> Vec<String> {
+fn sender(base: String, me: &str, to_id: i64, round: usize, progress: &AtomicUsize) -> Vec<String> {
     let mut client = crate::http::Client::new(&base);
-    let signed_in = client.sign_in("riverside", &format!("{me}@riverside.example"), "demo-password");
-    if signed_in.status != 303 {
+    let email = format!("{me}@riverside.example");
+    let signed_in = client.try_get("/c/riverside/sign-in").and_then(|_| {
+        client.try_post("/c/riverside/sign-in", &[("email", &email), ("password", "demo-password")])
+    });
+    if signed_in.is_none_or(|r| r.status != 303) {
         return Vec::new();
     }
     let mut acked = Vec::new();
@@ -91,6 +95,7 @@ fn sender(base: String, me: &str, to_id: i64, round: usize) -> Vec<String> {
             break;
         };
         if r.status == 303 {
+            progress.fetch_add(1, Ordering::SeqCst);
             acked.push(body);
         } else {
             break;
@@ -133,20 +138,27 @@ fn sigkill_while_sending_loses_no_acknowledged_message_and_repeats_no_email() {
 
     for round in 0..ROUNDS {
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let progress = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = SENDERS
             .iter()
             .enumerate()
             .map(|(i, me)| {
                 let to = ids[SENDERS[(i + 1) % SENDERS.len()]];
                 let (base, me, acked) = (portal.base.clone(), (*me).to_owned(), acked.clone());
+                let progress = progress.clone();
                 std::thread::spawn(move || {
-                    let bodies = sender(base, &me, to, round);
+                    let bodies = sender(base, &me, to, round, &progress);
                     acked.lock().expect("lock").extend(bodies);
                 })
             })
             .collect();
-        // Let the clients get going, then kill the portal without warning.
-        std::thread::sleep(Duration::from_millis(700 + 300 * round as u64));
+        // Let the clients get going, then kill the portal without warning, at a different
+        // moment each round.
+        let going = Instant::now();
+        while progress.load(Ordering::SeqCst) < 40 && going.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50 + 150 * round as u64));
         portal.child.kill().expect("SIGKILL");
         portal.child.wait().expect("reaped");
         for t in threads {

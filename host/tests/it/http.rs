@@ -228,6 +228,13 @@ impl Client {
         self.post_raw(path, &fields)
     }
 
+    /// GET `path`; `None` when the portal does not answer.
+    pub fn try_get(&mut self, path: &str) -> Option<Resp> {
+        let response =
+            self.agent.get(&format!("{}{path}", self.base)).header("Cookie", &self.cookie_header()).call();
+        self.try_finish(response).ok()
+    }
+
     /// POST a form with this client's CSRF token; `None` when the portal does not answer.
     pub fn try_post(&mut self, path: &str, form: &[(&str, &str)]) -> Option<Resp> {
         let csrf = self.csrf();
