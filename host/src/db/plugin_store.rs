@@ -10,6 +10,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// What a plugin's statement may do.
@@ -128,7 +129,7 @@ fn judge(
 struct Rules {
     prefix: String,
     access: Access,
-    tables: BTreeSet<String>,
+    tables: Rc<BTreeSet<String>>,
     refusal: Option<String>,
 }
 
@@ -214,11 +215,26 @@ impl Drop for Confined<'_> {
     }
 }
 
-/// The lowercase names of every table and view (asked before the authorizer is set).
-fn table_names(conn: &Connection) -> rusqlite::Result<BTreeSet<String>> {
+thread_local! {
+    /// The table names last read on this thread, by database file and schema version.
+    static TABLES: RefCell<Option<(String, i64, Rc<BTreeSet<String>>)>> = const { RefCell::new(None) };
+}
+
+/// The lowercase names of every table and view (asked before the rules are set). Read
+/// again only when the schema changed (SQLite's `schema_version` counts every change).
+fn table_names(conn: &Connection) -> rusqlite::Result<Rc<BTreeSet<String>>> {
+    let version: i64 = conn.prepare_cached("PRAGMA schema_version")?.query_row([], |r| r.get(0))?;
+    let path = conn.path().unwrap_or_default().to_owned();
+    let cached = TABLES.with_borrow(|t| {
+        t.as_ref().filter(|(p, v, _)| *p == path && *v == version && !path.is_empty()).map(|(_, _, n)| n.clone())
+    });
+    if let Some(names) = cached {
+        return Ok(names);
+    }
     let mut stmt =
         conn.prepare_cached("SELECT lower(name) FROM sqlite_schema WHERE type IN ('table', 'view')")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<BTreeSet<String>>>()?;
+    let names = Rc::new(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<BTreeSet<String>>>()?);
+    TABLES.set(Some((path, version, names.clone())));
     Ok(names)
 }
 
