@@ -4,6 +4,7 @@
 //! migrations. A progress handler interrupts a statement that runs past its time limit.
 //! Also applies and records the migrations a plugin describes.
 
+use super::PooledConn;
 use plugin_api::{HostError, HostErrorKind, HostReply, Migration, SqlValue, Timestamp};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value, ValueRef};
@@ -162,15 +163,30 @@ struct Confined<'c> {
     conn: &'c Connection,
 }
 
+/// Whether the connection is known to have the authorizer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Installed {
+    /// A pool connection: the pool installs it when it opens a connection.
+    ByThePool,
+    /// Any connection (migrations): checked, and installed if missing.
+    Unknown,
+}
+
 impl<'c> Confined<'c> {
-    fn new(conn: &'c Connection, plugin: &str, access: Access, time: Duration) -> Result<Self, HostError> {
+    fn new(
+        conn: &'c Connection,
+        plugin: &str,
+        access: Access,
+        time: Duration,
+        installed: Installed,
+    ) -> Result<Self, HostError> {
         let prefix = format!("{}_", plugin.to_ascii_lowercase());
         let tables = table_names(conn).map_err(failed)?;
         RULES.set(Some(Rules { prefix, access, tables, refusal: None }));
         let confined = Confined { conn };
-        // Every pool connection has the authorizer; prove it on this one (a statement the
-        // rules refuse must not prepare), and install it if it is missing.
-        if conn.prepare("SELECT 1 FROM communities").is_ok() {
+        // A connection from elsewhere proves it has the authorizer (a statement the rules
+        // refuse must not prepare), or gets it.
+        if installed == Installed::Unknown && conn.prepare("SELECT 1 FROM communities").is_ok() {
             tracing::warn!("a connection without the plugin authorizer; installing it");
             install_authorizer(conn).map_err(failed)?;
         }
@@ -226,7 +242,9 @@ fn table_names(conn: &Connection) -> rusqlite::Result<Rc<BTreeSet<String>>> {
     let version: i64 = conn.prepare_cached("PRAGMA schema_version")?.query_row([], |r| r.get(0))?;
     let path = conn.path().unwrap_or_default().to_owned();
     let cached = TABLES.with_borrow(|t| {
-        t.as_ref().filter(|(p, v, _)| *p == path && *v == version && !path.is_empty()).map(|(_, _, n)| n.clone())
+        t.as_ref()
+            .filter(|(p, v, _)| *p == path && *v == version && !path.is_empty())
+            .map(|(_, _, n)| n.clone())
     });
     if let Some(names) = cached {
         return Ok(names);
@@ -274,14 +292,14 @@ fn cache_key(plugin: &str, access: Access, sql: &str) -> String {
 
 /// Runs one SELECT for `plugin`.
 pub fn query(
-    conn: &Connection,
+    conn: &PooledConn,
     plugin: &str,
     access: Access,
     sql: &str,
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    let confined = Confined::new(conn, plugin, access, limits.time)?;
+    let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
         let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -314,14 +332,14 @@ pub fn query(
 
 /// Runs one INSERT, UPDATE or DELETE for `plugin`.
 pub fn execute(
-    conn: &Connection,
+    conn: &PooledConn,
     plugin: &str,
     access: Access,
     sql: &str,
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    let confined = Confined::new(conn, plugin, access, limits.time)?;
+    let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<HostReply> {
         let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;
         let changes = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
@@ -376,8 +394,9 @@ pub fn apply_migrations(
         };
         let tx = conn.transaction().map_err(super::DbError::from)?;
         {
-            let confined = Confined::new(&tx, plugin, Access::Migrate, Duration::from_secs(60))
-                .map_err(|e| fail(e.message))?;
+            let confined =
+                Confined::new(&tx, plugin, Access::Migrate, Duration::from_secs(60), Installed::Unknown)
+                    .map_err(|e| fail(e.message))?;
             tx.execute_batch(&migration.sql)
                 .map_err(|e| fail(confined.error(e, Duration::from_secs(60)).message))?;
         }
@@ -396,10 +415,9 @@ pub fn apply_migrations(
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate(&mut conn).unwrap();
-        install_authorizer(&conn).unwrap();
+    /// A pool connection to a fresh in-memory database (the pool's only connection).
+    fn db() -> PooledConn {
+        let mut conn = crate::db::Db::open(std::path::Path::new(":memory:")).unwrap().get().unwrap();
         let migrations = vec![Migration {
             version: 1,
             name: "notes".into(),
@@ -516,16 +534,17 @@ mod tests {
         assert!(err.message.contains("during a read-only request"), "{}", err.message);
     }
 
-    /// Statements are cached, and the authorizer only judges a statement when it is
-    /// prepared: a statement allowed once must never be reused where it is not allowed.
     #[test]
-    fn a_connection_without_the_authorizer_gets_it_before_a_plugin_statement() {
+    fn a_migration_on_a_connection_without_the_authorizer_is_still_confined() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::db::migrate(&mut conn).unwrap();
-        refused(query(&conn, "demo", Access::ReadOnly, "SELECT * FROM users", &[], LIMITS));
+        let bad = vec![Migration { version: 1, name: "bad".into(), sql: "CREATE TABLE users2 (a)".into() }];
+        assert!(apply_migrations(&mut conn, "demo", &bad, Timestamp(0)).is_err());
         assert!(conn.prepare("SELECT * FROM users").is_ok(), "host SQL is not confined");
     }
 
+    /// Statements are cached, and the authorizer only judges a statement when it is
+    /// prepared: a statement allowed once must never be reused where it is not allowed.
     #[test]
     fn a_cached_statement_is_not_reused_by_another_plugin_or_a_read_only_call() {
         let mut conn = db();
