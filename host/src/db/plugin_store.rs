@@ -231,9 +231,12 @@ impl Drop for Confined<'_> {
     }
 }
 
+/// Table names as read from one database file at one schema version.
+type TableNames = (String, i64, Rc<BTreeSet<String>>);
+
 thread_local! {
     /// The table names last read on this thread, by database file and schema version.
-    static TABLES: RefCell<Option<(String, i64, Rc<BTreeSet<String>>)>> = const { RefCell::new(None) };
+    static TABLES: RefCell<Option<TableNames>> = const { RefCell::new(None) };
 }
 
 /// The lowercase names of every table and view (asked before the rules are set). Read
