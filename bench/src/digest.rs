@@ -86,14 +86,7 @@ fn seed(portal: &Portal, n: u32) -> anyhow::Result<()> {
     let mut conn = portal.db.get()?;
     let tx = conn.transaction()?;
     let now = 1_795_000_000_000i64;
-    tx.execute("INSERT INTO communities (slug, name, created_at) VALUES ('bench', 'Bench', ?1)", [now])?;
-    let community = tx.last_insert_rowid();
-    for grant in ["conversations.use", "conversations.start"] {
-        tx.execute(
-            "INSERT INTO ability_grants (community_id, ability, grantee_kind, grantee, created_at) VALUES (?1, ?2, 'everyone', '', ?3)",
-            rusqlite::params![community, grant, now],
-        )?;
-    }
+    let community = crate::scale::community_with_conversations(&tx, "bench", now)?;
     tx.execute(
         "INSERT INTO users (community_id, email, nickname, name, password_hash, role, created_at)
          VALUES (?1, 'sender@bench.example', 'sender', 'The Sender', 'x', 'member', ?2)",

@@ -64,14 +64,7 @@ pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
     conn.pragma_update(None, "synchronous", "off")?;
     let tx = conn.transaction()?;
     let now = 1_795_000_000_000i64;
-    tx.execute("INSERT INTO communities (slug, name, created_at) VALUES ('scale', 'Scale', ?1)", [now])?;
-    let community = tx.last_insert_rowid();
-    for grant in ["conversations.use", "conversations.start"] {
-        tx.execute(
-            "INSERT INTO ability_grants (community_id, ability, grantee_kind, grantee, created_at) VALUES (?1, ?2, 'everyone', '', ?3)",
-            rusqlite::params![community, grant, now],
-        )?;
-    }
+    let community = community_with_conversations(&tx, "scale", now)?;
     tx.execute(
         "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (?1, 'conversations', 'messages_per_minute', '100000')",
         [community],
@@ -133,6 +126,26 @@ pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.execute_batch("ANALYZE")?;
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Creates community `slug` with Conversations switched on for everyone; returns its id.
+pub fn community_with_conversations(
+    tx: &rusqlite::Transaction<'_>,
+    slug: &str,
+    now: i64,
+) -> anyhow::Result<i64> {
+    tx.execute(
+        "INSERT INTO communities (slug, name, created_at) VALUES (?1, ?1, ?2)",
+        rusqlite::params![slug, now],
+    )?;
+    let community = tx.last_insert_rowid();
+    for grant in ["conversations.use", "conversations.start"] {
+        tx.execute(
+            "INSERT INTO ability_grants (community_id, ability, grantee_kind, grantee, created_at) VALUES (?1, ?2, 'everyone', '', ?3)",
+            rusqlite::params![community, grant, now],
+        )?;
+    }
+    Ok(community)
 }
 
 fn sample(n: usize, mut f: impl FnMut(usize) -> anyhow::Result<bool>) -> anyhow::Result<Stats> {
