@@ -33,13 +33,14 @@ fn conversation_queries_search_indexes_instead_of_scanning() {
         ("list participants", sql::PARTICIPANTS),
         ("page through messages", sql::MESSAGES),
         ("check a block", sql::IS_BLOCKED),
+        ("check a block either way", sql::BLOCKED_EITHER_WAY),
         ("find participants the digest has not covered", sql::PENDING_ACTORS),
         ("list one participant's uncovered conversations", sql::PENDING_OF),
         ("count new messages for the digest", sql::NEW_MESSAGES),
         ("name the senders for the digest", sql::NEW_SENDERS),
     ] {
-        let params = statement.matches('?').count();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).expect("explain");
+        let params = stmt.parameter_count();
         eprintln!("{name}:");
         let values: Vec<rusqlite_null::Null> = (0..params).map(|_| rusqlite_null::Null).collect();
         let plan: Vec<String> = stmt

@@ -125,9 +125,7 @@ fn contact_refusal(me: UserId, others: &[ActorRef], direct: bool) -> Result<Opti
     let users: Vec<UserId> =
         others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
     for user in &users {
-        if store::is_blocked(*user, me).map_err(host_error)?
-            || store::is_blocked(me, *user).map_err(host_error)?
-        {
+        if store::blocked_either_way(*user, me).map_err(host_error)? {
             return Ok(Some(directory::REFUSES_DIRECT.to_owned()));
         }
     }

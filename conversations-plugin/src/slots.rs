@@ -34,8 +34,7 @@ pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFill
                     fills.push(SlotFill { hidden: true, ..SlotFill::shown(item.clone()) });
                     continue;
                 }
-                let blocked = store::is_blocked(profile, me).map_err(host_error)?
-                    || store::is_blocked(me, profile).map_err(host_error)?;
+                let blocked = store::blocked_either_way(profile, me).map_err(host_error)?;
                 let refuses = host::preferences(vec![profile], vec!["accept_direct_messages".into()])
                     .map_err(host_error)?
                     .get(&profile)

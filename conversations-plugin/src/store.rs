@@ -57,6 +57,9 @@ pub mod sql {
     /// Used by `store::is_blocked`.
     pub const IS_BLOCKED: &str =
         "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2";
+    /// Used by `store::blocked_either_way` (two primary-key look-ups).
+    pub const BLOCKED_EITHER_WAY: &str = "SELECT count(*) FROM conversations_block
+         WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)";
 }
 
 /// A storage failure (the host refused or failed a statement).
@@ -314,6 +317,12 @@ pub fn unread_messages(conversation: i64, last_read: i64, me: UserId) -> StoreRe
 /// Whether `blocker` blocked `blocked`.
 pub fn is_blocked(blocker: UserId, blocked: UserId) -> StoreResult<bool> {
     let rows = host::query(sql::IS_BLOCKED, vec![blocker.0.into(), blocked.0.into()])?;
+    Ok(first_int(&rows).unwrap_or(0) > 0)
+}
+
+/// Whether either member blocked the other (one host call instead of two).
+pub fn blocked_either_way(a: UserId, b: UserId) -> StoreResult<bool> {
+    let rows = host::query(sql::BLOCKED_EITHER_WAY, vec![a.0.into(), b.0.into()])?;
     Ok(first_int(&rows).unwrap_or(0) > 0)
 }
 
