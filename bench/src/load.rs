@@ -43,13 +43,15 @@ pub fn stats(mut latencies: Vec<f64>, elapsed: Duration) -> Stats {
 /// with its error. `request` returns whether the answer was the expected one.
 pub fn run<F>(clients: Vec<Client>, duration: Duration, request: F) -> anyhow::Result<Stats>
 where
-    F: Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + Copy + 'static,
+    F: Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + 'static,
 {
+    let request = std::sync::Arc::new(request);
     let started = Instant::now();
     let threads: Vec<_> = clients
         .into_iter()
         .enumerate()
         .map(|(i, mut client)| {
+            let request = request.clone();
             std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
                 let mut latencies = Vec::new();
                 let mut n = 0;

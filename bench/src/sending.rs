@@ -61,7 +61,7 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
         paths.push(r.location.unwrap_or_default().split('?').next().unwrap_or_default().to_owned());
         clients.push(client);
     }
-    let paths: &'static [String] = Box::leak(paths.into_boxed_slice());
+
     let http = load::run(clients, Duration::from_secs_f64(bench.seconds * 2.0), move |client, i, n| {
         let body = format!("message {n} from sender {i}");
         Ok(client.post(&paths[i], &[("body", &body)])?.status == 303)
