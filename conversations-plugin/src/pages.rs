@@ -139,8 +139,35 @@ fn contact_refusal(me: UserId, others: &[ActorRef], direct: bool) -> Result<Opti
     Ok(None)
 }
 
+/// The members who read the conversation for these participants: the member, or a
+/// group's admins. Sorted, without duplicates.
+fn members_of<'a>(parts: impl Iterator<Item = &'a Participant>) -> Result<Vec<UserId>, PluginError> {
+    let mut users = Vec::new();
+    for p in parts {
+        match p.actor {
+            ActorRef::User(u) => users.push(u),
+            ActorRef::Group(g) => users.extend(directory::group_admins(g)?),
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
+fn is_in(p: &Participant) -> bool {
+    matches!(p.state, ParticipantState::Active | ParticipantState::Invited)
+}
+
+/// Tells everyone who reads conversation `id` (its active and invited participants, the
+/// acting member included) that it changed: their open pages refresh the conversation,
+/// their inbox and their header badges.
+fn publish_change(parts: &[Participant], id: i64) -> Result<(), PluginError> {
+    let readers = members_of(parts.iter().filter(|p| is_in(p)))?;
+    host::publish(readers, vec![format!("conversation/{id}")]).map_err(host_error)
+}
+
 /// Tells the other participants (the admins, for a group) in the portal, as their
-/// preferences allow.
+/// preferences allow, and refreshes every reader's open pages.
 fn notify_others(
     ctx: &Context,
     parts: &[Participant],
@@ -148,21 +175,10 @@ fn notify_others(
     text: &str,
     id: i64,
 ) -> Result<(), PluginError> {
+    publish_change(parts, id)?;
     let me = me(ctx)?;
-    let mut users = Vec::new();
-    for p in parts.iter().filter(|p| {
-        p.actor != sender
-            && !p.muted
-            && matches!(p.state, ParticipantState::Active | ParticipantState::Invited)
-    }) {
-        match p.actor {
-            ActorRef::User(u) => users.push(u),
-            ActorRef::Group(g) => users.extend(directory::group_admins(g)?),
-        }
-    }
+    let mut users = members_of(parts.iter().filter(|p| p.actor != sender && !p.muted && is_in(p)))?;
     users.retain(|u| *u != me);
-    users.sort();
-    users.dedup();
     if users.is_empty() {
         return Ok(());
     }
@@ -382,6 +398,8 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
         && last.id > mine.last_read
     {
         store::mark_read(id, mine.actor, last.id).map_err(host_error)?;
+        // The reader's other open pages update their badges.
+        host::publish(vec![me], Vec::new()).map_err(host_error)?;
     }
     let mut actors: Vec<ActorRef> = parts.iter().map(|p| p.actor).collect();
     actors.extend(messages.iter().map(|m| ActorRef::User(m.author)));
@@ -508,6 +526,7 @@ fn invitation(ctx: &Context, request: &PageRequest) -> Result<PageResponse, Plug
         }
         Some("decline") => {
             store::set_state(id, mine.actor, ParticipantState::Declined).map_err(host_error)?;
+            publish_change(&parts, id)?;
             redirect("/conversations".into(), FlashKind::Info, "You declined the invitation.")
         }
         _ => Err(PluginError::bad_request("Accept or decline the invitation.")),
@@ -516,11 +535,12 @@ fn invitation(ctx: &Context, request: &PageRequest) -> Result<PageResponse, Plug
 
 fn manage(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
     let id = conversation_id(request)?;
-    let (_, mine) = access(ctx, id, request.form_value("as"))?;
+    let (parts, mine) = access(ctx, id, request.form_value("as"))?;
     let to = format!("/conversations/{id}{}", as_query(mine.actor));
     match request.form_value("action") {
         Some("leave") => {
             store::set_state(id, mine.actor, ParticipantState::Left).map_err(host_error)?;
+            publish_change(&parts, id)?;
             redirect(
                 format!("/conversations{}", as_query(mine.actor)),
                 FlashKind::Info,

@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod jobs;
+pub mod live;
 pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;

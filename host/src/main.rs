@@ -91,6 +91,7 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
     if portal.config.jobs.enabled {
         host::jobs::spawn_scheduler(portal.clone()).map_err(|e| anyhow!(e))?;
     }
+    let live = portal.live.clone();
     let app = host::web::app(portal).map_err(|e| anyhow!(e))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -100,12 +101,34 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
         tracing::info!(address = %listen, "portal listening");
         println!("Portal running at {public_url} (listening on {listen}). Stop with Ctrl-C.");
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing requests, closing live update streams");
+                live.close();
             })
             .await
             .context("the web server failed")
     })
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what service managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The abilities the configured manifests declare (no module is loaded).

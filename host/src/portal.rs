@@ -168,6 +168,8 @@ pub struct Portal {
     pub templates: Arc<crate::web::render::Templates>,
     /// Rate limits of sign-in and of plugin routes that declare one.
     pub limits: crate::rate_limit::RateLimiter,
+    /// Live updates to members' open pages.
+    pub live: Arc<crate::live::Live>,
     _runtime: PluginRuntime,
     requests: AtomicU64,
 }
@@ -217,6 +219,7 @@ impl Portal {
             plugins,
             templates,
             limits,
+            live: Arc::default(),
             _runtime: runtime,
             requests: AtomicU64::new(0),
         })
@@ -310,8 +313,8 @@ impl Portal {
         DbServices::begin(
             self.db.get()?,
             mail,
+            self.live.clone(),
             plugin.manifest(),
-            community.id,
             access,
             self.sql_limits(),
             self.clock.now(),

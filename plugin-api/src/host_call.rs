@@ -26,11 +26,13 @@ pub enum Capability {
     Clock,
     /// Write to the host's log ([`HostCall::Log`]).
     Log,
+    /// Tell members' open pages that something changed ([`HostCall::Publish`]).
+    Live,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Sql,
         Capability::Directory,
         Capability::Notifications,
@@ -38,6 +40,7 @@ impl Capability {
         Capability::Preferences,
         Capability::Clock,
         Capability::Log,
+        Capability::Live,
     ];
 
     /// The name used in manifests.
@@ -50,6 +53,7 @@ impl Capability {
             Capability::Preferences => "preferences",
             Capability::Clock => "clock",
             Capability::Log => "log",
+            Capability::Live => "live",
         }
     }
 }
@@ -203,6 +207,16 @@ pub enum HostCall {
         /// Preference keys declared in the manifest.
         keys: Vec<String>,
     },
+    /// Tell the open pages of members that something changed, once the call's
+    /// transaction has committed. Each member's header (badges, bell) is refreshed, and so
+    /// is every region of their current page that listens to one of `topics` (see
+    /// [`crate::live`]). Answer: [`HostReply::Done`].
+    Publish {
+        /// The members; others in the community and unknown ids are never told.
+        to: Vec<UserId>,
+        /// Topics of the plugin, e.g. `conversation/7`; may be empty (header only).
+        topics: Vec<String>,
+    },
     /// The host's clock. Answer: [`HostReply::Now`].
     Now,
     /// Write a line to the host's log, tagged with the plugin id and request id. Answer:
@@ -228,6 +242,7 @@ impl HostCall {
             HostCall::Notify { .. } => Capability::Notifications,
             HostCall::SendEmail { .. } => Capability::Email,
             HostCall::Preferences { .. } => Capability::Preferences,
+            HostCall::Publish { .. } => Capability::Live,
             HostCall::Now => Capability::Clock,
             HostCall::Log { .. } => Capability::Log,
         }
@@ -245,6 +260,7 @@ impl HostCall {
             HostCall::Notify { .. } => "notify",
             HostCall::SendEmail { .. } => "send_email",
             HostCall::Preferences { .. } => "preferences",
+            HostCall::Publish { .. } => "publish",
             HostCall::Now => "now",
             HostCall::Log { .. } => "log",
         }

@@ -58,8 +58,12 @@
 //! ([`HostCall::capability`] is the one mapping). A call without it is answered with
 //! [`HostReply::Error`] of kind [`HostErrorKind::CapabilityDenied`]. SQL may only touch
 //! tables named `{plugin id}_...`; no `ATTACH`, no `PRAGMA`, no writes during a GET.
-//! Everything a call does (rows, notifications, queued emails) commits with the request's
-//! transaction, or not at all if the request fails.
+//! Everything a call does (rows, notifications, queued emails, live updates) commits with
+//! the request's transaction, or not at all if the request fails.
+//!
+//! ## Live updates
+//! [`HostCall::Publish`] tells members' open pages that something changed; see [`live`]
+//! for topics and how a page region listens to one.
 //!
 //! ## Errors
 //! A plugin answers [`PluginResponse::Error`] with an [`ErrorKind`]: the host shows a
@@ -87,6 +91,7 @@ pub mod context;
 pub mod error;
 pub mod host_call;
 pub mod ids;
+pub mod live;
 pub mod manifest;
 pub mod request;
 pub mod time;

@@ -48,6 +48,11 @@ pub trait HostServices: Send + 'static {
         let _ = (to, text, link);
         Err(unavailable("notifications"))
     }
+    /// Live updates for `to`, sent after commit.
+    fn publish(&mut self, to: &[UserId], topics: &[String]) -> Result<(), HostError> {
+        let _ = (to, topics);
+        Err(unavailable("live"))
+    }
     /// A queued email.
     fn send_email(
         &mut self,
@@ -130,6 +135,7 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
         HostCall::Preferences { users, keys } => {
             services.preferences(&users, &keys).map(|values| HostReply::Preferences { values })
         }
+        HostCall::Publish { to, topics } => services.publish(&to, &topics).map(|()| HostReply::Done),
         HostCall::Now => Ok(HostReply::Now { now: services.now() }),
         HostCall::Log { level, message } => {
             services.log(plugin.id(), level, &message);

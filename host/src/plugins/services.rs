@@ -1,5 +1,5 @@
 //! The host services behind plugin calls in the running portal: SQL on the plugin's own
-//! tables, the directory, notifications and the clock, all inside ONE database transaction
+//! tables, the directory, notifications, live updates and the clock, all inside ONE database transaction
 //! per plugin call (or per request, when its `Slots` and `Page` share an instance). The
 //! caller commits it if the plugin answered and rolls it back otherwise.
 
@@ -7,12 +7,14 @@ use super::host_calls::HostServices;
 use crate::db::communities::Community;
 use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::{self, DbResult, PooledConn};
+use crate::live::Live;
 use crate::web::render::Templates;
+use plugin_api::live::{self, LiveUpdate};
 use plugin_api::{
     ActorRef, CommunityId, DirectoryEntry, GroupId, GroupInfo, HostError, HostErrorKind, HostReply,
     MemberInfo, SqlValue, Timestamp, UserId,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Services for one plugin call, over one open transaction.
@@ -28,6 +30,10 @@ pub struct DbServices {
     access: Access,
     limits: SqlLimits,
     now: Timestamp,
+    live: Arc<Live>,
+    /// Live updates to send once the transaction commits: topics per member (an empty set
+    /// refreshes only the member's header).
+    updates: BTreeMap<UserId, BTreeSet<String>>,
 }
 
 /// What rendering an email needs: the templates, the portal's public address, and the
@@ -41,6 +47,9 @@ pub struct Mail {
     pub community: Community,
 }
 
+/// Most members one [`plugin_api::HostCall::Publish`] may name.
+pub const MAX_PUBLISH_MEMBERS: usize = 1_000;
+
 /// Most results a directory search returns.
 pub const DIRECTORY_LIMIT: u32 = 50;
 
@@ -50,8 +59,8 @@ impl DbServices {
     pub fn begin(
         conn: PooledConn,
         mail: Arc<Mail>,
+        live: Arc<Live>,
         plugin: &crate::plugins::PluginManifest,
-        community: CommunityId,
         access: Access,
         limits: SqlLimits,
         now: Timestamp,
@@ -62,19 +71,26 @@ impl DbServices {
         Ok(DbServices {
             conn,
             _turn: turn,
+            community: mail.community.id,
             mail,
             plugin: plugin.id().to_owned(),
             preference_defaults,
-            community,
             access,
             limits,
             now,
+            live,
+            updates: BTreeMap::new(),
         })
     }
 
-    /// Commits everything the call did.
+    /// Commits everything the call did, then sends its live updates.
     pub fn commit(self) -> DbResult<()> {
         self.conn.execute_batch("COMMIT")?;
+        let updates = self
+            .updates
+            .into_iter()
+            .map(|(user, topics)| (user, LiveUpdate { topics: topics.into_iter().collect() }));
+        self.live.send(self.community, updates);
         Ok(())
     }
 
@@ -179,8 +195,29 @@ impl HostServices for DbServices {
             });
         }
         db::notifications::create(&self.conn, to, Some(&self.plugin), text, link, self.now)
-            .map(|_| ())
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| self.db_error(e))?;
+        // The member's bell changes.
+        self.updates.entry(to).or_default();
+        Ok(())
+    }
+
+    fn publish(&mut self, to: &[UserId], topics: &[String]) -> Result<(), HostError> {
+        let invalid = |message: String| HostError { kind: HostErrorKind::Invalid, message };
+        if topics.len() > live::MAX_TOPICS {
+            return Err(invalid(format!("at most {} topics per call", live::MAX_TOPICS)));
+        }
+        if to.len() > MAX_PUBLISH_MEMBERS {
+            return Err(invalid(format!("at most {MAX_PUBLISH_MEMBERS} members per call")));
+        }
+        for topic in topics {
+            live::check_topic(topic).map_err(invalid)?;
+        }
+        let members = db::users::by_ids(&self.conn, self.community, to).map_err(|e| self.db_error(e))?;
+        for member in members {
+            let entry = self.updates.entry(member.id).or_default();
+            entry.extend(topics.iter().map(|t| live::full_topic(&self.plugin, t)));
+        }
+        Ok(())
     }
 
     fn send_email(

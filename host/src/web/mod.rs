@@ -6,12 +6,14 @@
 //! - [`auth`]: sign-in and sign-out;
 //! - [`admin`]: the community admin page (abilities, settings);
 //! - [`plugin_routes`]: plugin pages;
+//! - [`live`]: live updates (server-sent events) and the header they refresh;
 //! - [`render`]: templates and the layout; [`session`]: cookies, CSRF, flash;
 //!   [`error`]: the handlers' error type.
 
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod live;
 pub mod notifications;
 pub mod pages;
 pub mod plugin_routes;
@@ -35,8 +37,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// First path segments under `/c/{community}` that belong to the host.
-pub const RESERVED_SEGMENTS: &[&str] =
-    &["members", "groups", "sign-in", "sign-out", "admin", "settings", "static"];
+pub const RESERVED_SEGMENTS: &[&str] = &[
+    "members",
+    "groups",
+    "sign-in",
+    "sign-out",
+    "admin",
+    "settings",
+    "static",
+    "notifications",
+    "events",
+    "live",
+];
 
 /// Who may use a host route (what the authorization tests expect of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +81,7 @@ pub fn host_routes() -> Vec<HostRoute> {
     vec![
         route(Get, "/", Anyone, get(pages::index)),
         route(Get, "/static/portal.css", Anyone, get(stylesheet)),
+        route(Get, "/static/portal.js", Anyone, get(script)),
         route(Get, "/favicon.svg", Anyone, get(favicon)),
         route(Get, "/c/{community}", Anyone, get(pages::home)),
         route(Get, "/c/{community}/members", Anyone, get(pages::members)),
@@ -84,6 +97,8 @@ pub fn host_routes() -> Vec<HostRoute> {
         route(Post, "/c/{community}/settings/notifications", Member, post(preferences::save)),
         route(Get, "/c/{community}/notifications", Member, get(notifications::page)),
         route(Post, "/c/{community}/notifications/read", Member, post(notifications::mark_read)),
+        route(Get, "/c/{community}/events", Member, get(live::events)),
+        route(Get, "/c/{community}/live/header", Member, get(live::header)),
     ]
 }
 
@@ -130,6 +145,10 @@ async fn not_found() -> Response {
 
 async fn stylesheet() -> Response {
     static_file("text/css; charset=utf-8", include_str!("static/portal.css"))
+}
+
+async fn script() -> Response {
+    static_file("text/javascript; charset=utf-8", include_str!("static/portal.js"))
 }
 
 async fn favicon() -> Response {
@@ -223,22 +242,27 @@ impl<'p> Req<'p> {
         }
     }
 
-    /// Wraps already-rendered `content` in the layout.
-    pub fn in_layout(&self, status: StatusCode, title: &str, content: &str, slots: &Slots) -> Response {
+    /// What the layout shows around a page of this request.
+    pub fn layout<'a>(&'a self, title: &'a str, slots: &'a Slots) -> Layout<'a> {
         let notifications = match (&self.visitor.member, self.portal.db.get()) {
             (Some(member), Ok(conn)) => {
                 crate::db::notifications::unread_count(&conn, member.user.id).unwrap_or(0)
             }
             _ => 0,
         };
-        let layout = Layout {
+        Layout {
             title,
             community: Some(&self.community),
             viewer: self.visitor.member.as_ref().map(|m| ViewerView::of(m, notifications)),
             slots,
             flash: self.visitor.flash.as_ref(),
             csrf: &self.visitor.csrf,
-        };
+        }
+    }
+
+    /// Wraps already-rendered `content` in the layout.
+    pub fn in_layout(&self, status: StatusCode, title: &str, content: &str, slots: &Slots) -> Response {
+        let layout = self.layout(title, slots);
         match self.portal.templates.page(&layout, content) {
             Ok(html) => self.with_cookies((status, Html(html)).into_response()),
             Err(e) => {

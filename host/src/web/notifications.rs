@@ -8,6 +8,7 @@ use crate::portal::Portal;
 use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use plugin_api::live::LiveUpdate;
 use plugin_api::{Flash, FlashKind, SlotPage};
 use serde_json::json;
 use std::sync::Arc;
@@ -81,8 +82,12 @@ pub async fn mark_read(
             req.check_csrf(&form)?;
             let conn = portal.db.get()?;
             let now = portal.clock.now();
+            // The member's other open pages refresh their bell.
+            let refresh_bell =
+                || portal.live.send(req.community.id, [(member.user.id, LiveUpdate::default())]);
             if value(&form, "all").is_some() {
                 db::notifications::mark_all_read(&conn, member.user.id, now)?;
+                refresh_bell();
                 let flash =
                     Flash { kind: FlashKind::Success, message: "All notifications are marked read.".into() };
                 return Ok(req.redirect("/notifications", Some(&flash)));
@@ -91,6 +96,7 @@ pub async fn mark_read(
             if !db::notifications::mark_read(&conn, member.user.id, id, now)? {
                 return Err(AppError::not_found());
             }
+            refresh_bell();
             Ok(req.redirect("/notifications", None))
         })();
         req.respond(result)

@@ -23,6 +23,7 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("notifications", include_str!("templates/notifications.hbs")),
     ("error", include_str!("templates/error.hbs")),
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
+    ("header_account", include_str!("templates/header_account.hbs")),
 ];
 
 /// Host and plugin templates. Plugin templates named `*.txt` are the plain-text parts of

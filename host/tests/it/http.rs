@@ -67,6 +67,7 @@ impl Server {
         listener.set_nonblocking(true).expect("nonblocking");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let live = portal.live.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -77,8 +78,9 @@ impl Server {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 let _ =
                     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                        .with_graceful_shutdown(async {
+                        .with_graceful_shutdown(async move {
                             let _ = rx.await;
+                            live.close();
                         })
                         .await;
             });
@@ -206,7 +208,12 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
-        let body = response.body_mut().read_to_string()?;
+        // A stream of server-sent events never ends: only its head is read.
+        let streaming = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let body = if streaming { String::new() } else { response.body_mut().read_to_string()? };
         Ok(Resp { status, body, location, set_cookies, headers })
     }
 
@@ -269,6 +276,38 @@ impl Client {
         self.finish(response)
     }
 
+    /// Opens the server-sent events stream at `path`; its events are read on a thread.
+    pub fn events(&self, path: &str) -> Events {
+        let response = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie_header())
+            .header("Accept", "text/event-stream")
+            .call()
+            .expect("the stream opens");
+        assert_eq!(response.status(), 200, "{path}");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let reader = std::io::BufReader::new(response.into_body().into_reader());
+            let (mut name, mut data) = (String::new(), String::new());
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                } else if line.is_empty()
+                    && !name.is_empty()
+                    && tx.send((std::mem::take(&mut name), std::mem::take(&mut data))).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Events { rx }
+    }
+
     /// This client's CSRF token (after it has loaded a page).
     pub fn csrf(&self) -> String {
         self.cookies.get("portal_csrf").cloned().unwrap_or_default()
@@ -278,5 +317,17 @@ impl Client {
     pub fn sign_in(&mut self, community: &str, email: &str, password: &str) -> Resp {
         self.get(&format!("/c/{community}/sign-in"));
         self.post(&format!("/c/{community}/sign-in"), &[("email", email), ("password", password)])
+    }
+}
+
+/// A stream of server-sent events, read on its own thread.
+pub struct Events {
+    rx: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+impl Events {
+    /// The next event (name, data), or `None` if none comes within `wait`.
+    pub fn next(&self, wait: std::time::Duration) -> Option<(String, String)> {
+        self.rx.recv_timeout(wait).ok()
     }
 }

@@ -9,6 +9,7 @@ mod email;
 mod hostile;
 mod hostile_input;
 mod http;
+mod live;
 mod manifests;
 mod notifications;
 mod runtime;

@@ -106,6 +106,12 @@ pub fn notify(to: UserId, text: &str, link: &str) -> Result<(), HostError> {
     done(call(&HostCall::Notify { to, text: text.to_owned(), link: link.to_owned() })?)
 }
 
+/// Tells the open pages of `to` that `topics` changed (after the call commits): their
+/// header badges are refreshed, and page regions listening to a topic are reloaded.
+pub fn publish(to: Vec<UserId>, topics: Vec<String>) -> Result<(), HostError> {
+    done(call(&HostCall::Publish { to, topics })?)
+}
+
 /// Queues an email rendered from the plugin's `{template}.html` and `{template}.txt`.
 pub fn send_email(to: UserId, subject: &str, template: &str, data: TemplateData) -> Result<(), HostError> {
     done(call(&HostCall::SendEmail { to, subject: subject.to_owned(), template: template.to_owned(), data })?)

@@ -1,0 +1,101 @@
+//! Live updates in the browser: `GET /c/{community}/events`, the signed-in member's stream
+//! of server-sent events, and `GET /c/{community}/live/header`, the header fragment (bell,
+//! avatar menu and badges) that `static/portal.js` copies into the open page when an event
+//! arrives. Pages work the same without them: a reload shows everything.
+
+use super::{Req, blocking};
+use crate::portal::Portal;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use plugin_api::SlotPage;
+use plugin_api::live::LiveUpdate;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// `GET /c/{community}/events`: `update` events carrying a [`LiveUpdate`] (JSON), and a
+/// `resync` event when the stream fell behind (the page should refresh everything live).
+pub async fn events(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let who = {
+        let portal = portal.clone();
+        #[allow(clippy::result_large_err, reason = "the error is the response itself, built once per request")]
+        tokio::task::spawn_blocking(move || {
+            let req = Req::new(&portal, &slug, &headers)?;
+            match &req.visitor.member {
+                Some(member) => Ok((req.community.id, member.user.id)),
+                None => Err(req.to_sign_in(&req.base())),
+            }
+        })
+        .await
+    };
+    let (community, user) = match who {
+        Ok(Ok(who)) => who,
+        Ok(Err(response)) => return response,
+        Err(err) => {
+            tracing::error!(error = %err, "request task failed");
+            return super::error::bare_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            );
+        }
+    };
+    let Some(updates) = portal.live.subscribe(community, user) else {
+        let mut response = super::error::bare_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many open pages are following updates.",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return response;
+    };
+    let closing = portal.live.closing();
+    let stream = futures_util::stream::unfold((updates, closing), |(mut updates, mut closing)| async move {
+        let event = tokio::select! {
+            _ = closing.wait_for(|closing| *closing) => return None,
+            received = updates.recv() => match received {
+                Ok(update) => update_event(&update),
+                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
+            },
+        };
+        Some((Ok::<Event, Infallible>(event), (updates, closing)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+}
+
+fn update_event(update: &LiveUpdate) -> Event {
+    let data = serde_json::to_string(update).unwrap_or_else(|_| "{}".into());
+    Event::default().event("update").data(data)
+}
+
+/// `GET /c/{community}/live/header`: the member's corner of the header, alone.
+pub async fn header(
+    State(portal): State<Arc<Portal>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    blocking(portal, move |portal| {
+        let req = match Req::new(portal, &slug, &headers) {
+            Ok(req) => req,
+            Err(response) => return response,
+        };
+        let Some(member) = req.visitor.member.as_ref() else {
+            return req.to_sign_in(&req.base());
+        };
+        let slots = portal.slots(&req.community, Some(member), &SlotPage::default());
+        match portal.templates.render("header_account", &req.layout("", &slots)) {
+            Ok(html) => (StatusCode::OK, Html(html)).into_response(),
+            Err(e) => req.error(super::error::AppError::internal(e)),
+        }
+    })
+    .await
+}

@@ -1,0 +1,123 @@
+// The portal's one script. Everything it does is an enhancement: every page works without
+// it, and a reload shows what it would have shown.
+//
+// 1. Live updates. A signed-in page (body[data-live-events]) follows the member's
+//    server-sent events. On `update` it
+//    - reloads each region whose data-live topic hears one of the event's topics (the same
+//      topic or one below it, see plugin-api/src/live.rs) from a fresh copy of this page;
+//    - then copies the header's data-live-part elements from /c/{slug}/live/header
+//      (bell, avatar badges, account menu).
+//    On `resync` (the stream fell behind) it does both for every region.
+// 2. Character counters. A textarea with data-max-length gets a live count in the element
+//    [data-counter-for=its id]; the server still checks the length and keeps the text.
+'use strict';
+
+(function () {
+  const body = document.body;
+
+  function hears(listener, topic) {
+    return topic === listener || topic.startsWith(listener + '/');
+  }
+
+  async function fetchDocument(url) {
+    const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    if (!response.ok || response.redirected) return null;
+    return new DOMParser().parseFromString(await response.text(), 'text/html');
+  }
+
+  function announce(text) {
+    const status = document.getElementById('live-status');
+    if (status) status.textContent = text;
+  }
+
+  async function refreshRegions(topics) {
+    const regions = Array.from(document.querySelectorAll('[data-live]')).filter(
+      (el) => topics === null || topics.some((topic) => hears(el.dataset.live, topic)),
+    );
+    if (regions.length === 0) return;
+    const fresh = await fetchDocument(window.location.href);
+    if (!fresh) return;
+    const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 160;
+    let added = 0;
+    for (const region of regions) {
+      const match = Array.from(fresh.querySelectorAll('[data-live]')).find(
+        (el) => el.dataset.live === region.dataset.live,
+      );
+      if (!match) continue;
+      added += match.querySelectorAll('li').length - region.querySelectorAll('li').length;
+      region.replaceWith(document.importNode(match, true));
+    }
+    if (added > 0) {
+      announce(added === 1 ? 'A new message arrived.' : added + ' new messages arrived.');
+      if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
+    }
+  }
+
+  async function refreshHeader() {
+    const fresh = await fetchDocument(body.dataset.liveHeader);
+    if (!fresh) return;
+    for (const part of document.querySelectorAll('[data-live-part]')) {
+      const next = fresh.querySelector('[data-live-part="' + part.dataset.livePart + '"]');
+      if (!next) continue;
+      for (const name of ['class', 'aria-label', 'title']) {
+        if (next.hasAttribute(name)) part.setAttribute(name, next.getAttribute(name));
+        else part.removeAttribute(name);
+      }
+      const hasInnerParts = part.querySelector('[data-live-part]') !== null;
+      const focusInside = part !== document.activeElement && part.contains(document.activeElement);
+      if (!hasInnerParts && !focusInside) {
+        part.replaceChildren(...Array.from(next.childNodes, (node) => document.importNode(node, true)));
+      }
+    }
+  }
+
+  function followUpdates() {
+    if (!body.dataset.liveEvents || !window.EventSource) return;
+    const events = new EventSource(body.dataset.liveEvents);
+    // One refresh at a time, in the order the events came.
+    let queue = Promise.resolve();
+    const refresh = (topics) => {
+      queue = queue
+        .then(() => refreshRegions(topics))
+        .then(refreshHeader)
+        .catch(() => {});
+    };
+    events.addEventListener('update', (event) => {
+      let topics = [];
+      try {
+        topics = JSON.parse(event.data).topics || [];
+      } catch (_) {
+        return;
+      }
+      refresh(topics);
+    });
+    events.addEventListener('resync', () => refresh(null));
+    window.addEventListener('pagehide', () => events.close());
+  }
+
+  function countCharacters() {
+    for (const area of document.querySelectorAll('textarea[data-max-length]')) {
+      const counter = document.querySelector('[data-counter-for="' + area.id + '"]');
+      const max = Number(area.dataset.maxLength);
+      if (!counter || !max) continue;
+      let wasOver = false;
+      const update = () => {
+        const used = Array.from(area.value).length;
+        const over = used > max;
+        // Screen readers hear about the limit when it is crossed, not at every key.
+        if (over !== wasOver) announce(over ? 'Too long: at most ' + max + ' characters.' : 'Length is fine again.');
+        wasOver = over;
+        counter.textContent = over
+          ? used + ' of ' + max + ' characters: ' + (used - max) + ' too many.'
+          : used + ' of ' + max + ' characters.';
+        counter.classList.toggle('over-limit', over);
+        area.setAttribute('aria-invalid', over ? 'true' : 'false');
+      };
+      area.addEventListener('input', update);
+      update();
+    }
+  }
+
+  followUpdates();
+  countCharacters();
+})();
