@@ -8,8 +8,8 @@ use crate::store::{self, Participant};
 use plugin_api::guest::host;
 use plugin_api::time::{exact, relative};
 use plugin_api::{
-    ActorRef, Context, Flash, FlashKind, HostError, PageRequest, PageResponse, PluginError, TemplateData,
-    UserId,
+    ActorRef, Context, Flash, FlashKind, HostError, HttpMethod, PageRequest, PageResponse, PluginError,
+    TemplateData, UserId,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -30,7 +30,7 @@ pub fn host_error(err: HostError) -> PluginError {
 pub fn route(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
     match request.route.as_str() {
         "inbox" => inbox(ctx, request),
-        "new" => compose(ctx, request, None),
+        "new" | "compose" => compose(ctx, request, None),
         "create" => create(ctx, request),
         "show" => show(ctx, request, None),
         "reply" => reply(ctx, request),
@@ -264,23 +264,26 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
     )
 }
 
-/// The compose page, with `error` and the typed text when a send was refused.
+/// The compose page. After a GET (a link, or the search as one types) it reads the query;
+/// after a POST (a refused send, or the form's Search button) it reads the form and keeps
+/// what was typed and ticked, with `error` when a send was refused.
 fn compose(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {
     if !ctx.can("conversations.start") {
         return Err(PluginError::forbidden("You cannot start conversations here."));
     }
+    let from_form = request.method == HttpMethod::Post;
     let values = |name: &'static str| -> Vec<String> {
-        if error.is_some() {
+        if from_form {
             request.form_values(name).map(str::to_owned).collect()
         } else {
             request.query_values(name).map(str::to_owned).collect()
         }
     };
-    let as_param = if error.is_some() { request.form_value("as") } else { request.query_value("as") };
-    let acting = acting_as(ctx, as_param)?;
+    let value = |name: &str| if from_form { request.form_value(name) } else { request.query_value(name) };
+    let acting = acting_as(ctx, value("as"))?;
     let chosen: Vec<ActorRef> =
         values("to").iter().filter_map(|t| rules::parse_actor(t)).filter(|a| *a != acting).collect();
-    let q = request.query_value("q").unwrap_or_default().trim().to_owned();
+    let q = value("q").unwrap_or_default().trim().to_owned();
     let mut results = Vec::new();
     let mut search_error = None;
     if !q.is_empty() {
@@ -299,7 +302,7 @@ fn compose(ctx: &Context, request: &PageRequest, error: Option<String>) -> Resul
             options.push(recipient(entry.actor, false, format!("{} (@{})", entry.name, entry.nickname)));
         }
     }
-    let body = if error.is_some() { request.form_value("body").unwrap_or_default() } else { "" };
+    let body = if from_form { request.form_value("body").unwrap_or_default() } else { "" };
     let groups = directory::admin_groups(ctx)?;
     render(
         "new",

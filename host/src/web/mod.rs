@@ -277,14 +277,31 @@ impl<'p> Req<'p> {
         #[derive(Serialize)]
         struct Data<'a> {
             status: u16,
-            reason: &'a str,
+            title: &'a str,
             message: &'a str,
             base: String,
+            community: &'a str,
+            signed_in: bool,
         }
-        let reason = err.status.canonical_reason().unwrap_or("Error");
-        let data = Data { status: err.status.as_u16(), reason, message: &err.message, base: self.base() };
+        let title = match err.status {
+            StatusCode::NOT_FOUND => "Page not found",
+            StatusCode::FORBIDDEN => "You cannot open this page",
+            StatusCode::TOO_MANY_REQUESTS => "Slow down a little",
+            StatusCode::BAD_REQUEST => "This request is not complete",
+            StatusCode::CONFLICT => "This was already done",
+            s if s.is_server_error() => "Something went wrong",
+            s => s.canonical_reason().unwrap_or("Error"),
+        };
+        let data = Data {
+            status: err.status.as_u16(),
+            title,
+            message: &err.message,
+            base: self.base(),
+            community: &self.community.name,
+            signed_in: self.visitor.member.is_some(),
+        };
         match self.portal.templates.render("error", &data) {
-            Ok(content) => self.in_layout(err.status, reason, &content, &Slots::default()),
+            Ok(content) => self.in_layout(err.status, title, &content, &Slots::default()),
             Err(_) => error::bare_page(err.status, &err.message),
         }
     }

@@ -4,12 +4,14 @@
 // 1. Live updates. A signed-in page (body[data-live-events]) follows the member's
 //    server-sent events. On `update` it
 //    - reloads each region whose data-live topic hears one of the event's topics (the same
-//      topic or one below it, see plugin-api/src/live.rs) from a fresh copy of this page;
+//      topic or one below it, see plugin-api/src/live.rs) from a fresh copy of this page,
+//      matched by id (or by topic when it has none), unless the member changed a field in it;
 //    - then copies the header's data-live-part elements from /c/{slug}/live/header
 //      (bell, avatar badges, account menu).
 //    On `resync` (the stream fell behind) it does both for every region.
 // 2. Character counters. A textarea with data-max-length gets a live count in the element
 //    [data-counter-for=its id]; the server still checks the length and keeps the text.
+// 3. Search as you type (data-search-url), described at searchAsYouType below.
 'use strict';
 
 (function () {
@@ -30,9 +32,26 @@
     if (status) status.textContent = text;
   }
 
+  // Whether the member changed a field inside `region` (typed, ticked, chose): such a
+  // region is left as it is, so nothing typed is ever lost.
+  function edited(region) {
+    return Array.from(region.querySelectorAll('input, textarea, select')).some((field) => {
+      if (field.type === 'checkbox' || field.type === 'radio') return field.checked !== field.defaultChecked;
+      if (field.tagName === 'SELECT') return Array.from(field.options).some((o) => o.selected !== o.defaultSelected);
+      return field.type !== 'hidden' && field.value !== field.defaultValue;
+    });
+  }
+
+  // The fresh version of a region: the element with the same id, or else the first with the
+  // same data-live topic.
+  function counterpart(fresh, region) {
+    if (region.id) return fresh.getElementById(region.id);
+    return Array.from(fresh.querySelectorAll('[data-live]')).find((el) => !el.id && el.dataset.live === region.dataset.live);
+  }
+
   async function refreshRegions(topics) {
     const regions = Array.from(document.querySelectorAll('[data-live]')).filter(
-      (el) => topics === null || topics.some((topic) => hears(el.dataset.live, topic)),
+      (el) => (topics === null || topics.some((topic) => hears(el.dataset.live, topic))) && !edited(el),
     );
     if (regions.length === 0) return;
     const fresh = await fetchDocument(window.location.href);
@@ -40,12 +59,12 @@
     const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 160;
     let added = 0;
     for (const region of regions) {
-      const match = Array.from(fresh.querySelectorAll('[data-live]')).find(
-        (el) => el.dataset.live === region.dataset.live,
-      );
+      const match = counterpart(fresh, region);
       if (!match) continue;
-      added += match.querySelectorAll('li').length - region.querySelectorAll('li').length;
-      region.replaceWith(document.importNode(match, true));
+      added += match.querySelectorAll('li.message').length - region.querySelectorAll('li.message').length;
+      const replacement = document.importNode(match, true);
+      region.replaceWith(replacement);
+      countCharacters(replacement);
     }
     if (added > 0) {
       announce(added === 1 ? 'A new message arrived.' : added + ' new messages arrived.');
@@ -95,11 +114,12 @@
     window.addEventListener('pagehide', () => events.close());
   }
 
-  function countCharacters() {
-    for (const area of document.querySelectorAll('textarea[data-max-length]')) {
+  function countCharacters(root) {
+    for (const area of root.querySelectorAll('textarea[data-max-length]')) {
       const counter = document.querySelector('[data-counter-for="' + area.id + '"]');
       const max = Number(area.dataset.maxLength);
-      if (!counter || !max) continue;
+      if (!counter || !max || area.dataset.counting) continue;
+      area.dataset.counting = 'yes';
       let wasOver = false;
       const update = () => {
         const used = Array.from(area.value).length;
@@ -118,6 +138,44 @@
     }
   }
 
+  // 3. Search as you type. An input with data-search-url and data-search-results="ID"
+  //    fetches data-search-url?q=...&to=...&as=... (the form's ticked `to` boxes and its
+  //    `as`, never what is being written) and puts the fresh page's #ID in place of this
+  //    page's #ID. Ticked boxes stay ticked: the server renders them checked.
+  function searchAsYouType() {
+    for (const input of document.querySelectorAll('input[data-search-url][data-search-results]')) {
+      const form = input.form;
+      let timer = null;
+      let latest = 0;
+      const search = async () => {
+        const query = input.value.trim();
+        if (query.length === 1) return;
+        const params = new URLSearchParams();
+        params.set('q', query);
+        if (form) {
+          for (const box of form.querySelectorAll('input[name="to"]:checked')) params.append('to', box.value);
+          const as = form.elements.namedItem('as');
+          if (as && 'value' in as && as.value) params.set('as', as.value);
+        }
+        const ticket = ++latest;
+        const fresh = await fetchDocument(input.dataset.searchUrl + '?' + params.toString());
+        if (!fresh || ticket !== latest) return;
+        const id = input.dataset.searchResults;
+        const next = fresh.getElementById(id);
+        const current = document.getElementById(id);
+        if (!next || !current) return;
+        current.replaceWith(document.importNode(next, true));
+        const found = next.querySelectorAll('input[type="checkbox"]:not(:checked)').length;
+        announce(query ? (found === 1 ? '1 match.' : found + ' matches.') : '');
+      };
+      input.addEventListener('input', () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => search().catch(() => {}), 250);
+      });
+    }
+  }
+
   followUpdates();
-  countCharacters();
+  countCharacters(document);
+  searchAsYouType();
 })();
