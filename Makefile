@@ -3,17 +3,29 @@
 # installs a wasm32 toolchain).
 CARGO ?= cargo
 
-.PHONY: run test plugins lint bench check fuzz
+.PHONY: run test plugins browser lint bench check fuzz screenshots
 
 ## Build everything and run the portal with demo data.
 run: plugins
 	$(CARGO) run --release --locked -p host --bin portal -- serve --demo fixtures/demo.toml
 
-## Run every test (unit, integration with the real wasm plugin, doc tests), then a short
+## Run every test (unit, integration with the real wasm plugin, end-to-end in headless
+## Chromium, doc tests), then a short
 ## fuzzing run (20 s per target, after replaying every saved crash).
-test: plugins
+test: plugins browser
 	$(CARGO) test --workspace --locked
 	scripts/fuzz.sh 20
+
+## Chromium and chromedriver for the end-to-end tests (installed with apt-get if missing).
+browser:
+	scripts/browser.sh
+
+## Refresh the README's screenshots (docs/screenshots/) from a run of the browser test,
+## which writes them to target/screenshots/.
+screenshots: plugins browser
+	$(CARGO) test --locked -p host --test it browser::
+	mkdir -p docs/screenshots
+	cp target/screenshots/*.png docs/screenshots/
 
 ## Fuzz longer: 10 minutes per target.
 fuzz:

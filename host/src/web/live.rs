@@ -28,7 +28,10 @@ pub async fn events(
 ) -> Response {
     let who = {
         let portal = portal.clone();
-        #[allow(clippy::result_large_err, reason = "the error is the response itself, built once per request")]
+        #[allow(
+            clippy::result_large_err,
+            reason = "the error is the response itself, built once per request"
+        )]
         tokio::task::spawn_blocking(move || {
             let req = Req::new(&portal, &slug, &headers)?;
             match &req.visitor.member {

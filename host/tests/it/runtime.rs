@@ -115,6 +115,7 @@ fn a_rust_plugin_panic_is_logged_through_the_host_before_the_trap() {
     let err = result.expect_err("the panic fails the call");
     assert!(matches!(err.reason, host::plugins::CallFailure::Trap { .. }), "{err}");
     assert_eq!(services.sql, vec!["INSERT INTO notes_note (author, body) VALUES (?1, 'half-done')"]);
+    assert_eq!(services.published, vec![vec!["notes".to_owned()]], "published, then failed");
     let panic_line = services.logs.iter().find(|(_, level, _)| *level == plugin_api::LogLevel::Error);
     let (plugin_id, _, message) = panic_line.expect("the panic hook logged through the host");
     assert_eq!(plugin_id, "notes");

@@ -60,6 +60,8 @@ pub struct Recorder {
     pub logs: Vec<(String, LogLevel, String)>,
     /// The SQL of each query or execute.
     pub sql: Vec<String>,
+    /// The topics of each live update published.
+    pub published: Vec<Vec<String>>,
 }
 
 impl HostServices for Recorder {
@@ -70,6 +72,10 @@ impl HostServices for Recorder {
     fn execute(&mut self, sql: &str, _params: &[SqlValue]) -> Result<HostReply, HostError> {
         self.sql.push(sql.to_owned());
         Ok(HostReply::Executed { changes: 0, last_insert_id: 0 })
+    }
+    fn publish(&mut self, _to: &[UserId], topics: &[String]) -> Result<(), HostError> {
+        self.published.push(topics.to_vec());
+        Ok(())
     }
     fn log(&mut self, plugin: &str, level: LogLevel, message: &str) {
         self.logs.push((plugin.to_owned(), level, message.to_owned()));

@@ -1,0 +1,410 @@
+//! The whole journey in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, through fantoccini) against a real portal with the real plugin. Every step
+//! asserts what is on the page. Screenshots of the main pages, at desktop and phone widths,
+//! go to `target/screenshots/` (the README shows a copy from `docs/screenshots/`).
+//!
+//! `scripts/browser.sh` (run by `make test`) installs Chromium and chromedriver; the test
+//! fails, saying so, when they are missing.
+
+use crate::http::Server;
+use crate::support::root;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a step may take before the test gives up (a loaded CI machine included).
+const PATIENCE: Duration = Duration::from_secs(15);
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (390, 844);
+const PASSWORD: &str = "demo-password";
+
+/// A chromedriver process; each [`Chrome::session`] is a fresh browser with its own cookies.
+struct Chrome {
+    driver: Child,
+    url: String,
+    chromium: PathBuf,
+    profiles: tempfile::TempDir,
+}
+
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |n| dir.join(n))).find(|p| p.is_file())
+}
+
+fn tool(var: &str, names: &[&str]) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).or_else(|| on_path(names)).unwrap_or_else(|| {
+        panic!("{} not found: run scripts/browser.sh (make test does), or set {var}", names[0])
+    })
+}
+
+impl Chrome {
+    fn start() -> Chrome {
+        let chromium = tool("PORTAL_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+        let driver_path = tool("PORTAL_CHROMEDRIVER", &["chromedriver"]);
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < PATIENCE, "chromedriver did not open port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profiles = tempfile::tempdir().expect("profile dir");
+        Chrome { driver, url: format!("http://127.0.0.1:{port}"), chromium, profiles }
+    }
+
+    async fn session(&self, name: &str) -> Client {
+        let profile = self.profiles.path().join(name);
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": self.chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                    format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let Value::Object(caps) = caps else { unreachable!("an object literal") };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector).capabilities(caps).connect(&self.url).await.expect("a browser session")
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// One member's browser on the portal.
+struct Tab {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Tab {
+    async fn open(chrome: &Chrome, server: &Server, name: &str) -> Tab {
+        let shots = root().join("target/screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        Tab { client: chrome.session(name).await, base: server.base.clone(), shots }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.expect("navigation");
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        match self.client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no `{css}` on {}: {e}", self.url().await),
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+    }
+
+    async fn url(&self) -> String {
+        self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap_or_default()
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script runs")
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.find(css).await.send_keys(text).await.unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    /// Waits until the text of `css` contains `needle` (the page may change meanwhile).
+    async fn wait_text(&self, css: &str, needle: &str) {
+        let started = Instant::now();
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "`{css}` on {} never showed {needle:?}; it shows {text:?}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_url(&self, needle: &str) {
+        let started = Instant::now();
+        while !self.url().await.contains(needle) {
+            assert!(started.elapsed() < PATIENCE, "never reached {needle}; at {}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn sign_in(&self, community: &str, email: &str) {
+        self.goto(&format!("/c/{community}/sign-in")).await;
+        self.type_into("#email", email).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("main form button[type=submit]").await;
+        self.find(".user-menu").await;
+        assert!(!self.url().await.contains("/sign-in"), "{email} is signed in");
+    }
+
+    /// Screenshots of the whole page at desktop and phone widths.
+    async fn shot(&self, name: &str) {
+        for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            self.client.set_window_size(width, height).await.expect("resize");
+            let full = self.js("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(0);
+            let tall = u32::try_from(full).unwrap_or(height).clamp(height, 2400);
+            self.client.set_window_size(width, tall).await.expect("resize");
+            self.js("window.scrollTo(0, 0)").await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let png = self.client.screenshot().await.expect("screenshot");
+            save(&self.shots.join(format!("{name}-{label}.png")), &png);
+        }
+        self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.expect("resize");
+    }
+}
+
+fn save(path: &Path, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(path, png).expect("screenshot written");
+}
+
+fn id_in(server: &Server, table: &str, community: &str, nickname: &str) -> i64 {
+    server.count(&format!(
+        "SELECT t.id FROM {table} t JOIN communities c ON c.id = t.community_id
+         WHERE c.slug = '{community}' AND t.nickname = '{nickname}'"
+    ))
+}
+
+#[test]
+fn the_whole_journey_in_a_real_browser() {
+    let server = Server::start();
+    let chrome = Chrome::start();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(async {
+        journey(&server, &chrome).await;
+    });
+}
+
+async fn journey(server: &Server, chrome: &Chrome) {
+    // The operator of Hilltop switches Conversations on for everyone, in the admin page.
+    let nikola = Tab::open(chrome, server, "nikola").await;
+    nikola.sign_in("hilltop", "nikola@hilltop.example").await;
+    nikola.goto("/c/hilltop/members/rosalind").await;
+    nikola.find(".profile-header").await;
+    assert_eq!(
+        nikola.count("[data-slot-key=message]").await,
+        0,
+        "no Message button while the feature is off"
+    );
+    nikola.goto("/c/hilltop/admin").await;
+    assert_eq!(nikola.count("#plugin-conversations ~ table .tag-off").await, 3, "three abilities, all off");
+    for ability in ["conversations.use", "conversations.start", "conversations.groups"] {
+        nikola.find("#grant-ability-conversations").await.select_by_value(ability).await.expect("option");
+        let grantee = nikola.find("#grant-grantee-conversations").await;
+        grantee.clear().await.expect("clear");
+        grantee.send_keys("everyone").await.expect("type");
+        nikola.click("section[aria-labelledby=plugin-conversations] form.form-row button").await;
+        nikola.wait_text(".flash", ability).await;
+    }
+    assert_eq!(nikola.count("#plugin-conversations ~ table .tag-off").await, 0);
+    let granted = nikola.text("#plugin-conversations ~ table tbody").await;
+    assert_eq!(granted.matches("everyone").count(), 3, "{granted}");
+    nikola.shot("admin-abilities").await;
+
+    // Marie opens Rosalind's profile, clicks Message and writes.
+    let marie = Tab::open(chrome, server, "marie").await;
+    marie.sign_in("hilltop", "marie@hilltop.example").await;
+    marie.goto("/c/hilltop/members/rosalind").await;
+    marie.wait_text(".actions", "Message").await;
+    marie.shot("profile").await;
+    marie.click("a[data-slot-key=message]").await;
+    marie.wait_url("/conversations/new").await;
+    let rosalind_id = id_in(server, "users", "hilltop", "rosalind");
+    let rosalind_box = marie.find(&format!("#recipients input[value='user:{rosalind_id}']")).await;
+    assert!(rosalind_box.is_selected().await.expect("checkbox"), "the Message button chose Rosalind");
+    marie.type_into("#compose-body", "Hello Rosalind! Could you show me the laser cutter on Saturday?").await;
+    marie.wait_text("[data-counter-for=compose-body]", "of 1000 characters").await;
+    marie.shot("new-conversation").await;
+    marie.click("#compose > button.button").await;
+    marie.wait_text(".flash", "Your message is sent.").await;
+    marie.wait_text(".messages", "laser cutter on Saturday").await;
+    let conversation = marie.url().await;
+    let conversation_path =
+        conversation.trim_start_matches(&server.base).split(['?', '#']).next().expect("path").to_owned();
+
+    // Rosalind signs in: the avatar badge and the bell say something is new.
+    let rosalind = Tab::open(chrome, server, "rosalind").await;
+    rosalind.sign_in("hilltop", "rosalind@hilltop.example").await;
+    rosalind.goto("/c/hilltop").await;
+    let badge = rosalind.text(".avatar-badges .badge").await;
+    assert!(badge.starts_with("1\n") && badge.ends_with("conversations with unread messages"), "{badge:?}");
+    assert!(rosalind.text(".bell .badge").await.starts_with('1'));
+    let summary = rosalind.find(".user-menu summary").await.attr("aria-label").await.expect("attr");
+    assert_eq!(summary.as_deref(), Some("Account menu for Rosalind Franklin, 1 unread"));
+    rosalind.click(".user-menu summary").await;
+    rosalind.wait_text(".menu", "Conversations").await;
+    assert!(rosalind.find(".menu").await.is_displayed().await.expect("displayed"));
+    rosalind.shot("avatar-menu").await;
+    rosalind.click(".menu a[data-slot-key=inbox_menu]").await;
+    rosalind.wait_text(".conversation-list", "Marie Curie").await;
+    rosalind.wait_text(".conversation-list", "Invitation").await;
+    rosalind.shot("inbox").await;
+    rosalind.click(".conversation-item a").await;
+    rosalind.wait_text(".invitation", "You are invited").await;
+    rosalind.click("button[value=accept]").await;
+    rosalind.wait_text(".flash", "You accepted the invitation").await;
+    // Marie's open conversation now offers the reply form: she may write again, and its
+    // counter works as on a loaded page.
+    marie.type_into("#reply-body", "Great").await;
+    marie.wait_text("[data-counter-for=reply-body]", "5 of 1000 characters.").await;
+
+    // Marie keeps the conversation open; Rosalind's reply appears there without a reload,
+    // and Marie's header badge updates.
+    marie.js("window.stillTheSamePage = 42").await;
+    rosalind.type_into("#reply-body", "Yes! Saturday at 10, bring your design as an SVG.").await;
+    rosalind.click("form.compose button.button").await;
+    rosalind.wait_text(".messages", "Saturday at 10").await;
+    marie.wait_text(".messages", "Saturday at 10").await;
+    assert_eq!(marie.js("return window.stillTheSamePage").await, json!(42), "the page was not reloaded");
+    marie.wait_text("#live-status", "new message").await;
+    marie.shot("conversation").await;
+
+    // On her inbox, Marie sees the next reply arrive: the list and the avatar badge update.
+    marie.goto("/c/hilltop/conversations").await;
+    marie.wait_text(".conversation-list", "Saturday at 10").await;
+    assert_eq!(marie.count(".avatar-badges .badge").await, 0, "everything is read");
+    marie.js("window.stillTheSamePage = 43").await;
+    rosalind.type_into("#reply-body", "PS: the cutter needs 20 minutes to warm up.").await;
+    rosalind.click("form.compose button.button").await;
+    marie.wait_text(".conversation-list", "20 minutes to warm up").await;
+    marie.wait_text(".avatar-badges", "1").await;
+    marie.wait_text(".conversation-item.is-unread", "Rosalind Franklin").await;
+    assert_eq!(marie.js("return window.stillTheSamePage").await, json!(43), "the page was not reloaded");
+    marie.goto("/c/hilltop/notifications").await;
+    marie.wait_text("main", "Rosalind Franklin accepted your conversation").await;
+    marie.shot("notifications").await;
+    marie.goto("/c/hilltop/settings/notifications").await;
+    marie.find("main form").await;
+    marie.shot("preferences").await;
+
+    // A third member cannot open the conversation: a helpful 404, nothing of its content.
+    nikola.goto(&conversation_path).await;
+    nikola.wait_text("main h1", "Page not found").await;
+    let page = nikola.text("main").await;
+    assert!(!page.contains("laser cutter"), "{page}");
+    assert!(nikola.count("main a.button").await >= 1, "the 404 page offers a way back");
+    nikola.shot("not-found").await;
+
+    group_conversation(server, &nikola, &marie, &rosalind).await;
+    search_and_limits(server, &nikola).await;
+    for tab in [nikola, marie, rosalind] {
+        let _ = tab.client.close().await;
+    }
+}
+
+/// Nikola writes to the Laser Cutter Crew; Marie, its admin, answers for the group; Rosalind,
+/// a plain member of the group, cannot read it.
+async fn group_conversation(server: &Server, nikola: &Tab, marie: &Tab, rosalind: &Tab) {
+    nikola.goto("/c/hilltop/groups/laser").await;
+    nikola.click("a[data-slot-key=message_group]").await;
+    let laser = id_in(server, "groups", "hilltop", "laser");
+    let group_box = nikola.find(&format!("#recipients input[value='group:{laser}']")).await;
+    assert!(group_box.is_selected().await.expect("checkbox"));
+    nikola.type_into("#compose-body", "Could the crew cut 20 name badges for the open day?").await;
+    nikola.click("#compose > button.button").await;
+    nikola.wait_text(".messages", "20 name badges").await;
+    let path = nikola
+        .url()
+        .await
+        .trim_start_matches(&server.base)
+        .split(['?', '#'])
+        .next()
+        .expect("path")
+        .to_owned();
+
+    marie.goto("/c/hilltop/conversations").await;
+    marie.click(".tabs a:not([aria-current])").await;
+    marie.wait_text("h1", "Conversations of Laser Cutter Crew").await;
+    marie.wait_text(".conversation-list", "Nikola Tesla").await;
+    marie.click(".conversation-item a").await;
+    marie.wait_text("main", "You are reading and writing for Laser Cutter Crew").await;
+    marie.click("button[value=accept]").await;
+    marie.wait_text(".flash", "You accepted").await;
+    marie.type_into("#reply-body", "Sure, the crew will do it on Friday.").await;
+    marie.click("form.compose button.button").await;
+    marie.wait_text(".messages", "on Friday").await;
+
+    // Nikola's open page shows the reply, signed for the group.
+    nikola.wait_text(".messages", "on Friday").await;
+    nikola.wait_text(".messages", "for Laser Cutter Crew").await;
+
+    rosalind.goto(&path).await;
+    rosalind.wait_text("main h1", "Page not found").await;
+}
+
+/// The new-conversation search picks two members by typing, and a message one character too
+/// long is refused with the text kept.
+async fn search_and_limits(server: &Server, nikola: &Tab) {
+    let marie_id = id_in(server, "users", "hilltop", "marie");
+    let rosalind_id = id_in(server, "users", "hilltop", "rosalind");
+    nikola.goto("/c/hilltop/conversations/new").await;
+    nikola.type_into("#people-search", "mar").await;
+    nikola.click(&format!("#recipients input[value='user:{marie_id}']")).await;
+    let search = nikola.find("#people-search").await;
+    search.clear().await.expect("clear");
+    search.send_keys("ros").await.expect("type");
+    nikola.click(&format!("#recipients input[value='user:{rosalind_id}']")).await;
+    for id in [marie_id, rosalind_id] {
+        let ticked = nikola.find(&format!("#recipients input[value='user:{id}']")).await;
+        assert!(ticked.is_selected().await.expect("checkbox"), "user {id} stays ticked");
+    }
+    // One character too many: refused, with the text and the chosen people kept.
+    let too_long = "x".repeat(1001);
+    nikola.type_into("#compose-body", &too_long).await;
+    nikola.wait_text("[data-counter-for=compose-body]", "1001 of 1000 characters: 1 too many.").await;
+    nikola.click("#compose > button.button").await;
+    nikola.wait_text(".form-error", "at most 1000 characters").await;
+    let kept = nikola.js("return document.querySelector('#compose-body').value.length").await;
+    assert_eq!(kept, json!(1001), "the typed text is kept");
+    for id in [marie_id, rosalind_id] {
+        let ticked = nikola.find(&format!("#recipients input[value='user:{id}']")).await;
+        assert!(ticked.is_selected().await.expect("checkbox"), "user {id} is still chosen");
+    }
+    let stored = server.count("SELECT count(*) FROM conversations_message WHERE length(body) > 1000");
+    assert_eq!(stored, 0);
+    nikola.shot("message-too-long").await;
+
+    nikola.find("#compose-body").await.clear().await.expect("clear");
+    nikola.type_into("#compose-body", "Shall we three plan the open day?").await;
+    nikola.click("#compose > button.button").await;
+    nikola.wait_text(".participants", "Marie Curie").await;
+    nikola.wait_text(".participants", "Rosalind Franklin").await;
+    nikola.wait_text(".messages", "plan the open day").await;
+}
