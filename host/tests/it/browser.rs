@@ -318,7 +318,7 @@ async fn journey(server: &Server, chrome: &Chrome) {
     nikola.goto(&conversation_path).await;
     nikola.wait_text("main h1", "Page not found").await;
     let page = nikola.text("main").await;
-    assert!(!page.contains("laser cutter"), "{page}");
+    assert!(!page.contains("show me the laser cutter"), "{page}");
     assert!(nikola.count("main a.button").await >= 1, "the 404 page offers a way back");
     nikola.shot("not-found").await;
 
