@@ -110,6 +110,12 @@ pub use request::{
     PluginRequest, PluginResponse, SlotFill, SlotFills, SlotName, SlotPage, Template, TemplateData,
 };
 
+/// The README's plugin guide (its `rust` code blocks) compiles as doc tests, so the guide
+/// cannot drift from the SDK.
+#[cfg(all(doctest, feature = "guest"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeGuide;
+
 /// The ABI version this crate describes. A module's `portal_abi_version` export and its
 /// manifest's `abi_version` must both equal it.
 pub const ABI_VERSION: u32 = 1;
