@@ -6,7 +6,7 @@ use crate::directory::{self, Names};
 use crate::rules::{self, ParticipantState};
 use crate::store::{self, Participant};
 use plugin_api::guest::host;
-use plugin_api::time::{exact, relative};
+use plugin_api::time::{exact, iso, relative};
 use plugin_api::{
     ActorRef, Context, Flash, FlashKind, HostError, HttpMethod, PageRequest, PageResponse, PluginError,
     TemplateData, UserId,
@@ -199,6 +199,7 @@ struct InboxLine {
     preview: String,
     when: String,
     when_exact: String,
+    when_iso: String,
     unread: i64,
     invited: bool,
     muted: bool,
@@ -228,6 +229,7 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
             initials: others.first().map(|a| names.initials(*a)).unwrap_or_default(),
             preview,
             when: relative(entry.last_message_at, ctx.now),
+            when_iso: iso(entry.last_message_at),
             when_exact: exact(entry.last_message_at),
             unread,
             invited: entry.state == ParticipantState::Invited,
@@ -424,6 +426,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
                 "segments": rules::linkify(&m.body),
                 "mine": m.author == me,
                 "when": relative(m.created_at, ctx.now),
+                "when_iso": iso(m.created_at),
                 "when_exact": exact(m.created_at),
             })
         })

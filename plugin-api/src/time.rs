@@ -24,6 +24,15 @@ pub fn exact(at: Timestamp) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
+/// `2026-11-22T04:30:05Z`, for a `<time datetime>` attribute (the portal's script keeps
+/// relative times current from it, in the words of [`relative`]).
+pub fn iso(at: Timestamp) -> String {
+    let secs = at.0.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -53,5 +62,6 @@ mod tests {
         assert_eq!(exact(Timestamp(0)), "1970-01-01 00:00 UTC");
         assert_eq!(exact(Timestamp(1_795_000_000_000)), "2026-11-18 11:06 UTC");
         assert_eq!(relative(Timestamp(0), now), "1970-01-01");
+        assert_eq!(iso(Timestamp(1_795_000_000_000)), "2026-11-18T11:06:40Z");
     }
 }

@@ -175,8 +175,11 @@ impl Tab {
         assert!(!self.url().await.contains("/sign-in"), "{email} is signed in");
     }
 
-    /// Screenshots of the whole page at desktop and phone widths.
+    /// Screenshots of the whole page at desktop and phone widths, after checking the page
+    /// for the accessibility basics ([`A11Y_CHECK`]).
     async fn shot(&self, name: &str) {
+        let problems = self.js(A11Y_CHECK).await;
+        assert_eq!(problems, json!([]), "accessibility problems on the {name} page");
         for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
             self.client.set_window_size(width, height).await.expect("resize");
             let full = self.js("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(0);
@@ -190,6 +193,32 @@ impl Tab {
         self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.expect("resize");
     }
 }
+
+/// The basics every page must get right, checked in the browser on each page the test
+/// photographs: a language, one `main` landmark and one `h1`, a label for every field, a
+/// name for every link and button, `alt` on images, unique ids.
+const A11Y_CHECK: &str = r#"
+const problems = [];
+const short = (el) => el.outerHTML.slice(0, 100);
+if (!document.documentElement.lang) problems.push('html without lang');
+if (document.querySelectorAll('main').length !== 1) problems.push('not exactly one main');
+if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  const labelled = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (!labelled) problems.push('field without a label: ' + short(el));
+}
+for (const el of document.querySelectorAll('a[href], button, summary')) {
+  const name = (el.textContent || '').trim() || el.getAttribute('aria-label') || el.getAttribute('title');
+  if (!name) problems.push('link or button without a name: ' + short(el));
+}
+for (const img of document.querySelectorAll('img:not([alt])')) problems.push('image without alt: ' + short(img));
+const seen = new Set();
+for (const el of document.querySelectorAll('[id]')) {
+  if (seen.has(el.id)) problems.push('duplicate id ' + el.id);
+  seen.add(el.id);
+}
+return problems;
+"#;
 
 fn save(path: &Path, png: &[u8]) {
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -223,6 +252,9 @@ async fn journey(server: &Server, chrome: &Chrome) {
         0,
         "no Message button while the feature is off"
     );
+    // Keyboard: the first Tab reaches the skip link, which leads to the main content.
+    nikola.find("body").await.send_keys("\u{E004}").await.expect("Tab");
+    assert_eq!(nikola.js("return document.activeElement.textContent").await, json!("Skip to content"));
     nikola.goto("/c/hilltop/admin").await;
     assert_eq!(nikola.count("#plugin-conversations ~ table .tag-off").await, 3, "three abilities, all off");
     for ability in ["conversations.use", "conversations.start", "conversations.groups"] {
@@ -294,6 +326,10 @@ async fn journey(server: &Server, chrome: &Chrome) {
     marie.wait_text(".messages", "Saturday at 10").await;
     assert_eq!(marie.js("return window.stillTheSamePage").await, json!(42), "the page was not reloaded");
     marie.wait_text("#live-status", "new message").await;
+    // Times read like people say them, with the exact time on hover.
+    let time = marie.find(".messages time[datetime]").await;
+    assert_eq!(time.text().await.expect("text"), "just now");
+    assert!(time.attr("title").await.expect("attr").is_some_and(|t| t.ends_with(" UTC")));
     marie.shot("conversation").await;
 
     // On her inbox, Marie sees the next reply arrive: the list and the avatar badge update.

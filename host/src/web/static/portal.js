@@ -12,6 +12,7 @@
 // 2. Character counters. A textarea with data-max-length gets a live count in the element
 //    [data-counter-for=its id]; the server still checks the length and keeps the text.
 // 3. Search as you type (data-search-url), described at searchAsYouType below.
+// 4. Relative times ("5 minutes ago") stay current while the page is open.
 'use strict';
 
 (function () {
@@ -175,7 +176,28 @@
     }
   }
 
+  // 4. Relative times stay current: every <time datetime> that reads "just now" or "5
+  //    minutes ago" is rewritten each minute, in the words of plugin_api::time::relative.
+  function relative(then, now) {
+    const secs = Math.max(0, Math.floor((now - then) / 1000));
+    const plural = (n, unit) => n + ' ' + unit + (n === 1 ? '' : 's') + ' ago';
+    if (secs < 60) return 'just now';
+    if (secs < 3600) return plural(Math.floor(secs / 60), 'minute');
+    if (secs < 86400) return plural(Math.floor(secs / 3600), 'hour');
+    if (secs < 604800) return plural(Math.floor(secs / 86400), 'day');
+    return new Date(then).toISOString().slice(0, 10);
+  }
+
+  function refreshTimes() {
+    const now = Date.now();
+    for (const time of document.querySelectorAll('time[datetime]')) {
+      const then = Date.parse(time.getAttribute('datetime'));
+      if (!Number.isNaN(then)) time.textContent = relative(then, now);
+    }
+  }
+
   followUpdates();
   countCharacters(document);
+  window.setInterval(refreshTimes, 60000);
   searchAsYouType();
 })();
