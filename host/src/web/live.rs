@@ -3,10 +3,12 @@
 //! avatar menu and badges) that `static/portal.js` copies into the open page when an event
 //! arrives. Pages work the same without them: a reload shows everything.
 
-use super::{Req, blocking};
+use super::in_community;
+use super::plugin_routes::too_many_requests;
 use crate::portal::Portal;
+use crate::rate_limit::Limited;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use plugin_api::SlotPage;
@@ -26,53 +28,31 @@ pub async fn events(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let who = {
-        let portal = portal.clone();
-        #[allow(
-            clippy::result_large_err,
-            reason = "the error is the response itself, built once per request"
-        )]
-        tokio::task::spawn_blocking(move || {
-            let req = Req::new(&portal, &slug, &headers)?;
-            match &req.visitor.member {
-                Some(member) => Ok((req.community.id, member.user.id)),
-                None => Err(req.to_sign_in(&req.base())),
-            }
-        })
-        .await
-    };
-    let (community, user) = match who {
-        Ok(Ok(who)) => who,
-        Ok(Err(response)) => return response,
-        Err(err) => {
-            tracing::error!(error = %err, "request task failed");
-            return super::error::bare_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            );
-        }
-    };
-    let Some(updates) = portal.live.subscribe(community, user) else {
-        let mut response = super::error::bare_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many open pages are following updates.",
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return response;
-    };
-    let closing = portal.live.closing();
-    let stream = futures_util::stream::unfold((updates, closing), |(mut updates, mut closing)| async move {
-        let event = tokio::select! {
-            _ = closing.wait_for(|closing| *closing) => return None,
-            received = updates.recv() => match received {
-                Ok(update) => update_event(&update),
-                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-                Err(RecvError::Closed) => return None,
-            },
+    in_community(portal, slug, headers, |portal, req| {
+        let Some(member) = req.visitor.member.as_ref() else {
+            return req.to_sign_in(&req.base());
         };
-        Some((Ok::<Event, Infallible>(event), (updates, closing)))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+        let Some(updates) = portal.live.subscribe(req.community.id, member.user.id) else {
+            let limited = Limited { retry_after_secs: 60 };
+            return too_many_requests(req, limited, "Too many open pages are following updates.");
+        };
+        let closing = portal.live.closing();
+        // The stream is polled on the async threads, after this closure returned.
+        let stream =
+            futures_util::stream::unfold((updates, closing), |(mut updates, mut closing)| async move {
+                let event = tokio::select! {
+                    _ = closing.wait_for(|closing| *closing) => return None,
+                    received = updates.recv() => match received {
+                        Ok(update) => update_event(&update),
+                        Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                        Err(RecvError::Closed) => return None,
+                    },
+                };
+                Some((Ok::<Event, Infallible>(event), (updates, closing)))
+            });
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+    })
+    .await
 }
 
 fn update_event(update: &LiveUpdate) -> Event {
@@ -86,11 +66,7 @@ pub async fn header(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    blocking(portal, move |portal| {
-        let req = match Req::new(portal, &slug, &headers) {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+    in_community(portal, slug, headers, |portal, req| {
         let Some(member) = req.visitor.member.as_ref() else {
             return req.to_sign_in(&req.base());
         };
