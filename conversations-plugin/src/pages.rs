@@ -6,7 +6,7 @@ use crate::directory::{self, Names};
 use crate::rules::{self, ParticipantState};
 use crate::store::{self, Participant};
 use plugin_api::guest::host;
-use plugin_api::time::{exact, iso, relative};
+use plugin_api::time::Moment;
 use plugin_api::{
     ActorRef, Context, Flash, FlashKind, HostError, HttpMethod, PageRequest, PageResponse, PluginError,
     TemplateData, UserId,
@@ -197,9 +197,7 @@ struct InboxLine {
     title: String,
     initials: String,
     preview: String,
-    when: String,
-    when_exact: String,
-    when_iso: String,
+    when: Moment,
     unread: i64,
     invited: bool,
     muted: bool,
@@ -228,9 +226,7 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
             title: names.list(&others),
             initials: others.first().map(|a| names.initials(*a)).unwrap_or_default(),
             preview,
-            when: relative(entry.last_message_at, ctx.now),
-            when_iso: iso(entry.last_message_at),
-            when_exact: exact(entry.last_message_at),
+            when: Moment::of(entry.last_message_at, ctx.now),
             unread,
             invited: entry.state == ParticipantState::Invited,
             muted: entry.muted,
@@ -425,9 +421,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
                 "group": m.group.map(|g| names.name(ActorRef::Group(g))),
                 "segments": rules::linkify(&m.body),
                 "mine": m.author == me,
-                "when": relative(m.created_at, ctx.now),
-                "when_iso": iso(m.created_at),
-                "when_exact": exact(m.created_at),
+                "when": Moment::of(m.created_at, ctx.now),
             })
         })
         .collect();

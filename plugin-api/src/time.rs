@@ -2,6 +2,7 @@
 //! ago", and the exact UTC time for hover text.
 
 use crate::Timestamp;
+use serde::Serialize;
 
 /// "just now", "5 minutes ago", "3 hours ago", "2 days ago", or the date.
 pub fn relative(at: Timestamp, now: Timestamp) -> String {
@@ -18,19 +19,42 @@ pub fn relative(at: Timestamp, now: Timestamp) -> String {
 
 /// `2026-11-22 04:30 UTC`.
 pub fn exact(at: Timestamp) -> String {
-    let secs = at.0.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    let (y, m, d, hour, minute, _) = utc(at);
+    format!("{y:04}-{m:02}-{d:02} {hour:02}:{minute:02} UTC")
 }
 
 /// `2026-11-22T04:30:05Z`, for a `<time datetime>` attribute (the portal's script keeps
 /// relative times current from it, in the words of [`relative`]).
 pub fn iso(at: Timestamp) -> String {
+    let (y, m, d, hour, minute, second) = utc(at);
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// A moment as a page shows it, in one value for templates:
+/// `<time datetime="{{when.iso}}" title="{{when.exact}}">{{when.text}}</time>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moment {
+    /// [`relative`]: "5 minutes ago".
+    pub text: String,
+    /// [`exact`]: the hover text.
+    pub exact: String,
+    /// [`iso`]: the `datetime` attribute.
+    pub iso: String,
+}
+
+impl Moment {
+    /// `at`, seen at `now`.
+    pub fn of(at: Timestamp, now: Timestamp) -> Moment {
+        Moment { text: relative(at, now), exact: exact(at), iso: iso(at) }
+    }
+}
+
+/// (year, month, day, hour, minute, second) of `at`, UTC.
+fn utc(at: Timestamp) -> (i64, u32, u32, i64, i64, i64) {
     let secs = at.0.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -63,5 +87,7 @@ mod tests {
         assert_eq!(exact(Timestamp(1_795_000_000_000)), "2026-11-18 11:06 UTC");
         assert_eq!(relative(Timestamp(0), now), "1970-01-01");
         assert_eq!(iso(Timestamp(1_795_000_000_000)), "2026-11-18T11:06:40Z");
+        let moment = Moment::of(Timestamp(now.0 - 5 * 60_000), now);
+        assert_eq!((moment.text.as_str(), moment.iso.as_str()), ("5 minutes ago", "2026-11-18T11:01:40Z"));
     }
 }

@@ -42,9 +42,7 @@ pub async fn page(
                         "id": n.id,
                         "text": n.text,
                         "href": format!("{}{}", req.base(), n.link),
-                        "when": plugin_api::time::relative(n.created_at, now),
-                        "when_exact": plugin_api::time::exact(n.created_at),
-                        "when_iso": plugin_api::time::iso(n.created_at),
+                        "when": plugin_api::time::Moment::of(n.created_at, now),
                         "read": n.read,
                     })
                 })
