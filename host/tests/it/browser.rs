@@ -118,6 +118,12 @@ impl Tab {
         self.client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
     }
 
+    /// The path of the current page, without query or fragment.
+    async fn path(&self) -> String {
+        let url = self.url().await;
+        url.trim_start_matches(&self.base).split(['?', '#']).next().unwrap_or_default().to_owned()
+    }
+
     async fn url(&self) -> String {
         self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
     }
@@ -287,9 +293,7 @@ async fn journey(server: &Server, chrome: &Chrome) {
     marie.click("#compose > button.button").await;
     marie.wait_text(".flash", "Your message is sent.").await;
     marie.wait_text(".messages", "laser cutter on Saturday").await;
-    let conversation = marie.url().await;
-    let conversation_path =
-        conversation.trim_start_matches(&server.base).split(['?', '#']).next().expect("path").to_owned();
+    let conversation_path = marie.path().await;
 
     // Rosalind signs in: the avatar badge and the bell say something is new.
     let rosalind = Tab::open(chrome, server, "rosalind").await;
@@ -376,14 +380,7 @@ async fn group_conversation(server: &Server, nikola: &Tab, marie: &Tab, rosalind
     nikola.type_into("#compose-body", "Could the crew cut 20 name badges for the open day?").await;
     nikola.click("#compose > button.button").await;
     nikola.wait_text(".messages", "20 name badges").await;
-    let path = nikola
-        .url()
-        .await
-        .trim_start_matches(&server.base)
-        .split(['?', '#'])
-        .next()
-        .expect("path")
-        .to_owned();
+    let path = nikola.path().await;
 
     marie.goto("/c/hilltop/conversations").await;
     marie.click(".tabs a:not([aria-current])").await;

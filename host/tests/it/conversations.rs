@@ -35,11 +35,7 @@ fn conversation_path(r: &Resp) -> String {
 }
 
 fn badge(client: &mut Client) -> Option<String> {
-    let home = client.get("/c/riverside").body;
-    let at = home.find("data-slot-key=\"unread_badge\"")?;
-    let rest = &home[at..];
-    let start = rest.find('>')? + 1;
-    Some(rest[start..].chars().take_while(char::is_ascii_digit).collect())
+    crate::http::unread_badge(&client.get("/c/riverside").body)
 }
 
 #[test]

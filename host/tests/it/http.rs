@@ -331,3 +331,11 @@ impl Events {
         self.rx.recv_timeout(wait).ok()
     }
 }
+
+/// The number on Conversations' avatar badge in a page or header fragment, if it shows.
+pub fn unread_badge(html: &str) -> Option<String> {
+    let at = html.find("data-slot-key=\"unread_badge\"")?;
+    let rest = &html[at..];
+    let start = rest.find('>')? + 1;
+    Some(rest[start..].chars().take_while(char::is_ascii_digit).collect())
+}

@@ -29,10 +29,7 @@ fn next_update(events: &Events) -> Vec<String> {
 fn header_badge(client: &mut Client) -> Option<String> {
     let header = client.get("/c/riverside/live/header");
     assert_eq!(header.status, 200);
-    let at = header.body.find("data-slot-key=\"unread_badge\"")?;
-    let rest = &header.body[at..];
-    let start = rest.find('>')? + 1;
-    Some(rest[start..].chars().take_while(char::is_ascii_digit).collect())
+    crate::http::unread_badge(&header.body)
 }
 
 #[test]
