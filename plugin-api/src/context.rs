@@ -24,8 +24,9 @@ impl fmt::Display for AbilityName {
     }
 }
 
-/// A value of a plugin setting, after the community's overrides are applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A value of a plugin setting, after the community's overrides are applied. On the wire
+/// it is the plain JSON value; see the `Deserialize` impl.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SettingValue {
     /// `type = "boolean"`.
@@ -35,6 +36,36 @@ pub enum SettingValue {
     /// `type = "duration"` (in seconds) is sent as an integer too; `type = "string"` and
     /// `type = "url"` as text.
     Text(String),
+}
+
+/// Reads the plain JSON value directly: the same wire form as `#[serde(untagged)]`
+/// without buffering each value (every request's context carries the settings).
+impl<'de> Deserialize<'de> for SettingValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SettingValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean, an integer or a string")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<SettingValue, E> {
+                Ok(SettingValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<SettingValue, E> {
+                Ok(SettingValue::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SettingValue, E> {
+                i64::try_from(v).map(SettingValue::Int).map_err(|_| E::custom("integer setting out of range"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<SettingValue, E> {
+                Ok(SettingValue::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<SettingValue, E> {
+                Ok(SettingValue::Text(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// The community a request belongs to.

@@ -64,8 +64,9 @@ impl fmt::Display for Capability {
     }
 }
 
-/// An SQL value: a parameter or a cell of a result row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An SQL value: a parameter or a cell of a result row. On the wire it is the plain JSON
+/// value (`null`, a number, a string, an array of bytes); see the `Deserialize` impl.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SqlValue {
     /// NULL.
@@ -78,6 +79,54 @@ pub enum SqlValue {
     Text(String),
     /// BLOB.
     Blob(Vec<u8>),
+}
+
+/// Reads the plain JSON value directly. Same wire form as `#[serde(untagged)]`, without
+/// its cost: an untagged enum buffers every value and tries each variant in turn, and
+/// every SQL parameter and result cell crosses the boundary as one of these.
+impl<'de> Deserialize<'de> for SqlValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SqlValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("null, a number, a string or an array of bytes")
+            }
+            fn visit_unit<E>(self) -> Result<SqlValue, E> {
+                Ok(SqlValue::Null)
+            }
+            fn visit_none<E>(self) -> Result<SqlValue, E> {
+                Ok(SqlValue::Null)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<SqlValue, E> {
+                Ok(SqlValue::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<SqlValue, E> {
+                // Past i64, a real, as the untagged form did.
+                Ok(i64::try_from(v).map_or(SqlValue::Real(v as f64), SqlValue::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<SqlValue, E> {
+                Ok(SqlValue::Real(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<SqlValue, E> {
+                Ok(SqlValue::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<SqlValue, E> {
+                Ok(SqlValue::Text(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<SqlValue, E> {
+                Ok(SqlValue::Blob(v.to_vec()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SqlValue, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    bytes.push(byte);
+                }
+                Ok(SqlValue::Blob(bytes))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl SqlValue {

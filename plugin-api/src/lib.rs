@@ -177,8 +177,36 @@ mod tests {
 
     #[test]
     fn sql_values_round_trip() {
-        let values = vec![SqlValue::Null, SqlValue::Int(-3), SqlValue::Real(1.5), SqlValue::Text("x".into())];
-        let back: Vec<SqlValue> = codec::decode(&codec::encode(&values).unwrap()).unwrap();
+        let values = vec![
+            SqlValue::Null,
+            SqlValue::Int(-3),
+            SqlValue::Int(i64::MAX),
+            SqlValue::Real(1.5),
+            SqlValue::Text("x \"quoted\" \u{e9}".into()),
+            SqlValue::Blob(vec![0, 7, 255]),
+        ];
+        let bytes = codec::encode(&values).unwrap();
+        let expected = r#"[null,-3,9223372036854775807,1.5,"x \"quoted\" é",[0,7,255]]"#;
+        assert_eq!(std::str::from_utf8(&bytes).unwrap(), expected);
+        let back: Vec<SqlValue> = codec::decode(&bytes).unwrap();
         assert_eq!(back, values);
+        // Past i64 a number is a real, as it was with `#[serde(untagged)]`.
+        let big: SqlValue = codec::decode(b"18446744073709551615").unwrap();
+        assert_eq!(big, SqlValue::Real(18_446_744_073_709_551_615_u64 as f64));
+        assert!(codec::decode::<SqlValue>(b"true").is_err());
+        assert!(codec::decode::<SqlValue>(b"[256]").is_err());
+        assert!(codec::decode::<SqlValue>(br#"{"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn setting_values_round_trip() {
+        let values =
+            vec![SettingValue::Bool(true), SettingValue::Int(-1000), SettingValue::Text("https://x".into())];
+        let bytes = codec::encode(&values).unwrap();
+        assert_eq!(bytes, br#"[true,-1000,"https://x"]"#);
+        assert_eq!(codec::decode::<Vec<SettingValue>>(&bytes).unwrap(), values);
+        assert!(codec::decode::<SettingValue>(b"1.5").is_err());
+        assert!(codec::decode::<SettingValue>(b"null").is_err());
+        assert!(codec::decode::<SettingValue>(b"18446744073709551615").is_err());
     }
 }
