@@ -299,18 +299,21 @@ impl Portal {
         SqlLimits { time: Duration::from_millis(limits.sql_ms), max_bytes: limits.max_payload_bytes as usize }
     }
 
-    fn services(
+    /// Opens one plugin call: a pooled connection, its transaction, and the call's context
+    /// read inside that transaction.
+    fn open_call(
         &self,
         plugin: &PluginEntry,
         community: &Community,
+        member: Option<&Member>,
         access: Access,
-    ) -> db::DbResult<DbServices> {
+    ) -> db::DbResult<(Context, DbServices)> {
         let mail = Arc::new(crate::plugins::services::Mail {
             templates: self.templates.clone(),
             public_url: self.config.public_url.clone(),
             community: community.clone(),
         });
-        DbServices::begin(
+        let services = DbServices::begin(
             self.db.get()?,
             mail,
             self.live.clone(),
@@ -318,7 +321,9 @@ impl Portal {
             access,
             self.sql_limits(),
             self.clock.now(),
-        )
+        )?;
+        let ctx = self.context(services.conn(), community, member, plugin)?;
+        Ok((ctx, services))
     }
 
     /// The slot items of one page render: the manifest items the member may see, with
@@ -365,12 +370,9 @@ impl Portal {
         items: &[&plugin_api::manifest::SlotSpec],
     ) -> Option<Vec<SlotFill>> {
         plugin.breaker.admit(self.clock.now()).ok()?;
-        let ctx = self.context_or_log(community, Some(member), plugin)?;
-        let services = self
-            .services(plugin, community, Access::ReadOnly)
-            .map_err(
-                |e| tracing::error!(plugin = plugin.id(), error = %e, "no database connection for slots"),
-            )
+        let (ctx, services) = self
+            .open_call(plugin, community, Some(member), Access::ReadOnly)
+            .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
             .ok()?;
         let request = PluginRequest::Slots {
             ctx,
@@ -381,18 +383,6 @@ impl Portal {
         let _ = services.rollback();
         self.observe(plugin, &result);
         slot_fills(plugin.id(), result)
-    }
-
-    fn context_or_log(
-        &self,
-        community: &Community,
-        member: Option<&Member>,
-        plugin: &PluginEntry,
-    ) -> Option<Context> {
-        let conn = self.db.get().map_err(|e| tracing::error!(error = %e, "no database connection")).ok()?;
-        self.context(&conn, community, member, plugin)
-            .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot build the plugin context"))
-            .ok()
     }
 
     fn visible_items<'p>(
@@ -468,17 +458,10 @@ impl Portal {
             plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
             _ => Access::ReadWrite,
         };
-        let ctx = match self.db.get().and_then(|conn| self.context(&conn, community, Some(member), plugin)) {
-            Ok(ctx) => ctx,
+        let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
+            Ok(opened) => opened,
             Err(err) => {
-                tracing::error!(plugin = plugin.id(), error = %err, "cannot build the plugin context");
-                return PageOutcome::Failed;
-            }
-        };
-        let services = match self.services(plugin, community, access) {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::error!(plugin = plugin.id(), error = %err, "no database connection");
+                tracing::error!(plugin = plugin.id(), error = %err, "cannot open the plugin call");
                 return PageOutcome::Failed;
             }
         };
@@ -553,10 +536,8 @@ impl Portal {
             if let Err(until) = plugin.breaker.admit(self.clock.now()) {
                 return Err(format!("the plugin is switched off until {}", until.0));
             }
-            let conn = self.db.get().map_err(|e| e.to_string())?;
-            let ctx = self.context(&conn, community, None, plugin).map_err(|e| e.to_string())?;
-            drop(conn);
-            let services = self.services(plugin, community, Access::ReadWrite).map_err(|e| e.to_string())?;
+            let (ctx, services) =
+                self.open_call(plugin, community, None, Access::ReadWrite).map_err(|e| e.to_string())?;
             let (result, services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
             self.observe(plugin, &result);

@@ -66,7 +66,7 @@ impl DbServices {
         now: Timestamp,
     ) -> DbResult<DbServices> {
         let turn = (access != Access::ReadOnly).then(|| conn.db().write_turn());
-        conn.execute_batch(if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
+        run_cached(&conn, if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
             conn,
@@ -85,7 +85,7 @@ impl DbServices {
 
     /// Commits everything the call did, then sends its live updates.
     pub fn commit(self) -> DbResult<()> {
-        self.conn.execute_batch("COMMIT")?;
+        run_cached(&self.conn, "COMMIT")?;
         let updates = self
             .updates
             .into_iter()
@@ -96,8 +96,14 @@ impl DbServices {
 
     /// Rolls back everything the call did.
     pub fn rollback(self) -> DbResult<()> {
-        self.conn.execute_batch("ROLLBACK")?;
+        run_cached(&self.conn, "ROLLBACK")?;
         Ok(())
+    }
+
+    /// The connection, inside the call's transaction (for the host's own reads that belong
+    /// to the call, such as the community's settings in its context).
+    pub fn conn(&self) -> &PooledConn {
+        &self.conn
     }
 
     fn db_error(&self, err: db::DbError) -> HostError {
@@ -109,6 +115,13 @@ impl DbServices {
         let admins = db::groups::admins(&self.conn, group.id).map_err(|e| self.db_error(e))?;
         Ok(GroupInfo { id: group.id, name: group.name, nickname: group.nickname, admins })
     }
+}
+
+/// Runs a transaction-control statement from the connection's statement cache (parsed
+/// once per connection, not at every call).
+fn run_cached(conn: &PooledConn, sql: &str) -> DbResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 fn member_info(user: db::users::User) -> MemberInfo {
