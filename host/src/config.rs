@@ -116,6 +116,9 @@ pub struct PluginsConfig {
     pub runtime: RuntimeConfig,
     /// When a failing plugin is switched off, and for how long.
     pub breaker: crate::plugins::breaker::BreakerConfig,
+    /// Reuse `Slots` answers of plugins that allow it (`slots_cache_seconds` in their
+    /// manifest); `false` asks the plugin at every page render.
+    pub slot_cache: bool,
 }
 
 impl Default for Config {
@@ -139,6 +142,7 @@ impl Default for PluginsConfig {
             manifests: vec![PathBuf::from("manifests/conversations.toml")],
             runtime: RuntimeConfig::default(),
             breaker: crate::plugins::breaker::BreakerConfig::default(),
+            slot_cache: true,
         }
     }
 }

@@ -20,4 +20,5 @@ pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;
 pub mod rate_limit;
+pub mod slot_cache;
 pub mod web;

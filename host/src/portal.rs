@@ -12,6 +12,7 @@ use crate::plugins::breaker::{Breaker, Change};
 use crate::plugins::manifest::{self, PluginManifest};
 use crate::plugins::services::DbServices;
 use crate::plugins::{CallError, LoadError, LoadedPlugin, PluginRuntime};
+use crate::slot_cache::{SlotCache, SlotKey};
 use plugin_api::manifest::SettingSpec;
 use plugin_api::{
     AbilityName, CommunityInfo, Context, PageRequest, PageResponse, PluginRequest, PluginResponse,
@@ -170,6 +171,8 @@ pub struct Portal {
     pub limits: crate::rate_limit::RateLimiter,
     /// Live updates to members' open pages.
     pub live: Arc<crate::live::Live>,
+    /// Remembered `Slots` answers.
+    pub slot_cache: SlotCache,
     _runtime: PluginRuntime,
     requests: AtomicU64,
 }
@@ -220,6 +223,7 @@ impl Portal {
             templates,
             limits,
             live: Arc::default(),
+            slot_cache: SlotCache::default(),
             _runtime: runtime,
             requests: AtomicU64::new(0),
         })
@@ -265,17 +269,7 @@ impl Portal {
         member: Option<&Member>,
         plugin: &PluginEntry,
     ) -> db::DbResult<Context> {
-        let declared: BTreeSet<&str> =
-            plugin.manifest().raw.abilities.iter().map(|a| a.name.as_str()).collect();
-        let abilities = member
-            .map(|m| {
-                m.abilities
-                    .iter()
-                    .filter(|a| declared.contains(a.as_str()))
-                    .map(|a| AbilityName(a.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let abilities = member.map(|m| plugin_abilities(plugin, m)).unwrap_or_default();
         Ok(Context {
             community: CommunityInfo {
                 id: community.id,
@@ -360,7 +354,32 @@ impl Portal {
         slots
     }
 
-    /// One `Slots` call, in a read-only transaction.
+    /// Where `plugin`'s `Slots` answer for this member and page may be remembered, and for
+    /// how long (ms); `None` when the plugin or the operator does not allow it.
+    fn cacheable(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        page: &SlotPage,
+    ) -> Option<(SlotKey, i64)> {
+        let seconds = plugin.manifest().raw.slots_cache_seconds;
+        if !self.config.plugins.slot_cache || seconds == 0 {
+            return None;
+        }
+        let key = SlotKey {
+            plugin: plugin.id().to_owned(),
+            community: community.id,
+            viewer: member.user.id,
+            is_admin: member.is_admin(),
+            abilities: plugin_abilities(plugin, member),
+            page: page.clone(),
+        };
+        Some((key, i64::from(seconds) * 1000))
+    }
+
+    /// One `Slots` answer: remembered, or asked in a read-only transaction (and remembered
+    /// if the plugin allows it).
     fn fill(
         &self,
         plugin: &PluginEntry,
@@ -369,7 +388,15 @@ impl Portal {
         page: &SlotPage,
         items: &[&plugin_api::manifest::SlotSpec],
     ) -> Option<Vec<SlotFill>> {
-        plugin.breaker.admit(self.clock.now()).ok()?;
+        let now = self.clock.now();
+        let cacheable = self.cacheable(plugin, community, member, page);
+        if let Some((key, max_age)) = &cacheable
+            && let Some(fills) = self.slot_cache.get(key, db::commits(), now, *max_age)
+        {
+            return Some(fills);
+        }
+        plugin.breaker.admit(now).ok()?;
+        let commits = db::commits();
         let (ctx, services) = self
             .open_call(plugin, community, Some(member), Access::ReadOnly)
             .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
@@ -382,7 +409,11 @@ impl Portal {
         let (result, services) = plugin.plugin.call(&request, services);
         let _ = services.rollback();
         self.observe(plugin, &result);
-        slot_fills(plugin.id(), result)
+        let fills = slot_fills(plugin.id(), result)?;
+        if let Some((key, _)) = cacheable {
+            self.slot_cache.put(key, fills.clone(), commits, db::commits(), now);
+        }
+        Some(fills)
     }
 
     fn visible_items<'p>(
@@ -458,6 +489,7 @@ impl Portal {
             plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
             _ => Access::ReadWrite,
         };
+        let commits = db::commits();
         let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
             Ok(opened) => opened,
             Err(err) => {
@@ -482,8 +514,14 @@ impl Portal {
                 // renders is a form error page, and its slots can come from a fresh read).
                 let known = if is_get {
                     let items = self.visible_items(plugin, member, slot_page);
+                    let cacheable = self.cacheable(plugin, community, member, slot_page);
+                    let now = ctx.now;
                     let fills = if items.is_empty() {
                         Some(Vec::new())
+                    } else if let Some((key, age)) = &cacheable
+                        && let Some(hit) = self.slot_cache.get(key, db::commits(), now, *age)
+                    {
+                        Some(hit)
                     } else {
                         let request = PluginRequest::Slots {
                             ctx,
@@ -492,7 +530,13 @@ impl Portal {
                         };
                         let result = session.call(&request);
                         self.observe(plugin, &result);
-                        slot_fills(plugin.id(), result)
+                        let fills = slot_fills(plugin.id(), result);
+                        // Only an answer from a read-only transaction: a write that is
+                        // rolled back after all must not be remembered.
+                        if let (Some((key, _)), Some(fills), Access::ReadOnly) = (cacheable, &fills, access) {
+                            self.slot_cache.put(key, fills.clone(), commits, db::commits(), now);
+                        }
+                        fills
                     };
                     Some((plugin, fills))
                 } else {
@@ -612,6 +656,17 @@ impl Portal {
             tracing::error!(plugin = plugin.id(), error = %err, "could not store the plugin's health");
         }
     }
+}
+
+/// The member's abilities that `plugin` declares.
+fn plugin_abilities(plugin: &PluginEntry, member: &Member) -> Vec<AbilityName> {
+    let declared = &plugin.manifest().raw.abilities;
+    member
+        .abilities
+        .iter()
+        .filter(|a| declared.iter().any(|d| d.name.as_str() == a.as_str()))
+        .map(|a| AbilityName(a.clone()))
+        .collect()
 }
 
 fn slot_fills(plugin: &str, result: Result<PluginResponse, CallError>) -> Option<Vec<SlotFill>> {

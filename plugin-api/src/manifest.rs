@@ -77,7 +77,21 @@ pub struct ManifestFile {
     /// Per-member preferences shown on the preferences page.
     #[serde(default)]
     pub preferences: Vec<PreferenceSpec>,
+    /// Seconds the portal may reuse the plugin's answer to a `Slots` request for the same
+    /// member on the same page, instead of asking at every page render; at most
+    /// [`MAX_SLOTS_CACHE_SECONDS`]. `0`, the default, asks every time. Every write the
+    /// portal process commits (the plugin's own, or the host's: settings, preferences,
+    /// groups) forgets every remembered answer, and the member's abilities are part of the
+    /// key, so what can go unseen for at most this long is a change made outside the
+    /// process (the `portal` command line, another server on the same database) or by the
+    /// clock alone. Keep `0` if an answer depends on the time or on anything but the
+    /// database.
+    #[serde(default)]
+    pub slots_cache_seconds: u32,
 }
+
+/// The most [`ManifestFile::slots_cache_seconds`] may be.
+pub const MAX_SLOTS_CACHE_SECONDS: u32 = 300;
 
 /// A feature flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

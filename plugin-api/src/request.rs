@@ -187,7 +187,7 @@ impl fmt::Display for SlotName {
 }
 
 /// The page whose slots are being filled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SlotPage {
     /// The member whose profile is shown, on a profile page.
     pub profile: Option<UserId>,

@@ -1,10 +1,12 @@
 //! A small pool of SQLite connections to one database file, opened with the portal's
-//! pragmas (WAL, foreign keys, busy timeout).
+//! pragmas (WAL, foreign keys, busy timeout), and the count of this process's commits.
 
 use super::{DbResult, migrate};
 use rusqlite::Connection;
+use std::ffi::c_int;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -86,12 +88,39 @@ impl Db {
     }
 }
 
+/// Write transactions committed by this process, to any database, since it started.
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// How many transactions this process has committed so far. A value read before a read
+/// transaction began that still equals this one means no commit of this process has
+/// happened since: what the read saw is still current (for writes of this process).
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::SeqCst)
+}
+
+/// WAL pages after which a commit checkpoints (SQLite's default auto-checkpoint).
+const AUTOCHECKPOINT_PAGES: c_int = 1000;
+
+/// SQLite calls this after every commit, once the commit is visible and the write lock is
+/// released (`sqlite3_wal_hook`). It counts the commit, and checkpoints as SQLite's own
+/// auto-checkpoint hook (which this one replaces) would.
+fn on_commit(wal: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
+    COMMITS.fetch_add(1, Ordering::SeqCst);
+    if pages >= AUTOCHECKPOINT_PAGES {
+        // A busy checkpoint is retried at the next commit, as with the default hook; an
+        // error here would only make the committed statement report one.
+        let _ = wal.checkpoint();
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> DbResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "on")?;
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.set_prepared_statement_cache_capacity(128);
+    conn.wal_hook(Some(on_commit));
     super::plugin_store::install_authorizer(&conn)?;
     Ok(conn)
 }

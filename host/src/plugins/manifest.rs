@@ -316,6 +316,17 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         }
     }
 
+    if raw.slots_cache_seconds > plugin_api::manifest::MAX_SLOTS_CACHE_SECONDS {
+        return Err(v.error(
+            &[Seg::Key("slots_cache_seconds")],
+            format!(
+                "{} is too long; expected 0 (ask at every page) to {} seconds",
+                raw.slots_cache_seconds,
+                plugin_api::manifest::MAX_SLOTS_CACHE_SECONDS
+            ),
+        ));
+    }
+
     let mut routes = BTreeSet::new();
     let mut paths = BTreeSet::new();
     for (i, route) in raw.routes.iter().enumerate() {

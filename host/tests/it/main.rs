@@ -15,5 +15,6 @@ mod manifests;
 mod notifications;
 mod runtime;
 mod security;
+mod slot_cache;
 mod support;
 mod web;

@@ -54,6 +54,10 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
             ":17:1: field `routes[0].rate_limit`: `welcome_text` is not an `integer` setting with `min` of at least 1 in [settings]",
         ),
         (
+            "slots_cache_too_long.toml",
+            ":7:1: field `slots_cache_seconds`: 3600 is too long; expected 0 (ask at every page) to 300 seconds",
+        ),
+        (
             "undeclared_ability.toml",
             ":16:1: field `routes[0].ability`: `broken.admin` is not declared in [[abilities]]; expected one of: broken.use",
         ),

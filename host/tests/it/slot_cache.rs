@@ -1,0 +1,75 @@
+//! Remembered `Slots` answers (`slots_cache_seconds` in the manifest): reused page after
+//! page, never hiding a write the portal committed, and at most the manifest's seconds
+//! behind a write made outside the portal process; switched off by `[plugins] slot_cache`.
+
+use crate::http::{Client, Server};
+use host::clock::Clock;
+use plugin_api::Timestamp;
+
+const GRACE: &str = "grace@riverside.example";
+const ALAN: &str = "alan@riverside.example";
+const REFUSES: &str = "This participant does not accept direct messages.";
+
+fn user_id(server: &Server, nickname: &str) -> i64 {
+    server.count(&format!("SELECT id FROM users WHERE nickname = '{nickname}' AND community_id = 1"))
+}
+
+/// Alan refuses direct messages, written the way another process would: through a
+/// connection of its own, which the portal does not see commit.
+fn refuse_direct_messages_from_outside(server: &Server) {
+    let conn = rusqlite::Connection::open(server.portal.config.database_path()).expect("own connection");
+    conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    conn.execute(
+        "INSERT INTO preferences (user_id, plugin, key, value) VALUES (?1, 'conversations', 'accept_direct_messages', 0)",
+        [user_id(server, "alan")],
+    )
+    .expect("write from outside");
+}
+
+fn message_refused(grace: &mut Client) -> bool {
+    let page = grace.get("/c/riverside/members/alan");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-slot-key=\"message\""), "{}", page.body);
+    page.body.contains(REFUSES)
+}
+
+#[test]
+fn answers_are_reused_until_the_portal_commits_and_outside_writes_wait_at_most_the_manifests_seconds() {
+    let clock = Clock::manual(Timestamp(1_700_000_000_000));
+    let server = Server::with_clock(clock.clone(), |_| {});
+    let mut grace = server.signed_in("riverside", GRACE);
+    let mut alan = server.signed_in("riverside", ALAN);
+    let stats = || server.portal.slot_cache.stats();
+
+    // Page after page of the same member: one plugin call, then the remembered answer.
+    assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body), None);
+    let before = stats();
+    for _ in 0..3 {
+        assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body), None);
+    }
+    assert_eq!((stats().hits - before.hits, stats().misses - before.misses), (3, 0));
+
+    // A message committed by the portal shows on Grace's very next page.
+    let to = format!("user:{}", user_id(&server, "grace"));
+    assert_eq!(alan.post("/c/riverside/conversations", &[("to", &to), ("body", "Lunch?")]).status, 303);
+    assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body).as_deref(), Some("1"));
+
+    // A write from outside the process: seen once the 30 s of the manifest have passed.
+    assert!(!message_refused(&mut grace));
+    refuse_direct_messages_from_outside(&server);
+    assert!(!message_refused(&mut grace), "the remembered answer is still used");
+    clock.advance(29_000);
+    assert!(!message_refused(&mut grace));
+    clock.advance(1_001);
+    assert!(message_refused(&mut grace), "asked again after 30 s");
+}
+
+#[test]
+fn with_the_cache_off_every_page_asks_the_plugin() {
+    let server = Server::with_clock(Clock::system(), |config| config.plugins.slot_cache = false);
+    let mut grace = server.signed_in("riverside", GRACE);
+    assert!(!message_refused(&mut grace));
+    refuse_direct_messages_from_outside(&server);
+    assert!(message_refused(&mut grace));
+    assert_eq!(server.portal.slot_cache.stats().hits, 0);
+}
