@@ -43,7 +43,7 @@ pub struct Report {
 
 /// Time per iteration of `f`: after a warm-up, the median of 21 batch means taken over
 /// about `seconds` in all (the median resists the machine's other work).
-fn time_per_op(seconds: f64, mut f: impl FnMut()) -> Duration {
+pub fn time_per_op(seconds: f64, mut f: impl FnMut()) -> Duration {
     for _ in 0..200 {
         f();
     }

@@ -3,6 +3,7 @@
 //! written as JSON (for comparison between commits). Sections:
 //!
 //! - [`boundary`]: the same conversation logic native vs through the ABI;
+//! - [`slots`]: one `Slots` call in-process, asked and remembered;
 //! - [`pages`]: page cost of plugins, with and without Conversations, under load;
 //! - [`sending`]: messages/s over HTTP vs a native SQLite loop;
 //! - [`scale`]: bulk seeding, then page timings at 10k, 100k and 1M messages;
@@ -19,6 +20,7 @@ mod pages;
 mod scale;
 mod sending;
 mod server;
+mod slots;
 mod startup;
 
 use clap::Parser;
@@ -41,8 +43,8 @@ pub struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/report.json")]
     json: PathBuf,
-    /// Sections to run, comma-separated: boundary, pages, sending, scale, digest, startup.
-    #[arg(long, default_value = "boundary,pages,sending,scale,digest,startup", value_delimiter = ',')]
+    /// Sections to run, comma-separated: boundary, slots, pages, sending, scale, digest, startup.
+    #[arg(long, default_value = "boundary,slots,pages,sending,scale,digest,startup", value_delimiter = ',')]
     sections: Vec<String>,
     /// Participants with unread conversations in the digest section.
     #[arg(long, default_value_t = 100_000)]
@@ -76,6 +78,7 @@ pub struct Bench {
 struct Report {
     machine: String,
     boundary: Option<boundary::Report>,
+    slots: Option<slots::Report>,
     pages: Option<pages::Report>,
     sending: Option<sending::Report>,
     scale: Option<scale::Report>,
@@ -118,13 +121,31 @@ fn main() -> anyhow::Result<()> {
         let Some(r) = &report.boundary else { return Ok(()) };
         boundary::print(r);
     }
+    if wants("slots") {
+        let r = slots::run(&bench, &args.demo)?;
+        slots::print(&r);
+        report.slots = Some(r);
+    }
     if wants("pages") || wants("sending") {
         let dir = tempfile::tempdir()?;
         let cache = dir.path().join("module-cache");
         let (config, port) = server::write_config(dir.path(), &bench.manifest, &cache, "")?;
+        // Compile the module into the cache first, as the first start after an upgrade
+        // does: the memory measured is that of an ordinary start.
+        let manifest = bench.manifest.to_str().unwrap_or_default();
+        server::cli(&bench.binary, &config, &["plugin", "check", manifest])?;
         let server = server::Server::start(&bench.binary, &config, port, Some(&args.demo))?;
         if wants("pages") {
-            let r = pages::run(&bench, &server)?;
+            let (config, port) = server::write_config_as(
+                dir.path(),
+                "portal-uncached.toml",
+                &bench.manifest,
+                &cache,
+                "slot_cache = false",
+                "",
+            )?;
+            let uncached = server::Server::start(&bench.binary, &config, port, None)?;
+            let r = pages::run(&bench, &server, &uncached)?;
             pages::print(&r);
             report.pages = Some(r);
         }

@@ -1,6 +1,10 @@
 //! Page cost of plugins: the profile page and the community home, with the Conversations
 //! slots (badge, menu entries, Message button) and with the feature switched off, under
 //! the same load against the real `portal` process; plus its memory idle and under load.
+//! "With" is measured twice: with remembered `Slots` answers (the default; no writes
+//! happen during the run, so nearly every page reuses one: the best case) and with
+//! `[plugins] slot_cache = false` in a second process on the same database (one plugin
+//! call per page: the worst case, as if something were written between every two pages).
 
 use crate::Bench;
 use crate::client::Client;
@@ -9,13 +13,15 @@ use crate::server::Server;
 use serde::Serialize;
 use std::time::Duration;
 
-/// One page, on and off.
+/// One page, on (remembered answers, then a plugin call each time) and off.
 #[derive(Serialize)]
 pub struct PageRow {
     page: &'static str,
     with_plugin: Stats,
+    with_plugin_uncached: Stats,
     without_plugin: Stats,
     throughput_ratio: f64,
+    uncached_throughput_ratio: f64,
 }
 
 /// The section's result.
@@ -60,8 +66,11 @@ fn measure(
     })
 }
 
-/// Runs the section.
-pub fn run(bench: &Bench, server: &Server) -> anyhow::Result<Report> {
+/// Runs the section: `server` remembers `Slots` answers, `uncached` (the same database)
+/// does not.
+pub fn run(bench: &Bench, server: &Server, uncached: &Server) -> anyhow::Result<Report> {
+    // Idle: after start-up work (demo load, password hashing) has settled.
+    std::thread::sleep(Duration::from_secs(2));
     let rss_idle_mib = server.rss_mib();
     let mut rows = Vec::new();
     let mut rss_under_load_mib: f64 = 0.0;
@@ -74,6 +83,8 @@ pub fn run(bench: &Bench, server: &Server) -> anyhow::Result<Report> {
         measure(server, path, marker, true, 0.5)?;
         let with_plugin = measure(server, path, marker, true, bench.seconds)?;
         rss_under_load_mib = rss_under_load_mib.max(server.rss_mib());
+        measure(uncached, path, marker, true, 0.5)?;
+        let with_plugin_uncached = measure(uncached, path, marker, true, bench.seconds)?;
         switch(server, false)?;
         measure(server, path, marker, false, 0.5)?;
         let without_plugin = measure(server, path, marker, false, bench.seconds)?;
@@ -81,7 +92,9 @@ pub fn run(bench: &Bench, server: &Server) -> anyhow::Result<Report> {
         rows.push(PageRow {
             page,
             throughput_ratio: with_plugin.rps / without_plugin.rps,
+            uncached_throughput_ratio: with_plugin_uncached.rps / without_plugin.rps,
             with_plugin,
+            with_plugin_uncached,
             without_plugin,
         });
     }
@@ -91,19 +104,25 @@ pub fn run(bench: &Bench, server: &Server) -> anyhow::Result<Report> {
 /// Prints the section as a Markdown table.
 pub fn print(report: &Report) {
     println!("\n## Page cost of plugins ({} clients over loopback, real `portal` process)", report.clients);
-    println!("| page | with Conversations | p50 / p99 | without | p50 / p99 | with / without |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| page | with Conversations | p50 / p99 | same, slot cache off | p50 / p99 | without | p50 / p99 | with / without | cache off / without |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &report.rows {
         println!(
-            "| {} | {:.0} req/s | {:.2} / {:.2} ms | {:.0} req/s | {:.2} / {:.2} ms | {:.2}x |",
+            "| {} | {:.0} req/s | {:.2} / {:.2} ms | {:.0} req/s | {:.2} / {:.2} ms | {:.0} req/s | {:.2} / {:.2} ms | {:.2}x | {:.2}x |",
             r.page,
             r.with_plugin.rps,
             r.with_plugin.p50_ms,
             r.with_plugin.p99_ms,
+            r.with_plugin_uncached.rps,
+            r.with_plugin_uncached.p50_ms,
+            r.with_plugin_uncached.p99_ms,
             r.without_plugin.rps,
             r.without_plugin.p50_ms,
             r.without_plugin.p99_ms,
-            r.throughput_ratio
+            r.throughput_ratio,
+            r.uncached_throughput_ratio
         );
     }
     println!(

@@ -28,14 +28,27 @@ pub fn write_config(
     cache: &Path,
     extra: &str,
 ) -> anyhow::Result<(PathBuf, u16)> {
+    write_config_as(data_dir, "portal.toml", manifest, cache, "", extra)
+}
+
+/// Writes the configuration file `file` in `data_dir` with `manifest`, `plugins` TOML in
+/// its `[plugins]` table and `extra` TOML appended.
+pub fn write_config_as(
+    data_dir: &Path,
+    file: &str,
+    manifest: &Path,
+    cache: &Path,
+    plugins: &str,
+    extra: &str,
+) -> anyhow::Result<(PathBuf, u16)> {
     let port = free_port()?;
-    let config = data_dir.join("portal.toml");
+    let config = data_dir.join(file);
     let manifest = std::fs::canonicalize(manifest)?;
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\n\
-             [plugins]\nmanifests = [{manifest:?}]\n[plugins.runtime]\ncache_dir = {cache:?}\n\
+             [plugins]\nmanifests = [{manifest:?}]\n{plugins}\n[plugins.runtime]\ncache_dir = {cache:?}\n\
              [jobs]\nenabled = false\n[web.sign_in]\nattempts_per_address = 1000000\n{extra}"
         ),
     )?;
@@ -81,15 +94,16 @@ impl Server {
 
     /// Runs a `portal` command on the same configuration.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new(&self.binary)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env("RUST_LOG", "error")
-            .output()?;
-        anyhow::ensure!(out.status.success(), "portal {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        cli(&self.binary, &self.config, args)
     }
+}
+
+/// Runs `binary --config config args…` and returns its output.
+pub fn cli(binary: &Path, config: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out =
+        Command::new(binary).arg("--config").arg(config).args(args).env("RUST_LOG", "error").output()?;
+    anyhow::ensure!(out.status.success(), "portal {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl Drop for Server {
