@@ -98,20 +98,36 @@ pub fn commits() -> u64 {
     COMMITS.load(Ordering::SeqCst)
 }
 
-/// WAL pages after which a commit checkpoints (SQLite's default auto-checkpoint).
+/// WAL pages after which a commit asks for a checkpoint (SQLite's default auto-checkpoint).
 const AUTOCHECKPOINT_PAGES: c_int = 1000;
 
+thread_local! {
+    /// Set when a commit on this thread found the WAL long enough to checkpoint.
+    static CHECKPOINT_DUE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// SQLite calls this after every commit, once the commit is visible and the write lock is
-/// released (`sqlite3_wal_hook`). It counts the commit, and checkpoints as SQLite's own
-/// auto-checkpoint hook (which this one replaces) would.
-fn on_commit(wal: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
+/// released (`sqlite3_wal_hook`, which replaces SQLite's own auto-checkpoint hook). It
+/// counts the commit and, past [`AUTOCHECKPOINT_PAGES`], leaves the checkpoint to the
+/// connection's return to the pool: SQLite's hook would checkpoint (and `fsync`) right
+/// here, while the committing plugin call still holds the process's turn to write and
+/// every other writer waits (a fifth of the sending time, measured).
+fn on_commit(_wal: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
     COMMITS.fetch_add(1, Ordering::SeqCst);
     if pages >= AUTOCHECKPOINT_PAGES {
-        // A busy checkpoint is retried at the next commit, as with the default hook; an
-        // error here would only make the committed statement report one.
-        let _ = wal.checkpoint();
+        CHECKPOINT_DUE.with(|due| due.set(true));
     }
     Ok(())
+}
+
+/// Runs the checkpoint a commit on this thread asked for, if any: `PASSIVE`, so it never
+/// waits for readers or writers (what it cannot copy now, a later one will).
+fn checkpoint_if_due(conn: &Connection) {
+    if CHECKPOINT_DUE.with(|due| due.replace(false))
+        && let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    {
+        tracing::warn!(error = %err, "WAL checkpoint failed; the next one retries");
+    }
 }
 
 fn open_connection(path: &Path) -> DbResult<Connection> {
@@ -158,10 +174,33 @@ impl Drop for PooledConn {
         if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
             return;
         }
+        checkpoint_if_due(&conn);
         if let Ok(mut idle) = self.db.inner.idle.lock()
             && idle.len() < MAX_IDLE
         {
             idle.push(conn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_are_counted_and_the_wal_is_checkpointed_when_connections_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").unwrap();
+        let before = commits();
+        // 3,000 commits of about one page each: three auto-checkpoints' worth.
+        for i in 0..3_000 {
+            let conn = db.get().unwrap();
+            conn.execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(3000))", [i]).unwrap();
+        }
+        assert!(commits() - before >= 3_000, "every commit is counted");
+        let wal = std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len();
+        let page = 4096 + 24;
+        assert!(wal < 1_500 * page, "the WAL is reused after checkpoints: {wal} bytes, {} pages", wal / page);
     }
 }

@@ -84,13 +84,18 @@ impl DbServices {
     }
 
     /// Commits everything the call did, then sends its live updates.
+    ///
+    /// The turn to write is given up before the connection goes back to the pool (where a
+    /// due WAL checkpoint runs), so the next writer need not wait for it.
     pub fn commit(self) -> DbResult<()> {
         run_cached(&self.conn, "COMMIT")?;
-        let updates = self
-            .updates
+        let DbServices { conn, _turn: turn, live, community, updates, .. } = self;
+        drop(turn);
+        let updates = updates
             .into_iter()
             .map(|(user, topics)| (user, LiveUpdate { topics: topics.into_iter().collect() }));
-        self.live.send(self.community, updates);
+        live.send(community, updates);
+        drop(conn);
         Ok(())
     }
 
