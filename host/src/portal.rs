@@ -389,13 +389,14 @@ impl Portal {
         items: &[&plugin_api::manifest::SlotSpec],
     ) -> Option<Vec<SlotFill>> {
         let now = self.clock.now();
+        // A plugin switched off by its breaker shows no slots, remembered or not.
+        plugin.breaker.admit(now).ok()?;
         let cacheable = self.cacheable(plugin, community, member, page);
         if let Some((key, max_age)) = &cacheable
             && let Some(fills) = self.slot_cache.get(key, db::commits(), now, *max_age)
         {
             return Some(fills);
         }
-        plugin.breaker.admit(now).ok()?;
         let commits = db::commits();
         let (ctx, services) = self
             .open_call(plugin, community, Some(member), Access::ReadOnly)

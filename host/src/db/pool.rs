@@ -111,7 +111,7 @@ thread_local! {
 /// counts the commit and, past [`AUTOCHECKPOINT_PAGES`], leaves the checkpoint to the
 /// connection's return to the pool: SQLite's hook would checkpoint (and `fsync`) right
 /// here, while the committing plugin call still holds the process's turn to write and
-/// every other writer waits (a fifth of the sending time, measured).
+/// every other writer waits (measured: the slowest 1% of commits took 1 to 15 ms).
 fn on_commit(_wal: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
     COMMITS.fetch_add(1, Ordering::SeqCst);
     if pages >= AUTOCHECKPOINT_PAGES {
