@@ -192,7 +192,10 @@ pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
     for a in &m.abilities {
         let _ = writeln!(out, "    {:<28} {}", a.name, a.label);
     }
-    let _ = writeln!(out, "  slots");
+    let _ = match m.slots_cache_seconds {
+        0 => writeln!(out, "  slots         (asked at every page)"),
+        n => writeln!(out, "  slots         (answers reused up to {n} s, until the portal commits a write)"),
+    };
     for s in &m.slots {
         let link = s.link.as_deref().unwrap_or("-");
         let _ = writeln!(

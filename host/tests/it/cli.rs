@@ -29,6 +29,7 @@ fn plugin_check_prints_what_the_plugin_declares() {
         "conversations.groups",
         "profile.actions",
         "header.avatar_badge",
+        "slots         (answers reused up to 30 s, until the portal commits a write)",
         "digest",
         "max_participants       = 9 (integer 1..=50)",
         "require_acceptance     = true (boolean)",
