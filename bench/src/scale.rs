@@ -6,7 +6,7 @@
 use crate::Bench;
 use crate::client::Client;
 use crate::load::{Stats, stats};
-use crate::server::{Server, write_config};
+use crate::server::{Server, write_config_as};
 use host::clock::Clock;
 use host::config::Config;
 use host::portal::Portal;
@@ -168,7 +168,11 @@ pub fn run(bench: &Bench) -> anyhow::Result<Report> {
     for size in SIZES {
         let dir = tempfile::tempdir()?;
         let seed_s = seed(&bench.manifest, dir.path(), size)?;
-        let (config, port) = write_config(dir.path(), &bench.manifest, &dir.path().join("module-cache"), "")?;
+        // Every page asks the plugin (no remembered `Slots` answers): the timings are those
+        // of the queries at this size, not of a cache.
+        let cache = dir.path().join("module-cache");
+        let (config, port) =
+            write_config_as(dir.path(), "portal.toml", &bench.manifest, &cache, "slot_cache = false", "")?;
         let server = Server::start(&bench.binary, &config, port, None)?;
         let mut m0 = Client::sign_in(&server.base, "scale", "m0@scale.example")?;
         let inbox = m0.get("/c/scale/conversations")?;
