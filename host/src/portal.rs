@@ -515,7 +515,12 @@ impl Portal {
                 // renders is a form error page, and its slots can come from a fresh read).
                 let known = if is_get {
                     let items = self.visible_items(plugin, member, slot_page);
-                    let cacheable = self.cacheable(plugin, community, member, slot_page);
+                    // Only a read-only GET uses remembered answers: a GET that writes (a
+                    // read marker) must show what it wrote, and an answer that includes a
+                    // write that may still roll back must not be remembered.
+                    let cacheable = (access == Access::ReadOnly)
+                        .then(|| self.cacheable(plugin, community, member, slot_page))
+                        .flatten();
                     let now = ctx.now;
                     let fills = if items.is_empty() {
                         Some(Vec::new())
@@ -532,9 +537,7 @@ impl Portal {
                         let result = session.call(&request);
                         self.observe(plugin, &result);
                         let fills = slot_fills(plugin.id(), result);
-                        // Only an answer from a read-only transaction: a write that is
-                        // rolled back after all must not be remembered.
-                        if let (Some((key, _)), Some(fills), Access::ReadOnly) = (cacheable, &fills, access) {
+                        if let (Some((key, _)), Some(fills)) = (cacheable, &fills) {
                             self.slot_cache.put(key, fills.clone(), commits, db::commits(), now);
                         }
                         fills

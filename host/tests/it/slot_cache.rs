@@ -51,8 +51,18 @@ fn answers_are_reused_until_the_portal_commits_and_outside_writes_wait_at_most_t
 
     // A message committed by the portal shows on Grace's very next page.
     let to = format!("user:{}", user_id(&server, "grace"));
-    assert_eq!(alan.post("/c/riverside/conversations", &[("to", &to), ("body", "Lunch?")]).status, 303);
+    let sent = alan.post("/c/riverside/conversations", &[("to", &to), ("body", "Lunch?")]);
+    assert_eq!(sent.status, 303);
     assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body).as_deref(), Some("1"));
+    assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body).as_deref(), Some("1"));
+
+    // Opening it, a GET that writes its read marker, asks afresh: the page that read it
+    // shows no badge, although a remembered answer with the badge was there.
+    let path = sent.location.expect("location").split('?').next().expect("path").to_owned();
+    let opened = grace.get(&path);
+    assert!(opened.body.contains("Lunch?"), "{}", opened.body);
+    assert_eq!(crate::http::unread_badge(&opened.body), None);
+    assert_eq!(crate::http::unread_badge(&grace.get("/c/riverside").body), None);
 
     // A write from outside the process: seen once the 30 s of the manifest have passed.
     assert!(!message_refused(&mut grace));
