@@ -392,27 +392,36 @@ impl Portal {
         // A plugin switched off by its breaker shows no slots, remembered or not.
         plugin.breaker.admit(now).ok()?;
         let cacheable = self.cacheable(plugin, community, member, page);
+        self.remembered_or_asked(cacheable, now, db::commits(), || {
+            let (ctx, services) = self
+                .open_call(plugin, community, Some(member), Access::ReadOnly)
+                .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
+                .ok()?;
+            let (result, services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
+            let _ = services.rollback();
+            self.observe(plugin, &result);
+            slot_fills(plugin.id(), result)
+        })
+    }
+
+    /// The remembered answer for `cacheable` if there is one; otherwise what `ask` answers,
+    /// remembered when `cacheable` allows it. `began` is the commit count read before the
+    /// asking call's transaction began.
+    fn remembered_or_asked(
+        &self,
+        cacheable: Option<(SlotKey, i64)>,
+        now: plugin_api::Timestamp,
+        began: u64,
+        ask: impl FnOnce() -> Option<Vec<SlotFill>>,
+    ) -> Option<Vec<SlotFill>> {
         if let Some((key, max_age)) = &cacheable
             && let Some(fills) = self.slot_cache.get(key, db::commits(), now, *max_age)
         {
             return Some(fills);
         }
-        let commits = db::commits();
-        let (ctx, services) = self
-            .open_call(plugin, community, Some(member), Access::ReadOnly)
-            .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
-            .ok()?;
-        let request = PluginRequest::Slots {
-            ctx,
-            page: page.clone(),
-            items: items.iter().map(|s| s.key.clone()).collect(),
-        };
-        let (result, services) = plugin.plugin.call(&request, services);
-        let _ = services.rollback();
-        self.observe(plugin, &result);
-        let fills = slot_fills(plugin.id(), result)?;
+        let fills = ask()?;
         if let Some((key, _)) = cacheable {
-            self.slot_cache.put(key, fills.clone(), commits, db::commits(), now);
+            self.slot_cache.put(key, fills.clone(), began, db::commits(), now);
         }
         Some(fills)
     }
@@ -524,23 +533,12 @@ impl Portal {
                     let now = ctx.now;
                     let fills = if items.is_empty() {
                         Some(Vec::new())
-                    } else if let Some((key, age)) = &cacheable
-                        && let Some(hit) = self.slot_cache.get(key, db::commits(), now, *age)
-                    {
-                        Some(hit)
                     } else {
-                        let request = PluginRequest::Slots {
-                            ctx,
-                            page: slot_page.clone(),
-                            items: items.iter().map(|s| s.key.clone()).collect(),
-                        };
-                        let result = session.call(&request);
-                        self.observe(plugin, &result);
-                        let fills = slot_fills(plugin.id(), result);
-                        if let (Some((key, _)), Some(fills)) = (cacheable, &fills) {
-                            self.slot_cache.put(key, fills.clone(), commits, db::commits(), now);
-                        }
-                        fills
+                        self.remembered_or_asked(cacheable, now, commits, || {
+                            let result = session.call(&slots_request(ctx, slot_page, &items));
+                            self.observe(plugin, &result);
+                            slot_fills(plugin.id(), result)
+                        })
                     };
                     Some((plugin, fills))
                 } else {
@@ -671,6 +669,11 @@ fn plugin_abilities(plugin: &PluginEntry, member: &Member) -> Vec<AbilityName> {
         .filter(|a| declared.iter().any(|d| d.name.as_str() == a.as_str()))
         .map(|a| AbilityName(a.clone()))
         .collect()
+}
+
+/// The `Slots` request for these visible items of a page.
+fn slots_request(ctx: Context, page: &SlotPage, items: &[&plugin_api::manifest::SlotSpec]) -> PluginRequest {
+    PluginRequest::Slots { ctx, page: page.clone(), items: items.iter().map(|s| s.key.clone()).collect() }
 }
 
 fn slot_fills(plugin: &str, result: Result<PluginResponse, CallError>) -> Option<Vec<SlotFill>> {
