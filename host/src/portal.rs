@@ -307,8 +307,9 @@ impl Portal {
             public_url: self.config.public_url.clone(),
             community: community.clone(),
         });
+        let conn = if access == Access::ReadOnly { self.db.get()? } else { self.db.writer()? };
         let services = DbServices::begin(
-            self.db.get()?,
+            conn,
             mail,
             self.live.clone(),
             plugin.manifest(),

@@ -16,7 +16,7 @@ pub mod sessions;
 pub mod settings;
 pub mod users;
 
-pub use pool::{Db, PooledConn, WriteTurn, commits};
+pub use pool::{Db, PooledConn, commits};
 
 use rusqlite_migration::{M, Migrations};
 

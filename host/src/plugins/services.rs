@@ -19,10 +19,9 @@ use std::sync::Arc;
 
 /// Services for one plugin call, over one open transaction.
 pub struct DbServices {
+    /// A pooled connection, or for a call that may write, the process's writer connection
+    /// (its turn to write, until the connection is dropped).
     conn: PooledConn,
-    /// Held for a write transaction until it ends (declared after `conn`, so dropped after
-    /// the connection rolled back an unfinished transaction).
-    _turn: Option<db::WriteTurn>,
     mail: Arc<Mail>,
     plugin: String,
     preference_defaults: BTreeMap<String, bool>,
@@ -54,8 +53,8 @@ pub const MAX_PUBLISH_MEMBERS: usize = 1_000;
 pub const DIRECTORY_LIMIT: u32 = 50;
 
 impl DbServices {
-    /// Opens the transaction: `BEGIN IMMEDIATE` after waiting for the process's turn to
-    /// write when the call may write, a plain `BEGIN` otherwise.
+    /// Opens the transaction on `conn`: `BEGIN IMMEDIATE` when the call may write (on the
+    /// writer connection, [`db::Db::writer`]), a plain `BEGIN` otherwise.
     pub fn begin(
         conn: PooledConn,
         mail: Arc<Mail>,
@@ -65,12 +64,10 @@ impl DbServices {
         limits: SqlLimits,
         now: Timestamp,
     ) -> DbResult<DbServices> {
-        let turn = (access != Access::ReadOnly).then(|| conn.db().write_turn());
         run_cached(&conn, if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
             conn,
-            _turn: turn,
             community: mail.community.id,
             mail,
             plugin: plugin.id().to_owned(),
@@ -85,17 +82,16 @@ impl DbServices {
 
     /// Commits everything the call did, then sends its live updates.
     ///
-    /// The turn to write is given up before the connection goes back to the pool (where a
-    /// due WAL checkpoint runs), so the next writer need not wait for it.
+    /// The turn to write is given up first: the next writer need not wait for the live
+    /// updates, nor for a WAL checkpoint if one is due.
     pub fn commit(self) -> DbResult<()> {
         run_cached(&self.conn, "COMMIT")?;
-        let DbServices { conn, _turn: turn, live, community, updates, .. } = self;
-        drop(turn);
+        let DbServices { conn, live, community, updates, .. } = self;
+        drop(conn);
         let updates = updates
             .into_iter()
             .map(|(user, topics)| (user, LiveUpdate { topics: topics.into_iter().collect() }));
         live.send(community, updates);
-        drop(conn);
         Ok(())
     }
 
