@@ -13,10 +13,10 @@ pub fn create(
     link: &str,
     now: Timestamp,
 ) -> DbResult<i64> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO notifications (user_id, plugin, text, link, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user.0, plugin, text, link, now.0],
-    )?;
+    )?
+    .execute(params![user.0, plugin, text, link, now.0])?;
     Ok(conn.last_insert_rowid())
 }
 
