@@ -18,6 +18,8 @@ pub const SENDERS: usize = 16;
 pub struct Report {
     senders: usize,
     http: Stats,
+    /// The portal's WAL file after the run: bounded by its checkpoints under load.
+    wal_mib_after: f64,
     native_per_s: f64,
     ratio_to_native: f64,
 }
@@ -66,8 +68,17 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
         let body = format!("message {n} from sender {i}");
         Ok(client.post(&paths[i], &[("body", &body)])?.status == 303)
     })?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_mib_after = std::fs::metadata(&wal)?.len() as f64 / (1024.0 * 1024.0);
     let native_per_s = native_inserts(bench.seconds * 2.0)?;
-    Ok(Report { senders: SENDERS, ratio_to_native: http.rps / native_per_s, http, native_per_s })
+    Ok(Report {
+        senders: SENDERS,
+        ratio_to_native: http.rps / native_per_s,
+        http,
+        wal_mib_after,
+        native_per_s,
+    })
 }
 
 /// The same writes as sending one message (message row, conversation and participants'
@@ -126,4 +137,5 @@ pub fn print(report: &Report) {
     );
     println!("| native SQLite loop, same rows, one transaction each | {:.0} | |", report.native_per_s);
     println!("HTTP / native: {:.2}x", report.ratio_to_native);
+    println!("The portal's WAL after the run: {:.1} MiB", report.wal_mib_after);
 }
