@@ -6,8 +6,8 @@ use rusqlite::Connection;
 use std::ffi::c_int;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak, mpsc};
 use std::time::Duration;
 
 /// Idle connections kept open.
@@ -26,6 +26,10 @@ struct Inner {
     writer_done: Condvar,
     /// The WAL's length when the last checkpoint ran.
     checked: AtomicU32,
+    /// Asks the checkpoint thread for a checkpoint (of a WAL that many frames long).
+    checkpoints: mpsc::Sender<u32>,
+    /// Whether a checkpoint was asked for and has not run yet.
+    checkpoint_asked: AtomicBool,
     /// The WAL's length after the last commit looked at: a shorter one means the WAL
     /// started again from the beginning.
     frames: AtomicU32,
@@ -50,16 +54,23 @@ impl Db {
         let mut conn = open_connection(path)?;
         conn.pragma_update(None, "journal_mode", "wal")?;
         migrate(&mut conn)?;
-        let inner = Inner {
+        let (checkpoints, asked) = mpsc::channel();
+        let inner = Arc::new(Inner {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
             writer: Mutex::new(Writer::default()),
             writer_done: Condvar::new(),
             checked: AtomicU32::new(0),
             frames: AtomicU32::new(0),
-        };
-        let db = Db { inner: Arc::new(inner) };
-        Ok(db)
+            checkpoints,
+            checkpoint_asked: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || run_checkpoints(&weak, &asked))
+            .map_err(|e| super::DbError::Invalid(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Db { inner })
     }
 
     /// The database file.
@@ -90,13 +101,11 @@ impl Db {
                 return Err(err);
             }
         };
-        HOLDS_TURN.with(|holds| holds.set(true));
         Ok(PooledConn { conn: Some(conn), db: self.clone(), writer: true })
     }
 
     /// Ends a turn to write: the writer connection (none if it was lost) goes back.
     fn give_back_writer(&self, conn: Option<Connection>) {
-        HOLDS_TURN.with(|holds| holds.set(false));
         let mut writer = self.inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         writer.taken = false;
         writer.conn = conn;
@@ -149,8 +158,6 @@ thread_local! {
     /// The WAL's length in frames after the last commit on this thread, until the
     /// connection that committed returns to the pool and checks whether to checkpoint.
     static WAL_FRAMES: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
-    /// Whether this thread holds the writer connection ([`Db::writer`]).
-    static HOLDS_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// SQLite calls this after every commit, once the commit is visible and the write lock is
@@ -165,22 +172,16 @@ fn on_commit(_wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// Runs the checkpoint the last commit on this thread called for, if any.
+/// Asks for the checkpoint the last commit on this thread called for, if any.
 ///
 /// SQLite's own policy (a `PASSIVE` checkpoint whenever the WAL is 1,000 frames or longer
 /// at a commit) fails under concurrent load: a checkpoint cannot start the WAL again while
 /// readers still use it, and with requests always reading, the WAL grew without bound
 /// (836 MB in 40 s of the sending benchmark) while a checkpoint ran, with two `fsync`s,
 /// after EVERY commit. Here a checkpoint runs once [`AUTOCHECKPOINT_PAGES`] frames were
-/// added since the last one (whatever it could copy), and
-/// - while the WAL is shorter than [`RESTART_PAGES`], it is `PASSIVE`: it never waits;
-/// - after that, a `RESTART` checkpoint, in the process's turn to write, waits up to
-///   [`RESTART_WAIT`] for the readers still using the WAL (readers starting meanwhile
-///   read the database file) so that the next writer starts the WAL from the beginning.
-///   Not on a thread that holds the turn itself (that one does a `PASSIVE` one).
-///
-/// `conn` is the idle connection to checkpoint on, if the caller has one.
-fn checkpoint_if_due(db: &Db, conn: Option<&Connection>) {
+/// added since the last one (whatever it could copy), on the database's checkpoint thread
+/// ([`run_checkpoints`]), never in a request.
+fn checkpoint_if_due(db: &Db) {
     let inner = &db.inner;
     let Some(frames) = WAL_FRAMES.with(std::cell::Cell::take) else { return };
     // A WAL shorter than at the last commit started again from the beginning. (Commits
@@ -190,29 +191,41 @@ fn checkpoint_if_due(db: &Db, conn: Option<&Connection>) {
         inner.checked.store(0, Ordering::Relaxed);
     }
     let fresh = frames.saturating_sub(inner.checked.load(Ordering::Relaxed));
-    if fresh < AUTOCHECKPOINT_PAGES {
-        return;
+    if fresh >= AUTOCHECKPOINT_PAGES && !inner.checkpoint_asked.swap(true, Ordering::AcqRel) {
+        // Fails only when the thread has ended, with the database.
+        let _ = inner.checkpoints.send(frames);
     }
-    let restart = frames >= RESTART_PAGES && !HOLDS_TURN.with(std::cell::Cell::get);
-    let result = if restart {
-        db.writer().map_err(|e| e.to_string()).and_then(|writer| {
-            let ran = writer.busy_timeout(RESTART_WAIT).and_then(|()| checkpoint(&writer, "RESTART"));
-            writer.busy_timeout(BUSY_TIMEOUT).and(ran).map_err(|e| e.to_string())
-        })
-    } else if let Some(conn) = conn {
-        checkpoint(conn, "PASSIVE").map_err(|e| e.to_string())
-    } else {
-        db.get()
-            .map_err(|e| e.to_string())
-            .and_then(|conn| checkpoint(&conn, "PASSIVE").map_err(|e| e.to_string()))
-    };
-    match result {
-        Ok(Some(length)) => inner.checked.store(length, Ordering::Relaxed),
-        Ok(None) => {}
-        Err(err) => {
-            inner.checked.store(frames, Ordering::Relaxed);
-            tracing::warn!(error = %err, "WAL checkpoint failed; the next one retries");
-        }
+}
+
+/// The checkpoint thread of one database: runs the checkpoints commits ask for, one at a
+/// time, until the database is dropped.
+/// - While the WAL is shorter than [`RESTART_PAGES`], `PASSIVE`: it never waits.
+/// - After that `RESTART`, in the process's turn to write: it waits up to
+///   [`RESTART_WAIT`] for the readers still using the WAL (readers starting meanwhile
+///   read the database file) so that the next writer starts the WAL from the beginning.
+fn run_checkpoints(db: &Weak<Inner>, asked: &mpsc::Receiver<u32>) {
+    while let Ok(frames) = asked.recv() {
+        let Some(inner) = db.upgrade() else { return };
+        let db = Db { inner };
+        let result = if frames >= RESTART_PAGES {
+            db.writer().map_err(|e| e.to_string()).and_then(|writer| {
+                let ran = writer.busy_timeout(RESTART_WAIT).and_then(|()| checkpoint(&writer, "RESTART"));
+                writer.busy_timeout(BUSY_TIMEOUT).and(ran).map_err(|e| e.to_string())
+            })
+        } else {
+            db.get()
+                .map_err(|e| e.to_string())
+                .and_then(|conn| checkpoint(&conn, "PASSIVE").map_err(|e| e.to_string()))
+        };
+        let checked = match result {
+            Ok(length) => length.unwrap_or(frames),
+            Err(err) => {
+                tracing::warn!(error = %err, "WAL checkpoint failed; the next one retries");
+                frames
+            }
+        };
+        db.inner.checked.store(checked, Ordering::Relaxed);
+        db.inner.checkpoint_asked.store(false, Ordering::Release);
     }
 }
 
@@ -268,15 +281,14 @@ impl Drop for PooledConn {
         let Some(conn) = self.conn.take() else { return };
         let usable = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
         if self.writer {
-            // The next writer goes first; a due checkpoint runs on a pooled connection.
             self.db.give_back_writer(usable.then_some(conn));
-            checkpoint_if_due(&self.db, None);
+            checkpoint_if_due(&self.db);
             return;
         }
         if !usable {
             return;
         }
-        checkpoint_if_due(&self.db, Some(&conn));
+        checkpoint_if_due(&self.db);
         if let Ok(mut idle) = self.db.inner.idle.lock()
             && idle.len() < MAX_IDLE
         {
@@ -295,15 +307,15 @@ mod tests {
         let db = Db::open(&dir.path().join("t.db")).unwrap();
         db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").unwrap();
         let before = commits();
-        // 3,000 commits of about one page each: three auto-checkpoints' worth.
-        for i in 0..3_000 {
+        // 12,000 commits of about one page each: twelve checkpoints' worth, three restarts.
+        for i in 0..12_000 {
             let conn = db.get().unwrap();
             conn.execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(3000))", [i]).unwrap();
         }
-        assert!(commits() - before >= 3_000, "every commit is counted");
+        assert!(commits() - before >= 12_000, "every commit is counted");
         let wal = std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len();
         let page = 4096 + 24;
-        assert!(wal < 1_500 * page, "the WAL is reused after checkpoints: {wal} bytes, {} pages", wal / page);
+        assert!(wal < 8_000 * page, "the WAL is reused after checkpoints: {wal} bytes, {} pages", wal / page);
     }
 
     /// Readers that always hold a read transaction, each begun after some of the writer's
