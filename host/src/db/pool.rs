@@ -1,5 +1,7 @@
-//! A small pool of SQLite connections to one database file, opened with the portal's
-//! pragmas (WAL, foreign keys, busy timeout), and the count of this process's commits.
+//! The connections to one database file, opened with the portal's pragmas (WAL, foreign
+//! keys, busy timeout): a small pool for reads, the one writer connection that write
+//! transactions take turns on, the checkpoint thread that keeps the WAL bounded, and the
+//! count of this process's commits.
 
 use super::{DbResult, migrate};
 use rusqlite::Connection;
