@@ -400,7 +400,7 @@ impl Portal {
                 .ok()?;
             let (result, services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
             let _ = services.rollback();
-            self.observe(plugin, &result);
+            self.store_health(plugin, self.observe(plugin, &result));
             slot_fills(plugin.id(), result)
         })
     }
@@ -513,12 +513,14 @@ impl Portal {
             Ok(session) => session,
             Err((err, services)) => {
                 let _ = services.rollback();
-                self.observe(plugin, &Err::<(), _>(err));
+                self.store_health(plugin, self.observe(plugin, &Err::<(), _>(err)));
                 return PageOutcome::Failed;
             }
         };
+        // Stored once the transaction has ended (see `HealthNote`).
+        let mut health = Vec::new();
         let result = session.call(&PluginRequest::Page { ctx: ctx.clone(), page: request });
-        self.observe(plugin, &result);
+        health.push(self.observe(plugin, &result));
         let outcome = match result {
             Ok(PluginResponse::Page(PageResponse::Render { template, title, data })) => {
                 // The layout's slots, from the same instance (GET pages only: a POST that
@@ -537,7 +539,7 @@ impl Portal {
                     } else {
                         self.remembered_or_asked(cacheable, now, commits, || {
                             let result = session.call(&slots_request(ctx, slot_page, &items));
-                            self.observe(plugin, &result);
+                            health.push(self.observe(plugin, &result));
                             slot_fills(plugin.id(), result)
                         })
                     };
@@ -566,6 +568,9 @@ impl Portal {
         let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
             && access != Access::ReadOnly;
         let finished = if committed { services.commit() } else { services.rollback() };
+        for note in health {
+            self.store_health(plugin, note);
+        }
         if let Err(err) = finished {
             tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
             return PageOutcome::Failed;
@@ -587,27 +592,24 @@ impl Portal {
                 self.open_call(plugin, community, None, Access::ReadWrite).map_err(|e| e.to_string())?;
             let (result, services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
-            self.observe(plugin, &result);
-            match result {
+            let health = self.observe(plugin, &result);
+            let done = match result {
                 Ok(PluginResponse::JobDone { summary, more }) => {
-                    services.commit().map_err(|e| e.to_string())?;
+                    services.commit().map(|()| (summary, more)).map_err(|e| e.to_string())
+                }
+                Ok(PluginResponse::Error(err)) => Err(err.to_string()),
+                Ok(_) => Err("answered with something other than a job result".into()),
+                Err(err) => Err(err.to_string()),
+            };
+            self.store_health(plugin, health);
+            match done {
+                Ok((summary, more)) => {
                     summaries.push(summary);
                     if !more {
                         return Ok(summaries.join("; "));
                     }
                 }
-                Ok(PluginResponse::Error(err)) => {
-                    let _ = services.rollback();
-                    return Err(err.to_string());
-                }
-                Ok(_) => {
-                    let _ = services.rollback();
-                    return Err("answered with something other than a job result".into());
-                }
-                Err(err) => {
-                    let _ = services.rollback();
-                    return Err(err.to_string());
-                }
+                Err(err) => return Err(err),
             }
         }
         Err("still had more to do after 10,000 calls".into())
@@ -615,9 +617,9 @@ impl Portal {
 }
 
 impl Portal {
-    /// Counts a call's outcome in the plugin's circuit breaker, logs failures and stores
-    /// every change for `portal plugin status`.
-    fn observe<T>(&self, plugin: &PluginEntry, result: &Result<T, CallError>) {
+    /// Counts a call's outcome in the plugin's circuit breaker and logs failures; the
+    /// change, if any, is for [`Portal::store_health`] once the call's transaction ended.
+    fn observe<T>(&self, plugin: &PluginEntry, result: &Result<T, CallError>) -> HealthNote {
         let now = self.clock.now();
         let change = match result {
             Ok(_) => plugin.breaker.success(),
@@ -626,11 +628,11 @@ impl Portal {
                 plugin.breaker.failure(now)
             }
         };
-        let stored = match (change, result) {
-            (Change::None, _) => return,
+        match (change, result) {
+            (Change::None, _) | (Change::Failed { .. }, Ok(_)) => HealthNote(None),
             (Change::Recovered, _) => {
                 tracing::info!(plugin = plugin.id(), "plugin answers again; its circuit breaker is closed");
-                self.db.get().and_then(|conn| db::plugin_health::record_recovery(&conn, plugin.id(), now))
+                HealthNote(Some(HealthRecord::Recovered { now }))
             }
             (Change::Failed { consecutive, open_until }, Err(err)) => {
                 if let Some(until) = open_until {
@@ -642,6 +644,19 @@ impl Portal {
                     );
                 }
                 let reason = err.reason.to_string();
+                HealthNote(Some(HealthRecord::Failed { consecutive, open_until, reason, now }))
+            }
+        }
+    }
+
+    /// Stores a breaker change for `portal plugin status`.
+    fn store_health(&self, plugin: &PluginEntry, note: HealthNote) {
+        let stored = match note.0 {
+            None => return,
+            Some(HealthRecord::Recovered { now }) => {
+                self.db.get().and_then(|conn| db::plugin_health::record_recovery(&conn, plugin.id(), now))
+            }
+            Some(HealthRecord::Failed { consecutive, open_until, reason, now }) => {
                 self.db.get().and_then(|conn| {
                     db::plugin_health::record_failure(
                         &conn,
@@ -653,12 +668,31 @@ impl Portal {
                     )
                 })
             }
-            (Change::Failed { .. }, Ok(_)) => return,
         };
         if let Err(err) = stored {
             tracing::error!(plugin = plugin.id(), error = %err, "could not store the plugin's health");
         }
     }
+}
+
+/// A change of a plugin's circuit breaker, to store once the call's transaction has ended:
+/// the health table is written on a connection of its own, and while a call that may
+/// write is open, its transaction holds the database's write lock (storing it earlier
+/// waited the whole busy timeout, 5 s, holding up every writer, then failed).
+#[must_use]
+struct HealthNote(Option<HealthRecord>);
+
+/// What changed.
+enum HealthRecord {
+    Recovered {
+        now: plugin_api::Timestamp,
+    },
+    Failed {
+        consecutive: u32,
+        open_until: Option<plugin_api::Timestamp>,
+        reason: String,
+        now: plugin_api::Timestamp,
+    },
 }
 
 /// The member's abilities that `plugin` declares.

@@ -234,8 +234,13 @@ fn a_trap_mid_call_leaves_no_partial_rows_and_the_portal_keeps_serving() {
         0,
         "the row written before the trap was rolled back"
     );
+    // The failure is on record (stored after the call's transaction: before, the write
+    // waited 5 s for that transaction's lock and failed).
+    let health = "SELECT count(*) FROM plugin_health WHERE plugin = 'notes' AND total_failures = 1 AND consecutive_failures = ";
+    assert_eq!(server.count(&format!("{health}1")), 1, "the failure is stored");
     assert_eq!(grace.post("/c/riverside/notes", &[("body", "after")]).status, 303);
     assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
+    assert_eq!(server.count(&format!("{health}0")), 1, "and so is the recovery");
     assert_eq!(grace.get("/c/riverside/members").status, 200);
 }
 
