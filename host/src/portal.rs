@@ -593,13 +593,19 @@ impl Portal {
             let (result, services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
             let health = self.observe(plugin, &result);
+            // The transaction ends before the breaker's change is stored (see `HealthNote`).
             let done = match result {
                 Ok(PluginResponse::JobDone { summary, more }) => {
                     services.commit().map(|()| (summary, more)).map_err(|e| e.to_string())
                 }
-                Ok(PluginResponse::Error(err)) => Err(err.to_string()),
-                Ok(_) => Err("answered with something other than a job result".into()),
-                Err(err) => Err(err.to_string()),
+                failed => {
+                    let _ = services.rollback();
+                    Err(match failed {
+                        Ok(PluginResponse::Error(err)) => err.to_string(),
+                        Ok(_) => "answered with something other than a job result".into(),
+                        Err(err) => err.to_string(),
+                    })
+                }
             };
             self.store_health(plugin, health);
             match done {
