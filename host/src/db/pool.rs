@@ -258,13 +258,6 @@ pub struct PooledConn {
     writer: bool,
 }
 
-impl PooledConn {
-    /// The database this connection belongs to.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-}
-
 impl Deref for PooledConn {
     type Target = Connection;
     fn deref(&self) -> &Connection {
@@ -303,21 +296,30 @@ impl Drop for PooledConn {
 mod tests {
     use super::*;
 
-    #[test]
-    fn commits_are_counted_and_the_wal_is_checkpointed_when_connections_return() {
+    /// A new database with table `t` of `columns`, in its own directory.
+    fn db_with_table(columns: &str) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").unwrap();
-        let before = commits();
-        // 12,000 commits of about one page each: twelve checkpoints' worth, three restarts.
+        db.get().unwrap().execute_batch(&format!("CREATE TABLE t ({columns})")).unwrap();
+        (dir, db)
+    }
+
+    /// Commits 12,000 rows of about one page each, one transaction each, on connections
+    /// from `conn` (twelve checkpoints' worth, three restarts); then the WAL's size in pages.
+    fn wal_pages_after_commits(dir: &tempfile::TempDir, conn: impl Fn() -> PooledConn) -> u64 {
         for i in 0..12_000 {
-            let conn = db.get().unwrap();
-            conn.execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(3000))", [i]).unwrap();
+            conn().execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(3000))", [i]).unwrap();
         }
+        std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len() / (4096 + 24)
+    }
+
+    #[test]
+    fn commits_are_counted_and_the_wal_is_checkpointed_when_connections_return() {
+        let (dir, db) = db_with_table("id INTEGER PRIMARY KEY, v BLOB");
+        let before = commits();
+        let pages = wal_pages_after_commits(&dir, || db.get().unwrap());
         assert!(commits() - before >= 12_000, "every commit is counted");
-        let wal = std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len();
-        let page = 4096 + 24;
-        assert!(wal < 8_000 * page, "the WAL is reused after checkpoints: {wal} bytes, {} pages", wal / page);
+        assert!(pages < 8_000, "the WAL is reused after checkpoints: {pages} pages");
     }
 
     /// Readers that always hold a read transaction, each begun after some of the writer's
@@ -326,9 +328,7 @@ mod tests {
     /// ran after every commit).
     #[test]
     fn the_wal_stays_bounded_while_readers_always_use_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").unwrap();
+        let (dir, db) = db_with_table("id INTEGER PRIMARY KEY, v BLOB");
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let readers = {
             let (db, stop) = (db.clone(), stop.clone());
@@ -354,22 +354,15 @@ mod tests {
                 rounds
             })
         };
-        for i in 0..12_000 {
-            let conn = db.writer().unwrap();
-            conn.execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(3000))", [i]).unwrap();
-        }
+        let pages = wal_pages_after_commits(&dir, || db.writer().unwrap());
         stop.store(true, Ordering::Relaxed);
         assert!(readers.join().unwrap() > 100, "the readers kept reading");
-        let wal = std::fs::metadata(dir.path().join("t.db-wal")).unwrap().len();
-        let page = 4096 + 24;
-        assert!(wal < 8_000 * page, "the WAL starts again under readers: {} pages", wal / page);
+        assert!(pages < 8_000, "the WAL starts again under readers: {pages} pages");
     }
 
     #[test]
     fn writers_take_turns_on_one_connection_and_an_unfinished_write_is_rolled_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        let (_dir, db) = db_with_table("id INTEGER PRIMARY KEY");
         let first = db.writer().unwrap();
         // A temporary table is private to its connection: it marks this one.
         first
