@@ -246,7 +246,7 @@ impl Portal {
     /// The settings of `plugin` in `community`: defaults with the operator's overrides.
     pub fn settings(
         &self,
-        conn: &PooledConn,
+        conn: &rusqlite::Connection,
         community: &Community,
         plugin: &PluginEntry,
     ) -> db::DbResult<BTreeMap<String, SettingValue>> {
@@ -264,7 +264,7 @@ impl Portal {
 
     fn context(
         &self,
-        conn: &PooledConn,
+        conn: &rusqlite::Connection,
         community: &Community,
         member: Option<&Member>,
         plugin: &PluginEntry,
@@ -293,8 +293,8 @@ impl Portal {
         SqlLimits { time: Duration::from_millis(limits.sql_ms), max_bytes: limits.max_payload_bytes as usize }
     }
 
-    /// Opens one plugin call: a pooled connection, its transaction, and the call's context
-    /// read inside that transaction.
+    /// Opens one plugin call: its transaction (waiting for the turn to write, for a call
+    /// that may write), and the call's context read inside that transaction.
     fn open_call(
         &self,
         plugin: &PluginEntry,
@@ -307,9 +307,8 @@ impl Portal {
             public_url: self.config.public_url.clone(),
             community: community.clone(),
         });
-        let conn = if access == Access::ReadOnly { self.db.get()? } else { self.db.writer()? };
         let services = DbServices::begin(
-            conn,
+            &self.db,
             mail,
             self.live.clone(),
             plugin.manifest(),

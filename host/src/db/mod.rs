@@ -15,8 +15,10 @@ pub mod preferences;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+mod writer;
 
-pub use pool::{Db, PooledConn, commits};
+pub use pool::{Db, PoolConnection, PooledConn, commits};
+pub use writer::{MAX_GROUP, WriteTxn};
 
 use rusqlite_migration::{M, Migrations};
 

@@ -4,6 +4,8 @@
 //! migrations. A progress handler interrupts a statement that runs past its time limit.
 //! Also applies and records the migrations a plugin describes.
 
+use super::PoolConnection;
+#[cfg(test)]
 use super::PooledConn;
 use plugin_api::{HostError, HostErrorKind, HostReply, Migration, SqlValue, Timestamp};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -295,13 +297,14 @@ fn cache_key(plugin: &str, access: Access, sql: &str) -> String {
 
 /// Runs one SELECT for `plugin`.
 pub fn query(
-    conn: &PooledConn,
+    conn: &dyn PoolConnection,
     plugin: &str,
     access: Access,
     sql: &str,
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
+    let conn = conn.connection();
     let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
         let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;
@@ -335,13 +338,14 @@ pub fn query(
 
 /// Runs one INSERT, UPDATE or DELETE for `plugin`.
 pub fn execute(
-    conn: &PooledConn,
+    conn: &dyn PoolConnection,
     plugin: &str,
     access: Access,
     sql: &str,
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
+    let conn = conn.connection();
     let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<HostReply> {
         let mut stmt = conn.prepare_cached(&cache_key(plugin, access, sql))?;

@@ -1,7 +1,7 @@
 //! The connections to one database file, opened with the portal's pragmas (WAL, foreign
-//! keys, busy timeout): a small pool for reads, the one writer connection that write
-//! transactions take turns on, the checkpoint thread that keeps the WAL bounded, and the
-//! count of this process's commits.
+//! keys, busy timeout): a small pool for reads and host writes, the checkpoint thread that
+//! keeps the WAL bounded, and the count of this process's commits. (The one writer
+//! connection of plugin calls, with its turns and group commit, is [`super::writer`].)
 
 use super::{DbResult, migrate};
 use rusqlite::Connection;
@@ -9,7 +9,7 @@ use std::ffi::c_int;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak, mpsc};
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::Duration;
 
 /// Idle connections kept open.
@@ -24,8 +24,8 @@ pub struct Db {
 struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    writer: Mutex<Writer>,
-    writer_done: Condvar,
+    /// The writer connection and the turns to use it.
+    turns: super::writer::Turns,
     /// The WAL's length when the last checkpoint ran.
     checked: AtomicU32,
     /// Asks the checkpoint thread for a checkpoint (of a WAL that many frames long).
@@ -35,15 +35,6 @@ struct Inner {
     /// The WAL's length after the last commit looked at: a shorter one means the WAL
     /// started again from the beginning.
     frames: AtomicU32,
-}
-
-/// The process's one writing connection (see [`Db::writer`]).
-#[derive(Default)]
-struct Writer {
-    /// Whether a caller holds it (its turn to write).
-    taken: bool,
-    /// The connection, while nobody holds it (opened at the first write).
-    conn: Option<Connection>,
 }
 
 impl Db {
@@ -60,8 +51,7 @@ impl Db {
         let inner = Arc::new(Inner {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
-            writer: Mutex::new(Writer::default()),
-            writer_done: Condvar::new(),
+            turns: super::writer::Turns::default(),
             checked: AtomicU32::new(0),
             frames: AtomicU32::new(0),
             checkpoints,
@@ -80,39 +70,9 @@ impl Db {
         &self.inner.path
     }
 
-    /// The process's one connection for write transactions, after waiting for the turn to
-    /// use it; the turn passes on when it is dropped.
-    ///
-    /// SQLite allows one writer at a time. Queueing writers here, in order, instead of
-    /// letting them retry in SQLite's busy handler (which sleeps up to 100 ms a try) keeps
-    /// concurrent writes fast and fair. And one connection for all of them keeps its page
-    /// cache: SQLite empties a connection's cache whenever another connection wrote, so
-    /// with writes spread over the pool every write transaction read its pages again.
-    pub fn writer(&self) -> DbResult<PooledConn> {
-        let mut writer = self.inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while writer.taken {
-            writer = self.inner.writer_done.wait(writer).unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        writer.taken = true;
-        let conn = writer.conn.take();
-        drop(writer);
-        let conn = match conn.map_or_else(|| open_connection(&self.inner.path), Ok) {
-            Ok(conn) => conn,
-            Err(err) => {
-                self.give_back_writer(None);
-                return Err(err);
-            }
-        };
-        Ok(PooledConn { conn: Some(conn), db: self.clone(), writer: true })
-    }
-
-    /// Ends a turn to write: the writer connection (none if it was lost) goes back.
-    fn give_back_writer(&self, conn: Option<Connection>) {
-        let mut writer = self.inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        writer.taken = false;
-        writer.conn = conn;
-        drop(writer);
-        self.inner.writer_done.notify_one();
+    /// The writer connection and the turns to use it.
+    pub(super) fn turns(&self) -> &super::writer::Turns {
+        &self.inner.turns
     }
 
     /// A connection from the pool (a new one if none is idle).
@@ -183,7 +143,7 @@ fn on_commit(_wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()>
 /// after EVERY commit. Here a checkpoint runs once [`AUTOCHECKPOINT_PAGES`] frames were
 /// added since the last one (whatever it could copy), on the database's checkpoint thread
 /// ([`run_checkpoints`]), never in a request.
-fn checkpoint_if_due(db: &Db) {
+pub(super) fn checkpoint_if_due(db: &Db) {
     let inner = &db.inner;
     let Some(frames) = WAL_FRAMES.with(std::cell::Cell::take) else { return };
     // A WAL shorter than at the last commit started again from the beginning. (Commits
@@ -237,7 +197,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Option<u32>> {
     Ok(u32::try_from(length).ok())
 }
 
-fn open_connection(path: &Path) -> DbResult<Connection> {
+pub(super) fn open_connection(path: &Path) -> DbResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "on")?;
@@ -258,6 +218,26 @@ pub struct PooledConn {
     writer: bool,
 }
 
+/// A connection the pool opened, so with the plugin authorizer installed: the only kind
+/// plugin SQL runs on ([`super::plugin_store`]).
+pub trait PoolConnection {
+    /// The connection.
+    fn connection(&self) -> &Connection;
+}
+
+impl PoolConnection for PooledConn {
+    fn connection(&self) -> &Connection {
+        self
+    }
+}
+
+impl PooledConn {
+    /// The writer connection during a plain turn ([`Db::writer`]).
+    pub(super) fn writer(conn: Connection, db: Db) -> PooledConn {
+        PooledConn { conn: Some(conn), db, writer: true }
+    }
+}
+
 impl Deref for PooledConn {
     type Target = Connection;
     fn deref(&self) -> &Connection {
@@ -276,7 +256,7 @@ impl Drop for PooledConn {
         let Some(conn) = self.conn.take() else { return };
         let usable = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
         if self.writer {
-            self.db.give_back_writer(usable.then_some(conn));
+            self.db.end_plain_turn(usable.then_some(conn));
             checkpoint_if_due(&self.db);
             return;
         }

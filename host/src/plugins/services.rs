@@ -6,7 +6,7 @@
 use super::host_calls::HostServices;
 use crate::db::communities::Community;
 use crate::db::plugin_store::{self, Access, SqlLimits};
-use crate::db::{self, DbResult, PooledConn};
+use crate::db::{self, DbResult, PooledConn, WriteTxn};
 use crate::live::Live;
 use crate::web::render::Templates;
 use plugin_api::live::{self, LiveUpdate};
@@ -19,9 +19,7 @@ use std::sync::Arc;
 
 /// Services for one plugin call, over one open transaction.
 pub struct DbServices {
-    /// A pooled connection, or for a call that may write, the process's writer connection
-    /// (its turn to write, until the connection is dropped).
-    conn: PooledConn,
+    conn: CallTxn,
     mail: Arc<Mail>,
     plugin: String,
     preference_defaults: BTreeMap<String, bool>,
@@ -33,6 +31,35 @@ pub struct DbServices {
     /// Live updates to send once the transaction commits: topics per member (an empty set
     /// refreshes only the member's header).
     updates: BTreeMap<UserId, BTreeSet<String>>,
+}
+
+/// The transaction of a plugin call.
+enum CallTxn {
+    /// A read transaction on a pooled connection.
+    Read(PooledConn),
+    /// A write transaction on the writer connection (the call's turn to write, in a group
+    /// committed together, [`db::Db::write`]).
+    Write(WriteTxn),
+}
+
+impl CallTxn {
+    /// The connection, as one the pool opened (for plugin SQL).
+    fn pooled(&self) -> &dyn db::PoolConnection {
+        match self {
+            CallTxn::Read(conn) => conn,
+            CallTxn::Write(txn) => txn,
+        }
+    }
+}
+
+impl std::ops::Deref for CallTxn {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        match self {
+            CallTxn::Read(conn) => conn,
+            CallTxn::Write(txn) => txn,
+        }
+    }
 }
 
 /// What rendering an email needs: the templates, the portal's public address, and the
@@ -53,10 +80,10 @@ pub const MAX_PUBLISH_MEMBERS: usize = 1_000;
 pub const DIRECTORY_LIMIT: u32 = 50;
 
 impl DbServices {
-    /// Opens the transaction on `conn`: `BEGIN IMMEDIATE` when the call may write (on the
-    /// writer connection, [`db::Db::writer`]), a plain `BEGIN` otherwise.
+    /// Opens the call's transaction: a write transaction when the call may write (after
+    /// waiting for the turn to write, [`db::Db::write`]), a read transaction otherwise.
     pub fn begin(
-        conn: PooledConn,
+        db: &db::Db,
         mail: Arc<Mail>,
         live: Arc<Live>,
         plugin: &crate::plugins::PluginManifest,
@@ -64,7 +91,13 @@ impl DbServices {
         limits: SqlLimits,
         now: Timestamp,
     ) -> DbResult<DbServices> {
-        run_cached(&conn, if access == Access::ReadOnly { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
+        let conn = if access == Access::ReadOnly {
+            let conn = db.get()?;
+            conn.prepare_cached("BEGIN")?.execute([])?;
+            CallTxn::Read(conn)
+        } else {
+            CallTxn::Write(db.write()?)
+        };
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
             conn,
@@ -80,14 +113,14 @@ impl DbServices {
         })
     }
 
-    /// Commits everything the call did, then sends its live updates.
-    ///
-    /// The turn to write is given up first: the next writer need not wait for the live
-    /// updates, nor for a WAL checkpoint if one is due.
+    /// Commits everything the call did (returning once it is committed, with the group it
+    /// joined), then sends its live updates. A read transaction has nothing to commit.
     pub fn commit(self) -> DbResult<()> {
-        run_cached(&self.conn, "COMMIT")?;
         let DbServices { conn, live, community, updates, .. } = self;
-        drop(conn);
+        match conn {
+            CallTxn::Read(conn) => conn.prepare_cached("COMMIT")?.execute([]).map(drop)?,
+            CallTxn::Write(txn) => txn.commit()?,
+        }
         let updates = updates
             .into_iter()
             .map(|(user, topics)| (user, LiveUpdate { topics: topics.into_iter().collect() }));
@@ -97,14 +130,32 @@ impl DbServices {
 
     /// Rolls back everything the call did.
     pub fn rollback(self) -> DbResult<()> {
-        run_cached(&self.conn, "ROLLBACK")?;
+        match self.conn {
+            CallTxn::Read(conn) => conn.prepare_cached("ROLLBACK")?.execute([]).map(drop)?,
+            CallTxn::Write(txn) => txn.rollback()?,
+        }
         Ok(())
     }
 
     /// The connection, inside the call's transaction (for the host's own reads that belong
     /// to the call, such as the community's settings in its context).
-    pub fn conn(&self) -> &PooledConn {
+    pub fn conn(&self) -> &rusqlite::Connection {
         &self.conn
+    }
+
+    /// Refuses a write once the call's transaction is gone: SQLite rolls the whole
+    /// transaction back when a write statement is interrupted (at its time limit), and
+    /// the call's later writes must not then be committed one by one.
+    fn still_in_transaction(&self) -> Result<(), HostError> {
+        if self.conn.is_autocommit() {
+            return Err(HostError {
+                kind: HostErrorKind::Failed,
+                message: "this call's transaction was rolled back (a statement was interrupted); \
+                          nothing more can be written in it"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     fn db_error(&self, err: db::DbError) -> HostError {
@@ -118,24 +169,18 @@ impl DbServices {
     }
 }
 
-/// Runs a transaction-control statement from the connection's statement cache (parsed
-/// once per connection, not at every call).
-fn run_cached(conn: &PooledConn, sql: &str) -> DbResult<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
-
 fn member_info(user: db::users::User) -> MemberInfo {
     MemberInfo { initials: user.initials(), id: user.id, name: user.name, nickname: user.nickname }
 }
 
 impl HostServices for DbServices {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        plugin_store::query(&self.conn, &self.plugin, self.access, sql, params, self.limits)
+        plugin_store::query(self.conn.pooled(), &self.plugin, self.access, sql, params, self.limits)
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        plugin_store::execute(&self.conn, &self.plugin, self.access, sql, params, self.limits)
+        self.still_in_transaction()?;
+        plugin_store::execute(self.conn.pooled(), &self.plugin, self.access, sql, params, self.limits)
     }
 
     fn members(&mut self, ids: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
@@ -195,6 +240,7 @@ impl HostServices for DbServices {
                 message: "no notifications during a GET request".into(),
             });
         }
+        self.still_in_transaction()?;
         if !link.starts_with('/') || link.starts_with("//") {
             return Err(HostError {
                 kind: HostErrorKind::Invalid,
@@ -247,6 +293,7 @@ impl HostServices for DbServices {
                 message: "no email during a GET request".into(),
             });
         }
+        self.still_in_transaction()?;
         let user = db::users::by_id(&self.conn, self.community, to)
             .map_err(|e| self.db_error(e))?
             .ok_or_else(|| HostError {

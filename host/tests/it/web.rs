@@ -244,6 +244,42 @@ fn a_trap_mid_call_leaves_no_partial_rows_and_the_portal_keeps_serving() {
     assert_eq!(grace.get("/c/riverside/members").status, 200);
 }
 
+/// SQLite rolls the whole transaction back when a write statement is interrupted at its
+/// time limit; a plugin that ignores that and writes on must not get its later writes
+/// committed one by one.
+#[test]
+fn after_an_interrupted_write_nothing_more_is_written_and_nothing_is_kept() {
+    // Statements stop well before the call's CPU time does: the plugin goes on after one.
+    let manifests = vec![crate::support::conversations_manifest(), crate::http::notes_manifest()];
+    let server =
+        Server::custom(manifests, host::clock::Clock::system(), |c| c.plugins.runtime.limits.sql_ms = 20);
+    server.grant("riverside", "notes.use", "everyone");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let r = grace.post("/c/riverside/notes-bad/write-after-timeout", &[]);
+    assert_eq!(r.status, 503, "the plugin answered, but its transaction was gone");
+    assert_eq!(server.count("SELECT count(*) FROM notes_note"), 0, "not the row before, nor the one after");
+    assert_eq!(grace.post("/c/riverside/notes", &[("body", "after")]).status, 303);
+    assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
+}
+
+/// A job call that fails after a write: the write is rolled back, the failure is on
+/// record (stored once the call's transaction ended; before, that store waited 5 s for
+/// the call's own write lock and then failed), and the next call writes.
+#[test]
+fn a_job_that_fails_after_a_write_keeps_nothing_and_its_failure_is_on_record() {
+    let server = Server::start();
+    server.grant("riverside", "notes.failing_job", "everyone");
+    let runs = host::jobs::run_due(&server.portal, "test").expect("jobs");
+    let run = runs.iter().find(|r| r.job == "fail_after_write").expect("the job ran");
+    assert!(!run.ok && run.summary.contains("trapped"), "{run:?}");
+    assert_eq!(server.count("SELECT count(*) FROM notes_note"), 0, "its write was rolled back");
+    let health = "SELECT count(*) FROM plugin_health WHERE plugin = 'notes' AND total_failures = 1";
+    assert_eq!(server.count(health), 1, "the failure is stored");
+    server.grant("riverside", "notes.use", "everyone");
+    let mut grace = server.signed_in("riverside", GRACE);
+    assert_eq!(grace.post("/c/riverside/notes", &[("body", "after")]).status, 303);
+}
+
 #[test]
 fn plugin_migrations_are_applied_once_and_recorded() {
     let server = Server::start();

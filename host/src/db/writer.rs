@@ -1,0 +1,428 @@
+//! The process's one writer connection: turns to use it, and group commit. Write
+//! transactions queued behind each other run one after another in ONE SQLite transaction,
+//! each inside its own savepoint, and are committed together by the last of them; each is
+//! acknowledged only once that commit is done.
+//!
+//! Why: a commit costs as much as a small plugin call (the WAL frames of every page it
+//! changed, written again by the next commit when they change again). Under load the turn
+//! to write is the portal's bottleneck, so the commits of a busy moment are shared.
+//!
+//! What a member of a group may see: the writes of the members before it (it runs after
+//! them, as it would after their commits). What it cannot see: that they are not yet
+//! durable; if the group's commit fails, every member of it fails.
+
+use super::pool::{checkpoint_if_due, open_connection};
+use super::{Db, DbError, DbResult};
+use rusqlite::Connection;
+use std::ops::Deref;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Most write transactions in one group: bounds how long the first of them waits for its
+/// commit (each member is one plugin call, well under a millisecond when the portal is
+/// busy).
+pub const MAX_GROUP: usize = 32;
+
+/// The writer connection and who may use it.
+#[derive(Default)]
+pub(super) struct Turns {
+    state: Mutex<State>,
+    /// Wakes a write transaction waiting for its turn.
+    write_turn: Condvar,
+    /// Wakes a caller of [`Db::writer`] waiting for its turn.
+    plain_turn: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Whether someone holds the turn.
+    taken: bool,
+    /// The connection, while nobody holds it (opened at the first write).
+    conn: Option<Connection>,
+    /// Write transactions waiting for the turn.
+    queued_writes: usize,
+    /// Plain turns waiting (outside any transaction: checkpoints).
+    queued_plain: usize,
+    /// The group whose transaction is open on the connection, between two of its members.
+    open: Option<OpenGroup>,
+}
+
+/// A group of write transactions whose SQLite transaction is open.
+#[derive(Default)]
+struct OpenGroup {
+    /// Where its members learn how the commit went.
+    outcome: Arc<Outcome>,
+    /// Members that joined it so far.
+    joined: usize,
+    /// Members whose writes it holds (not rolled back).
+    kept: usize,
+}
+
+/// How a group's commit went, once it is known.
+#[derive(Default)]
+struct Outcome {
+    result: Mutex<Option<Result<(), String>>>,
+    known: Condvar,
+}
+
+impl Outcome {
+    fn tell(&self, result: Result<(), String>) {
+        *lock(&self.result) = Some(result);
+        self.known.notify_all();
+    }
+
+    fn wait(&self) -> DbResult<()> {
+        let mut result = lock(&self.result);
+        loop {
+            if let Some(result) = result.as_ref() {
+                return result
+                    .clone()
+                    .map_err(|e| DbError::Invalid(format!("the write was not committed: {e}")));
+            }
+            result = self.known.wait(result).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Who waits for the turn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    /// A write transaction: it may join the open group.
+    Write,
+    /// A plain turn: it needs the connection outside any transaction.
+    Plain,
+}
+
+impl Turns {
+    /// Waits for the turn; the connection (if opened yet) and the open group (only for a
+    /// write transaction). A plain turn goes before new groups: checkpoints are not starved.
+    fn take(&self, waiter: Waiter) -> (Option<Connection>, Option<OpenGroup>) {
+        let mut state = lock(&self.state);
+        let (queued, turn) = match waiter {
+            Waiter::Write => (&mut state.queued_writes, &self.write_turn),
+            Waiter::Plain => (&mut state.queued_plain, &self.plain_turn),
+        };
+        *queued += 1;
+        loop {
+            let free = !state.taken
+                && match waiter {
+                    Waiter::Write => state.open.is_some() || state.queued_plain == 0,
+                    Waiter::Plain => state.open.is_none(),
+                };
+            if free {
+                break;
+            }
+            state = turn.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        match waiter {
+            Waiter::Write => state.queued_writes -= 1,
+            Waiter::Plain => state.queued_plain -= 1,
+        }
+        state.taken = true;
+        (state.conn.take(), state.open.take())
+    }
+
+    /// Ends a turn with no transaction open: the connection (none if it was lost) goes
+    /// back; a waiting plain turn goes first.
+    fn give_back(&self, conn: Option<Connection>) {
+        let mut state = lock(&self.state);
+        state.taken = false;
+        state.conn = conn;
+        let plain = state.queued_plain > 0;
+        drop(state);
+        if plain { self.plain_turn.notify_one() } else { self.write_turn.notify_one() }
+    }
+
+    #[cfg(test)]
+    fn queued_writes(&self) -> usize {
+        lock(&self.state).queued_writes
+    }
+
+    /// Hands the open transaction of `group` to the next write transaction, if one waits
+    /// (and no plain turn does, and the group is not full); otherwise gives both back
+    /// (`Some`).
+    fn pass_on(&self, conn: Connection, group: OpenGroup) -> Option<(Connection, OpenGroup)> {
+        let mut state = lock(&self.state);
+        if state.queued_writes == 0 || state.queued_plain > 0 || group.joined >= MAX_GROUP {
+            return Some((conn, group));
+        }
+        state.taken = false;
+        state.conn = Some(conn);
+        state.open = Some(group);
+        drop(state);
+        self.write_turn.notify_one();
+        None
+    }
+}
+
+impl Db {
+    /// The writer connection outside any transaction, after waiting for the turn to use
+    /// it (until the open group, if any, has committed); the turn passes on when it is
+    /// dropped. For work that must not run inside a transaction (checkpoints).
+    pub fn writer(&self) -> DbResult<super::PooledConn> {
+        let turns = &self.turns();
+        let (conn, _no_group) = turns.take(Waiter::Plain);
+        match conn.map_or_else(|| open_connection(self.path()), Ok) {
+            Ok(conn) => Ok(super::PooledConn::writer(conn, self.clone())),
+            Err(err) => {
+                turns.give_back(None);
+                Err(err)
+            }
+        }
+    }
+
+    /// Called by [`super::PooledConn`] when a plain turn ends.
+    pub(super) fn end_plain_turn(&self, conn: Option<Connection>) {
+        self.turns().give_back(conn);
+    }
+
+    /// A write transaction, after waiting for the turn to write: it joins the group whose
+    /// transaction is open, or begins one (`BEGIN IMMEDIATE`). Writers queue here, in
+    /// order, instead of retrying in SQLite's busy handler (which sleeps up to 100 ms a
+    /// try); and one connection for all of them keeps its page cache (SQLite empties a
+    /// connection's cache whenever another connection wrote).
+    ///
+    /// End it with [`WriteTxn::commit`] or [`WriteTxn::rollback`]; dropped, it rolls back.
+    pub fn write(&self) -> DbResult<WriteTxn> {
+        let turns = &self.turns();
+        let (conn, open) = turns.take(Waiter::Write);
+        let conn = match conn.map_or_else(|| open_connection(self.path()), Ok) {
+            Ok(conn) => conn,
+            Err(err) => {
+                if let Some(group) = open {
+                    group.outcome.tell(Err("the writer connection was lost".into()));
+                }
+                turns.give_back(None);
+                return Err(err);
+            }
+        };
+        let mut group = match open {
+            Some(group) => group,
+            None => {
+                if let Err(err) = run(&conn, "BEGIN IMMEDIATE") {
+                    turns.give_back(Some(conn));
+                    return Err(err);
+                }
+                OpenGroup::default()
+            }
+        };
+        if let Err(err) = run(&conn, "SAVEPOINT write") {
+            // The members before this one are committed (their outcome tells them).
+            let _ = end_group(self, conn, group);
+            return Err(err);
+        }
+        group.joined += 1;
+        Ok(WriteTxn { conn: Some(conn), group: Some(group), db: self.clone() })
+    }
+}
+
+/// Commits (or, when it kept nothing, rolls back) a group's transaction, tells its members,
+/// and ends the turn.
+fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> {
+    let result = if conn.is_autocommit() {
+        Err("SQLite rolled the transaction back (a statement was interrupted or failed)".to_owned())
+    } else if group.kept == 0 {
+        run(&conn, "ROLLBACK").map_err(|e| e.to_string())
+    } else {
+        run(&conn, "COMMIT").map_err(|e| e.to_string())
+    };
+    group.outcome.tell(result.clone());
+    let usable = conn.is_autocommit() || run(&conn, "ROLLBACK").is_ok();
+    db.turns().give_back(usable.then_some(conn));
+    checkpoint_if_due(db);
+    result
+}
+
+fn run(conn: &Connection, sql: &str) -> DbResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// One write transaction: a savepoint inside its group's transaction, on the writer
+/// connection, holding the turn to write until it ends.
+pub struct WriteTxn {
+    conn: Option<Connection>,
+    group: Option<OpenGroup>,
+    db: Db,
+}
+
+impl Deref for WriteTxn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("taken only when the transaction ends"))
+    }
+}
+
+impl super::PoolConnection for WriteTxn {
+    fn connection(&self) -> &Connection {
+        self
+    }
+}
+
+impl WriteTxn {
+    /// Keeps the writes and returns once they are committed: by this transaction if no
+    /// other write waits, otherwise by the last of the group that the waiting ones join.
+    pub fn commit(mut self) -> DbResult<()> {
+        self.end(true)
+    }
+
+    /// Undoes the writes (only this transaction's) and ends the turn.
+    pub fn rollback(mut self) -> DbResult<()> {
+        self.end(false)
+    }
+
+    fn end(&mut self, keep: bool) -> DbResult<()> {
+        let (Some(conn), Some(mut group)) = (self.conn.take(), self.group.take()) else { return Ok(()) };
+        let ended = if conn.is_autocommit() {
+            Err(DbError::Invalid("SQLite rolled the transaction back (a statement was interrupted)".into()))
+        } else if keep {
+            run(&conn, "RELEASE write")
+        } else {
+            undo(&conn)
+        };
+        let kept = keep && ended.is_ok();
+        if ended.is_err() && !conn.is_autocommit() && undo(&conn).is_err() {
+            // The savepoint cannot be undone alone: nothing of the group can be kept.
+            let _ = run(&conn, "ROLLBACK");
+        }
+        group.kept += usize::from(kept);
+        let outcome = group.outcome.clone();
+        let turns = &self.db.turns();
+        let left = if conn.is_autocommit() { Some((conn, group)) } else { turns.pass_on(conn, group) };
+        let committed = match left {
+            // The last of the group commits it.
+            Some((conn, group)) => end_group(&self.db, conn, group)
+                .map_err(|e| DbError::Invalid(format!("the write was not committed: {e}"))),
+            None if kept => outcome.wait(),
+            None => Ok(()),
+        };
+        ended.and(if kept { committed } else { Ok(()) })
+    }
+}
+
+/// Undoes the current member's savepoint.
+fn undo(conn: &Connection) -> DbResult<()> {
+    run(conn, "ROLLBACK TO write")?;
+    run(conn, "RELEASE write")
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        let _ = self.end(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread::{self, JoinHandle};
+    use std::time::Duration;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        (dir, db)
+    }
+
+    fn insert(txn: &WriteTxn, id: i64) {
+        txn.execute("INSERT INTO t (id) VALUES (?1)", [id]).unwrap();
+    }
+
+    fn ids(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// A second write transaction, started on its own thread, that waits for the turn;
+    /// returns once it waits. `then` runs in its turn.
+    fn queued<T: Send + 'static>(
+        db: &Db,
+        then: impl FnOnce(WriteTxn) -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let before = db.turns().queued_writes();
+        let handle = {
+            let db = db.clone();
+            thread::spawn(move || then(db.write().unwrap()))
+        };
+        while db.turns().queued_writes() == before {
+            thread::sleep(Duration::from_millis(1));
+        }
+        handle
+    }
+
+    /// Commits `txn` on its own thread (a member's commit returns only with its group's).
+    fn commit_in_background(txn: WriteTxn) -> JoinHandle<DbResult<()>> {
+        thread::spawn(move || txn.commit())
+    }
+
+    #[test]
+    fn a_waiting_write_joins_the_open_transaction_and_both_are_acknowledged_after_one_commit() {
+        let (_dir, db) = db();
+        let first = db.write().unwrap();
+        insert(&first, 1);
+        let reader = db.clone();
+        let second = queued(&db, move |txn| {
+            // It sees the first one's write, which no other connection sees yet.
+            let inside = ids(&txn);
+            let committed = ids(&reader.get().unwrap());
+            insert(&txn, 2);
+            (inside, committed, txn.commit())
+        });
+        let first = commit_in_background(first);
+        let (inside, committed, second) = second.join().unwrap();
+        assert_eq!((inside, committed), (vec![1], vec![]), "one transaction, not committed yet");
+        assert!(second.is_ok() && first.join().unwrap().is_ok());
+        assert_eq!(ids(&db.get().unwrap()), [1, 2]);
+        let plain = db.writer().unwrap();
+        assert!(plain.is_autocommit(), "a plain turn comes outside any transaction");
+    }
+
+    #[test]
+    fn a_member_that_rolls_back_undoes_only_its_own_writes() {
+        let (_dir, db) = db();
+        let first = db.write().unwrap();
+        insert(&first, 1);
+        let second = queued(&db, |txn| {
+            insert(&txn, 2);
+            txn.rollback()
+        });
+        let first = commit_in_background(first);
+        assert!(second.join().unwrap().is_ok());
+        assert!(first.join().unwrap().is_ok());
+        let dropped = db.write().unwrap();
+        insert(&dropped, 3);
+        drop(dropped);
+        assert_eq!(ids(&db.get().unwrap()), [1], "rolled back, and dropped without a commit");
+    }
+
+    /// SQLite rolls the whole transaction back when a write statement is interrupted: every
+    /// member of the group fails, none is half-committed, and the next write works.
+    #[test]
+    fn when_a_member_loses_the_transaction_the_whole_group_fails() {
+        let (_dir, db) = db();
+        let first = db.write().unwrap();
+        insert(&first, 1);
+        let second = queued(&db, |txn| {
+            insert(&txn, 2);
+            txn.progress_handler(100, Some(|| true)).unwrap();
+            let slow = "INSERT INTO t (id) WITH RECURSIVE r(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM r) SELECT i FROM r";
+            assert!(txn.execute(slow, []).is_err(), "interrupted");
+            txn.progress_handler(0, None::<fn() -> bool>).unwrap();
+            assert!(txn.is_autocommit(), "SQLite ended the transaction");
+            txn.commit()
+        });
+        let first = commit_in_background(first);
+        assert!(second.join().unwrap().is_err());
+        let err = first.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("not committed"), "{err}");
+        assert_eq!(ids(&db.get().unwrap()), Vec::<i64>::new());
+        let next = db.write().unwrap();
+        insert(&next, 3);
+        next.commit().unwrap();
+        assert_eq!(ids(&db.get().unwrap()), [3]);
+    }
+}
