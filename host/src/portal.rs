@@ -293,8 +293,9 @@ impl Portal {
         SqlLimits { time: Duration::from_millis(limits.sql_ms), max_bytes: limits.max_payload_bytes as usize }
     }
 
-    /// Opens one plugin call: its transaction (waiting for the turn to write, for a call
-    /// that may write), and the call's context read inside that transaction.
+    /// Opens one plugin call: its transaction, and the call's context (read inside that
+    /// transaction for a read-only call; for a call that may write, just before: its write
+    /// transaction begins at its first host call).
     fn open_call(
         &self,
         plugin: &PluginEntry,
@@ -316,7 +317,11 @@ impl Portal {
             self.sql_limits(),
             self.clock.now(),
         )?;
-        let ctx = self.context(services.conn(), community, member, plugin)?;
+        let ctx = match services.read_conn() {
+            Some(conn) => self.context(conn, community, member, plugin)?,
+            // Read before the call waits for its turn to write (a read of its own).
+            None => self.context(&*self.db.get()?, community, member, plugin)?,
+        };
         Ok((ctx, services))
     }
 
@@ -563,10 +568,15 @@ impl Portal {
             Ok(PluginResponse::Error(err)) => PageOutcome::Refused(err),
             Ok(_) | Err(_) => PageOutcome::Failed,
         };
-        let services = session.finish();
         let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
             && access != Access::ReadOnly;
-        let finished = if committed { services.commit() } else { services.rollback() };
+        // The transaction ends (and the turn to write passes on) before the instance is
+        // torn down.
+        let finished = session.services_mut().end(committed);
+        let services = session.finish();
+        if committed && finished.is_ok() {
+            services.send_updates();
+        }
         for note in health {
             self.store_health(plugin, note);
         }

@@ -488,6 +488,12 @@ impl<S: HostServices> Session<'_, S> {
         Ok(output)
     }
 
+    /// The services, between calls (to end their transaction before the instance is torn
+    /// down).
+    pub fn services_mut(&mut self) -> &mut S {
+        &mut self.store.data_mut().services
+    }
+
     /// Ends the session and gives the services back.
     pub fn finish(self) -> S {
         self.store.into_data().services

@@ -37,29 +37,61 @@ pub struct DbServices {
 enum CallTxn {
     /// A read transaction on a pooled connection.
     Read(PooledConn),
+    /// A call that may write, before its first use of the database: it waits for the turn
+    /// to write only then, so setting up its instance and the plugin's work before its
+    /// first host call do not hold up other writers.
+    NotYet(db::Db),
     /// A write transaction on the writer connection (the call's turn to write, in a group
     /// committed together, [`db::Db::write`]).
     Write(WriteTxn),
+    /// Committed or rolled back.
+    Ended,
 }
 
 impl CallTxn {
-    /// The connection, as one the pool opened (for plugin SQL).
-    fn pooled(&self) -> &dyn db::PoolConnection {
-        match self {
+    /// The connection inside the call's transaction, beginning a write transaction at the
+    /// first use. Refused once the transaction is gone: SQLite rolls the whole transaction
+    /// back when a write statement is interrupted (at its time limit), and the call's
+    /// later statements must not then run, and commit, one by one.
+    fn begun(&mut self, plugin: &str) -> Result<&dyn db::PoolConnection, HostError> {
+        if let CallTxn::NotYet(db) = self {
+            *self = CallTxn::Write(db.write().map_err(|e| failed(plugin, e))?);
+        }
+        let conn: &dyn db::PoolConnection = match self {
             CallTxn::Read(conn) => conn,
             CallTxn::Write(txn) => txn,
+            CallTxn::NotYet(_) | CallTxn::Ended => return Err(gone()),
+        };
+        if conn.connection().is_autocommit() {
+            return Err(gone());
         }
+        Ok(conn)
+    }
+
+    /// Commits (`keep`) or rolls back; a read transaction has nothing to commit.
+    fn end(&mut self, keep: bool) -> DbResult<()> {
+        match std::mem::replace(self, CallTxn::Ended) {
+            CallTxn::Read(conn) => conn.prepare_cached("ROLLBACK")?.execute([]).map(drop)?,
+            CallTxn::Write(txn) if keep => txn.commit()?,
+            CallTxn::Write(txn) => txn.rollback()?,
+            CallTxn::NotYet(_) | CallTxn::Ended => {}
+        }
+        Ok(())
     }
 }
 
-impl std::ops::Deref for CallTxn {
-    type Target = rusqlite::Connection;
-    fn deref(&self) -> &rusqlite::Connection {
-        match self {
-            CallTxn::Read(conn) => conn,
-            CallTxn::Write(txn) => txn,
-        }
+fn gone() -> HostError {
+    HostError {
+        kind: HostErrorKind::Failed,
+        message: "this call's transaction was rolled back (a statement was interrupted); \
+                  the database cannot be used again in this call"
+            .into(),
     }
+}
+
+fn failed(plugin: &str, err: db::DbError) -> HostError {
+    tracing::error!(plugin, error = %err, "host call failed");
+    HostError { kind: HostErrorKind::Failed, message: "the portal could not answer; see its log".into() }
 }
 
 /// What rendering an email needs: the templates, the portal's public address, and the
@@ -80,8 +112,9 @@ pub const MAX_PUBLISH_MEMBERS: usize = 1_000;
 pub const DIRECTORY_LIMIT: u32 = 50;
 
 impl DbServices {
-    /// Opens the call's transaction: a write transaction when the call may write (after
-    /// waiting for the turn to write, [`db::Db::write`]), a read transaction otherwise.
+    /// Opens the call's transaction: a read transaction, or for a call that may write, a
+    /// write transaction begun at its first use of the database (waiting for the turn to
+    /// write then, [`db::Db::write`]).
     pub fn begin(
         db: &db::Db,
         mail: Arc<Mail>,
@@ -96,7 +129,7 @@ impl DbServices {
             conn.prepare_cached("BEGIN")?.execute([])?;
             CallTxn::Read(conn)
         } else {
-            CallTxn::Write(db.write()?)
+            CallTxn::NotYet(db.clone())
         };
         let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
         Ok(DbServices {
@@ -113,60 +146,53 @@ impl DbServices {
         })
     }
 
-    /// Commits everything the call did (returning once it is committed, with the group it
-    /// joined), then sends its live updates. A read transaction has nothing to commit.
-    pub fn commit(self) -> DbResult<()> {
-        let DbServices { conn, live, community, updates, .. } = self;
-        match conn {
-            CallTxn::Read(conn) => conn.prepare_cached("COMMIT")?.execute([]).map(drop)?,
-            CallTxn::Write(txn) => txn.commit()?,
-        }
-        let updates = updates
+    /// Ends the call's transaction: commits everything the call did when `keep` (returning
+    /// once it is committed, with the group it joined), rolls it back otherwise. Live
+    /// updates wait for [`DbServices::send_updates`]. Ending it before the instance is torn
+    /// down gives up the turn to write sooner.
+    pub fn end(&mut self, keep: bool) -> DbResult<()> {
+        self.conn.end(keep)
+    }
+
+    /// Sends the live updates of a committed call.
+    pub fn send_updates(self) {
+        let updates = self
+            .updates
             .into_iter()
             .map(|(user, topics)| (user, LiveUpdate { topics: topics.into_iter().collect() }));
-        live.send(community, updates);
+        self.live.send(self.community, updates);
+    }
+
+    /// Commits everything the call did, then sends its live updates.
+    pub fn commit(mut self) -> DbResult<()> {
+        self.end(true)?;
+        self.send_updates();
         Ok(())
     }
 
     /// Rolls back everything the call did.
-    pub fn rollback(self) -> DbResult<()> {
-        match self.conn {
-            CallTxn::Read(conn) => conn.prepare_cached("ROLLBACK")?.execute([]).map(drop)?,
-            CallTxn::Write(txn) => txn.rollback()?,
+    pub fn rollback(mut self) -> DbResult<()> {
+        self.end(false)
+    }
+
+    /// The connection of a read-only call, inside its transaction (for the host's own reads
+    /// that belong to the call, such as the community's settings in its context). A call
+    /// that may write has none before its first host call.
+    pub fn read_conn(&self) -> Option<&rusqlite::Connection> {
+        match &self.conn {
+            CallTxn::Read(conn) => Some(conn),
+            CallTxn::NotYet(_) | CallTxn::Write(_) | CallTxn::Ended => None,
         }
-        Ok(())
     }
+}
 
-    /// The connection, inside the call's transaction (for the host's own reads that belong
-    /// to the call, such as the community's settings in its context).
-    pub fn conn(&self) -> &rusqlite::Connection {
-        &self.conn
-    }
-
-    /// Refuses a write once the call's transaction is gone: SQLite rolls the whole
-    /// transaction back when a write statement is interrupted (at its time limit), and
-    /// the call's later writes must not then be committed one by one.
-    fn still_in_transaction(&self) -> Result<(), HostError> {
-        if self.conn.is_autocommit() {
-            return Err(HostError {
-                kind: HostErrorKind::Failed,
-                message: "this call's transaction was rolled back (a statement was interrupted); \
-                          nothing more can be written in it"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn db_error(&self, err: db::DbError) -> HostError {
-        tracing::error!(plugin = %self.plugin, error = %err, "host call failed");
-        HostError { kind: HostErrorKind::Failed, message: "the portal could not answer; see its log".into() }
-    }
-
-    fn group_info(&self, group: db::groups::Group) -> Result<GroupInfo, HostError> {
-        let admins = db::groups::admins(&self.conn, group.id).map_err(|e| self.db_error(e))?;
-        Ok(GroupInfo { id: group.id, name: group.name, nickname: group.nickname, admins })
-    }
+fn group_info(
+    conn: &rusqlite::Connection,
+    plugin: &str,
+    group: db::groups::Group,
+) -> Result<GroupInfo, HostError> {
+    let admins = db::groups::admins(conn, group.id).map_err(|e| failed(plugin, e))?;
+    Ok(GroupInfo { id: group.id, name: group.name, nickname: group.nickname, admins })
 }
 
 fn member_info(user: db::users::User) -> MemberInfo {
@@ -175,38 +201,55 @@ fn member_info(user: db::users::User) -> MemberInfo {
 
 impl HostServices for DbServices {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        plugin_store::query(self.conn.pooled(), &self.plugin, self.access, sql, params, self.limits)
+        plugin_store::query(
+            self.conn.begun(&self.plugin)?,
+            &self.plugin,
+            self.access,
+            sql,
+            params,
+            self.limits,
+        )
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        self.still_in_transaction()?;
-        plugin_store::execute(self.conn.pooled(), &self.plugin, self.access, sql, params, self.limits)
+        plugin_store::execute(
+            self.conn.begun(&self.plugin)?,
+            &self.plugin,
+            self.access,
+            sql,
+            params,
+            self.limits,
+        )
     }
 
     fn members(&mut self, ids: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
-        let users = db::users::by_ids(&self.conn, self.community, ids).map_err(|e| self.db_error(e))?;
+        let conn = self.conn.begun(&self.plugin)?.connection();
+        let users = db::users::by_ids(conn, self.community, ids).map_err(|e| failed(&self.plugin, e))?;
         Ok(users.into_iter().map(member_info).collect())
     }
 
     fn groups(&mut self, ids: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(group) =
-                db::groups::by_id(&self.conn, self.community, *id).map_err(|e| self.db_error(e))?
+                db::groups::by_id(conn, self.community, *id).map_err(|e| failed(&self.plugin, e))?
             {
-                out.push(self.group_info(group)?);
+                out.push(group_info(conn, &self.plugin, group)?);
             }
         }
         Ok(out)
     }
 
     fn groups_administered_by(&mut self, user: UserId) -> Result<Vec<GroupInfo>, HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let groups =
-            db::groups::administered_by(&self.conn, self.community, user).map_err(|e| self.db_error(e))?;
-        groups.into_iter().map(|g| self.group_info(g)).collect()
+            db::groups::administered_by(conn, self.community, user).map_err(|e| failed(&self.plugin, e))?;
+        groups.into_iter().map(|g| group_info(conn, &self.plugin, g)).collect()
     }
 
     fn search_directory(&mut self, query: &str, limit: u32) -> Result<Vec<DirectoryEntry>, HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let query = query.trim();
         if query.chars().count() < 2 {
             return Err(HostError {
@@ -216,9 +259,9 @@ impl HostServices for DbServices {
         }
         let limit = limit.min(DIRECTORY_LIMIT);
         let users =
-            db::users::search(&self.conn, self.community, query, limit, 0).map_err(|e| self.db_error(e))?;
+            db::users::search(conn, self.community, query, limit, 0).map_err(|e| failed(&self.plugin, e))?;
         let groups =
-            db::groups::search(&self.conn, self.community, query, limit).map_err(|e| self.db_error(e))?;
+            db::groups::search(conn, self.community, query, limit).map_err(|e| failed(&self.plugin, e))?;
         let mut entries: Vec<DirectoryEntry> = users
             .into_iter()
             .map(|u| DirectoryEntry { actor: ActorRef::User(u.id), name: u.name, nickname: u.nickname })
@@ -240,28 +283,29 @@ impl HostServices for DbServices {
                 message: "no notifications during a GET request".into(),
             });
         }
-        self.still_in_transaction()?;
+        let conn = self.conn.begun(&self.plugin)?.connection();
         if !link.starts_with('/') || link.starts_with("//") {
             return Err(HostError {
                 kind: HostErrorKind::Invalid,
                 message: "the link must be a path inside the community".into(),
             });
         }
-        let known = db::users::by_id(&self.conn, self.community, to).map_err(|e| self.db_error(e))?;
+        let known = db::users::by_id(conn, self.community, to).map_err(|e| failed(&self.plugin, e))?;
         if known.is_none() {
             return Err(HostError {
                 kind: HostErrorKind::Invalid,
                 message: format!("no member {to} in this community"),
             });
         }
-        db::notifications::create(&self.conn, to, Some(&self.plugin), text, link, self.now)
-            .map_err(|e| self.db_error(e))?;
+        db::notifications::create(conn, to, Some(&self.plugin), text, link, self.now)
+            .map_err(|e| failed(&self.plugin, e))?;
         // The member's bell changes.
         self.updates.entry(to).or_default();
         Ok(())
     }
 
     fn publish(&mut self, to: &[UserId], topics: &[String]) -> Result<(), HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let invalid = |message: String| HostError { kind: HostErrorKind::Invalid, message };
         if topics.len() > live::MAX_TOPICS {
             return Err(invalid(format!("at most {} topics per call", live::MAX_TOPICS)));
@@ -272,7 +316,7 @@ impl HostServices for DbServices {
         for topic in topics {
             live::check_topic(topic).map_err(invalid)?;
         }
-        let members = db::users::by_ids(&self.conn, self.community, to).map_err(|e| self.db_error(e))?;
+        let members = db::users::by_ids(conn, self.community, to).map_err(|e| failed(&self.plugin, e))?;
         for member in members {
             let entry = self.updates.entry(member.id).or_default();
             entry.extend(topics.iter().map(|t| live::full_topic(&self.plugin, t)));
@@ -293,9 +337,9 @@ impl HostServices for DbServices {
                 message: "no email during a GET request".into(),
             });
         }
-        self.still_in_transaction()?;
-        let user = db::users::by_id(&self.conn, self.community, to)
-            .map_err(|e| self.db_error(e))?
+        let conn = self.conn.begun(&self.plugin)?.connection();
+        let user = db::users::by_id(conn, self.community, to)
+            .map_err(|e| failed(&self.plugin, e))?
             .ok_or_else(|| HostError {
                 kind: HostErrorKind::Invalid,
                 message: format!("no member {to} in this community"),
@@ -309,9 +353,9 @@ impl HostServices for DbServices {
                 kind: HostErrorKind::Invalid,
                 message: format!("email template `{template}`: {e}"),
             })?;
-        db::outbox::queue(&self.conn, to, &user.email, &subject, &rendered.text, &rendered.html, self.now)
+        db::outbox::queue(conn, to, &user.email, &subject, &rendered.text, &rendered.html, self.now)
             .map(|_| ())
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| failed(&self.plugin, e))
     }
 
     fn preferences(
@@ -319,6 +363,7 @@ impl HostServices for DbServices {
         users: &[UserId],
         keys: &[String],
     ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let mut out = BTreeMap::new();
         for key in keys {
             if !self.preference_defaults.contains_key(key) {
@@ -331,8 +376,8 @@ impl HostServices for DbServices {
         for user in users {
             let mut values = BTreeMap::new();
             for key in keys {
-                let stored = db::preferences::get(&self.conn, *user, &self.plugin, key)
-                    .map_err(|e| self.db_error(e))?;
+                let stored = db::preferences::get(conn, *user, &self.plugin, key)
+                    .map_err(|e| failed(&self.plugin, e))?;
                 let default = self.preference_defaults.get(key).copied().unwrap_or(false);
                 values.insert(key.clone(), stored.unwrap_or(default));
             }

@@ -262,6 +262,23 @@ fn after_an_interrupted_write_nothing_more_is_written_and_nothing_is_kept() {
     assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
 }
 
+/// A call that may write waits for the turn to write only at its first host call: one
+/// that is busy before that (here: until its CPU time runs out) holds up no other write.
+#[test]
+fn a_call_that_may_write_holds_up_no_writer_before_its_first_host_call() {
+    let server = Server::start();
+    server.grant("riverside", "notes.use", "everyone");
+    let mut spinner = server.signed_in("riverside", GRACE);
+    let spinning =
+        std::thread::spawn(move || spinner.post("/c/riverside/notes-bad/spin-before-writing", &[]));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut ada = server.signed_in("riverside", ADA);
+    assert_eq!(ada.post("/c/riverside/notes", &[("body", "meanwhile")]).status, 303);
+    assert!(!spinning.is_finished(), "the note was written while the other call still ran");
+    assert_eq!(spinning.join().expect("thread").status, 503);
+    assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
+}
+
 /// A job call that fails after a write: the write is rolled back, the failure is on
 /// record (stored once the call's transaction ended; before, that store waited 5 s for
 /// the call's own write lock and then failed), and the next call writes.
