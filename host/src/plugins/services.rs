@@ -201,25 +201,13 @@ fn member_info(user: db::users::User) -> MemberInfo {
 
 impl HostServices for DbServices {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        plugin_store::query(
-            self.conn.begun(&self.plugin)?,
-            &self.plugin,
-            self.access,
-            sql,
-            params,
-            self.limits,
-        )
+        let conn = self.conn.begun(&self.plugin)?;
+        plugin_store::query(conn, &self.plugin, self.access, sql, params, self.limits)
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
-        plugin_store::execute(
-            self.conn.begun(&self.plugin)?,
-            &self.plugin,
-            self.access,
-            sql,
-            params,
-            self.limits,
-        )
+        let conn = self.conn.begun(&self.plugin)?;
+        plugin_store::execute(conn, &self.plugin, self.access, sql, params, self.limits)
     }
 
     fn members(&mut self, ids: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
@@ -249,7 +237,6 @@ impl HostServices for DbServices {
     }
 
     fn search_directory(&mut self, query: &str, limit: u32) -> Result<Vec<DirectoryEntry>, HostError> {
-        let conn = self.conn.begun(&self.plugin)?.connection();
         let query = query.trim();
         if query.chars().count() < 2 {
             return Err(HostError {
@@ -258,6 +245,7 @@ impl HostServices for DbServices {
             });
         }
         let limit = limit.min(DIRECTORY_LIMIT);
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let users =
             db::users::search(conn, self.community, query, limit, 0).map_err(|e| failed(&self.plugin, e))?;
         let groups =
@@ -305,7 +293,6 @@ impl HostServices for DbServices {
     }
 
     fn publish(&mut self, to: &[UserId], topics: &[String]) -> Result<(), HostError> {
-        let conn = self.conn.begun(&self.plugin)?.connection();
         let invalid = |message: String| HostError { kind: HostErrorKind::Invalid, message };
         if topics.len() > live::MAX_TOPICS {
             return Err(invalid(format!("at most {} topics per call", live::MAX_TOPICS)));
@@ -316,6 +303,7 @@ impl HostServices for DbServices {
         for topic in topics {
             live::check_topic(topic).map_err(invalid)?;
         }
+        let conn = self.conn.begun(&self.plugin)?.connection();
         let members = db::users::by_ids(conn, self.community, to).map_err(|e| failed(&self.plugin, e))?;
         for member in members {
             let entry = self.updates.entry(member.id).or_default();
