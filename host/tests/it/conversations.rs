@@ -71,6 +71,7 @@ fn a_conversation_from_invitation_to_reply() {
     assert_eq!(alan.post(&format!("{path}/invitation"), &[("answer", "accept")]).status, 303);
     let sent = alan.post(&path, &[("body", "Hi Grace!")]);
     assert_eq!(sent.status, 303);
+    assert_eq!(badge(&mut alan), None, "his own message is not unread for him");
     assert_eq!(badge(&mut grace).as_deref(), Some("1"));
     let thread = grace.get(&path).body;
     assert!(thread.contains("Hi Grace!") && thread.contains("message is-mine"));
