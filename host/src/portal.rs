@@ -504,12 +504,45 @@ impl Portal {
             plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
             _ => Access::ReadWrite,
         };
+        let again = access != Access::ReadOnly;
+        match self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf, access) {
+            // Another call of its commit group failed, and nothing of this one was kept:
+            // it runs once more, in a new transaction (a call has no effect outside it).
+            Err(err) if again => {
+                tracing::info!(plugin = plugin.id(), error = %err, "running the call again");
+                self.page_attempt(plugin, community, member, request, slot_page, csrf, access)
+                    .unwrap_or_else(|err| {
+                        tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+                        PageOutcome::Failed
+                    })
+            }
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+                PageOutcome::Failed
+            }
+            Ok(outcome) => outcome,
+        }
+    }
+
+    /// One run of a routed plugin page; `Err` when its commit group failed (see
+    /// [`db::DbError::GroupFailed`]), so that it may run again.
+    #[allow(clippy::too_many_arguments)]
+    fn page_attempt(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        request: PageRequest,
+        slot_page: &SlotPage,
+        csrf: &str,
+        access: Access,
+    ) -> Result<PageOutcome, db::DbError> {
         let commits = db::commits();
         let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
             Ok(opened) => opened,
             Err(err) => {
                 tracing::error!(plugin = plugin.id(), error = %err, "cannot open the plugin call");
-                return PageOutcome::Failed;
+                return Ok(PageOutcome::Failed);
             }
         };
         let is_get = request.method == plugin_api::HttpMethod::Get;
@@ -518,7 +551,7 @@ impl Portal {
             Err((err, services)) => {
                 let _ = services.rollback();
                 self.store_health(plugin, self.observe(plugin, &Err::<(), _>(err)));
-                return PageOutcome::Failed;
+                return Ok(PageOutcome::Failed);
             }
         };
         // Stored once the transaction has ended (see `HealthNote`).
@@ -580,11 +613,14 @@ impl Portal {
         for note in health {
             self.store_health(plugin, note);
         }
-        if let Err(err) = finished {
-            tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
-            return PageOutcome::Failed;
+        match finished {
+            Ok(()) => Ok(outcome),
+            Err(err @ db::DbError::GroupFailed(_)) => Err(err),
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+                Ok(PageOutcome::Failed)
+            }
         }
-        outcome
     }
 }
 

@@ -37,6 +37,10 @@ pub enum DbError {
     /// A value is not valid (e.g. a duplicate name).
     #[error("{0}")]
     Invalid(String),
+    /// Another write transaction of the same commit group failed, or the group's commit
+    /// did: nothing of this one was kept, and it may be run again.
+    #[error("the write was not committed (its commit group failed: {0}); it can be run again")]
+    GroupFailed(String),
 }
 
 /// Result of storage functions.

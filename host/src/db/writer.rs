@@ -9,27 +9,28 @@
 //!
 //! What a member of a group may see: the writes of the members before it (it runs after
 //! them, as it would after their commits). What it cannot see: that they are not yet
-//! durable; if the group's commit fails, every member of it fails.
+//! durable; if the group's commit fails, or a member loses the shared transaction, the
+//! other members get [`DbError::GroupFailed`]: nothing of theirs was kept, and the caller
+//! may run them again. The turn goes to waiters in the order they came.
 
 use super::pool::{checkpoint_if_due, open_connection};
 use super::{Db, DbError, DbResult};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::ops::Deref;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
 
 /// Most write transactions in one group: bounds how long the first of them waits for its
 /// commit (each member is one plugin call, well under a millisecond when the portal is
 /// busy).
 pub const MAX_GROUP: usize = 32;
 
-/// The writer connection and who may use it.
+/// The writer connection and who may use it: the turn goes to those who wait for it in
+/// the order they came (each waiter parks its thread and is woken when its turn comes).
 #[derive(Default)]
 pub(super) struct Turns {
     state: Mutex<State>,
-    /// Wakes a write transaction waiting for its turn.
-    write_turn: Condvar,
-    /// Wakes a caller of [`Db::writer`] waiting for its turn.
-    plain_turn: Condvar,
 }
 
 #[derive(Default)]
@@ -38,12 +39,42 @@ struct State {
     taken: bool,
     /// The connection, while nobody holds it (opened at the first write).
     conn: Option<Connection>,
-    /// Write transactions waiting for the turn.
-    queued_writes: usize,
-    /// Plain turns waiting (outside any transaction: checkpoints).
-    queued_plain: usize,
+    /// Who waits for the turn, in the order they came.
+    queue: VecDeque<Queued>,
+    /// The next waiter's number.
+    next: u64,
     /// The group whose transaction is open on the connection, between two of its members.
     open: Option<OpenGroup>,
+}
+
+/// One waiter for the turn.
+struct Queued {
+    number: u64,
+    waiter: Waiter,
+    thread: Thread,
+}
+
+impl State {
+    /// The first waiter in the queue who may have the turn now: a write transaction joins
+    /// the open group, or begins a new one unless a plain turn waits (checkpoints are not
+    /// starved); a plain turn needs the connection outside any transaction.
+    fn first_eligible(&self) -> Option<&Queued> {
+        if self.taken {
+            return None;
+        }
+        let plain_waits = self.queue.iter().any(|q| q.waiter == Waiter::Plain);
+        self.queue.iter().find(|q| match q.waiter {
+            Waiter::Write => self.open.is_some() || !plain_waits,
+            Waiter::Plain => self.open.is_none(),
+        })
+    }
+
+    /// Wakes the waiter whose turn it is now, if any.
+    fn wake_next(&self) {
+        if let Some(next) = self.first_eligible() {
+            next.thread.unpark();
+        }
+    }
 }
 
 /// A group of write transactions whose SQLite transaction is open.
@@ -74,9 +105,7 @@ impl Outcome {
         let mut result = lock(&self.result);
         loop {
             if let Some(result) = result.as_ref() {
-                return result
-                    .clone()
-                    .map_err(|e| DbError::Invalid(format!("the write was not committed: {e}")));
+                return result.clone().map_err(DbError::GroupFailed);
             }
             result = self.known.wait(result).unwrap_or_else(PoisonError::into_inner);
         }
@@ -98,47 +127,35 @@ enum Waiter {
 
 impl Turns {
     /// Waits for the turn; the connection (if opened yet) and the open group (only for a
-    /// write transaction). A plain turn goes before new groups: checkpoints are not starved.
+    /// write transaction).
     fn take(&self, waiter: Waiter) -> (Option<Connection>, Option<OpenGroup>) {
         let mut state = lock(&self.state);
-        let (queued, turn) = match waiter {
-            Waiter::Write => (&mut state.queued_writes, &self.write_turn),
-            Waiter::Plain => (&mut state.queued_plain, &self.plain_turn),
-        };
-        *queued += 1;
-        loop {
-            let free = !state.taken
-                && match waiter {
-                    Waiter::Write => state.open.is_some() || state.queued_plain == 0,
-                    Waiter::Plain => state.open.is_none(),
-                };
-            if free {
-                break;
-            }
-            state = turn.wait(state).unwrap_or_else(PoisonError::into_inner);
+        let number = state.next;
+        state.next += 1;
+        state.queue.push_back(Queued { number, waiter, thread: thread::current() });
+        while state.first_eligible().map(|q| q.number) != Some(number) {
+            drop(state);
+            // Woken by `wake_next` (or spuriously: the loop checks again).
+            thread::park();
+            state = lock(&self.state);
         }
-        match waiter {
-            Waiter::Write => state.queued_writes -= 1,
-            Waiter::Plain => state.queued_plain -= 1,
-        }
+        state.queue.retain(|q| q.number != number);
         state.taken = true;
         (state.conn.take(), state.open.take())
     }
 
     /// Ends a turn with no transaction open: the connection (none if it was lost) goes
-    /// back; a waiting plain turn goes first.
+    /// back, and the turn to the next in line.
     fn give_back(&self, conn: Option<Connection>) {
         let mut state = lock(&self.state);
         state.taken = false;
         state.conn = conn;
-        let plain = state.queued_plain > 0;
-        drop(state);
-        if plain { self.plain_turn.notify_one() } else { self.write_turn.notify_one() }
+        state.wake_next();
     }
 
-    #[cfg(test)]
+    /// Write transactions waiting for the turn.
     fn queued_writes(&self) -> usize {
-        lock(&self.state).queued_writes
+        lock(&self.state).queue.iter().filter(|q| q.waiter == Waiter::Write).count()
     }
 
     /// Hands the open transaction of `group` to the next write transaction, if one waits
@@ -146,14 +163,15 @@ impl Turns {
     /// (`Some`).
     fn pass_on(&self, conn: Connection, group: OpenGroup) -> Option<(Connection, OpenGroup)> {
         let mut state = lock(&self.state);
-        if state.queued_writes == 0 || state.queued_plain > 0 || group.joined >= MAX_GROUP {
+        let next_writes = state.queue.front().is_some_and(|q| q.waiter == Waiter::Write);
+        let plain_waits = state.queue.iter().any(|q| q.waiter == Waiter::Plain);
+        if !next_writes || plain_waits || group.joined >= MAX_GROUP {
             return Some((conn, group));
         }
         state.taken = false;
         state.conn = Some(conn);
         state.open = Some(group);
-        drop(state);
-        self.write_turn.notify_one();
+        state.wake_next();
         None
     }
 }
@@ -172,6 +190,11 @@ impl Db {
                 Err(err)
             }
         }
+    }
+
+    /// Write transactions waiting for the turn to write now.
+    pub fn writes_waiting(&self) -> usize {
+        self.turns().queued_writes()
     }
 
     /// Called by [`super::PooledConn`] when a plain turn ends.
@@ -382,6 +405,29 @@ mod tests {
     }
 
     #[test]
+    fn the_turn_goes_to_writers_in_the_order_they_came() {
+        let (_dir, db) = db();
+        let first = db.write().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiting: Vec<_> = (1..=4)
+            .map(|n| {
+                let order = order.clone();
+                queued(&db, move |txn| {
+                    order.lock().unwrap().push(n);
+                    insert(&txn, n);
+                    txn.commit()
+                })
+            })
+            .collect();
+        first.commit().unwrap();
+        for w in waiting {
+            w.join().unwrap().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [1, 2, 3, 4]);
+        assert_eq!(ids(&db.get().unwrap()), [1, 2, 3, 4]);
+    }
+
+    #[test]
     fn a_member_that_rolls_back_undoes_only_its_own_writes() {
         let (_dir, db) = db();
         let first = db.write().unwrap();
@@ -418,7 +464,7 @@ mod tests {
         let first = commit_in_background(first);
         assert!(second.join().unwrap().is_err());
         let err = first.join().unwrap().unwrap_err();
-        assert!(err.to_string().contains("not committed"), "{err}");
+        assert!(matches!(err, DbError::GroupFailed(_)), "it can be run again: {err:?}");
         assert_eq!(ids(&db.get().unwrap()), Vec::<i64>::new());
         let next = db.write().unwrap();
         insert(&next, 3);

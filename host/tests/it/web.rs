@@ -262,6 +262,36 @@ fn after_an_interrupted_write_nothing_more_is_written_and_nothing_is_kept() {
     assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
 }
 
+/// Calls that queued for the turn to write share one commit; when a later call of the
+/// group loses the group's transaction (its statement interrupted), an earlier one that
+/// had succeeded runs again instead of failing.
+#[test]
+fn a_call_whose_commit_group_failed_because_of_another_call_runs_again() {
+    let manifests = vec![crate::support::conversations_manifest(), crate::http::notes_manifest()];
+    let server =
+        Server::custom(manifests, host::clock::Clock::system(), |c| c.plugins.runtime.limits.sql_ms = 20);
+    server.grant("riverside", "notes.use", "everyone");
+    let (mut grace, mut ada) = (server.signed_in("riverside", GRACE), server.signed_in("riverside", ADA));
+    let db = server.portal.db.clone();
+    let waiting_for = |n: usize| {
+        while db.writes_waiting() < n {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    // The test holds the turn to write: both calls queue behind it, in this order.
+    let holder = db.write().expect("the turn");
+    let note = std::thread::spawn(move || grace.post("/c/riverside/notes", &[("body", "kept")]));
+    waiting_for(1);
+    let loser = std::thread::spawn(move || ada.post("/c/riverside/notes-bad/write-after-timeout", &[]));
+    waiting_for(2);
+    let held = holder.commit();
+    assert!(matches!(held, Err(host::db::DbError::GroupFailed(_))), "{held:?}");
+    assert_eq!(loser.join().expect("thread").status, 503);
+    assert_eq!(note.join().expect("thread").status, 303, "the note's call ran again");
+    assert_eq!(server.count("SELECT count(*) FROM notes_note WHERE body = 'kept'"), 1);
+    assert_eq!(server.count("SELECT count(*) FROM notes_note"), 1);
+}
+
 /// A call that may write waits for the turn to write only at its first host call: one
 /// that is busy before that (here: until its CPU time runs out) holds up no other write.
 #[test]
