@@ -499,34 +499,21 @@ impl Portal {
         if let Err(until) = plugin.breaker.admit(self.clock.now()) {
             return PageOutcome::SwitchedOff(until);
         }
-        let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
-        let access = match request.method {
-            plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
-            _ => Access::ReadWrite,
-        };
-        let again = access != Access::ReadOnly;
-        match self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf, access) {
+        let mut result = self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf);
+        if let Err(err) = &result {
             // Another call of its commit group failed, and nothing of this one was kept:
             // it runs once more, in a new transaction (a call has no effect outside it).
-            Err(err) if again => {
-                tracing::info!(plugin = plugin.id(), error = %err, "running the call again");
-                self.page_attempt(plugin, community, member, request, slot_page, csrf, access)
-                    .unwrap_or_else(|err| {
-                        tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
-                        PageOutcome::Failed
-                    })
-            }
-            Err(err) => {
-                tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
-                PageOutcome::Failed
-            }
-            Ok(outcome) => outcome,
+            tracing::info!(plugin = plugin.id(), error = %err, "running the call again");
+            result = self.page_attempt(plugin, community, member, request, slot_page, csrf);
         }
+        result.unwrap_or_else(|err| {
+            tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+            PageOutcome::Failed
+        })
     }
 
     /// One run of a routed plugin page; `Err` when its commit group failed (see
     /// [`db::DbError::GroupFailed`]), so that it may run again.
-    #[allow(clippy::too_many_arguments)]
     fn page_attempt(
         &self,
         plugin: &PluginEntry,
@@ -535,8 +522,12 @@ impl Portal {
         request: PageRequest,
         slot_page: &SlotPage,
         csrf: &str,
-        access: Access,
     ) -> Result<PageOutcome, db::DbError> {
+        let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
+        let access = match request.method {
+            plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
+            _ => Access::ReadWrite,
+        };
         let commits = db::commits();
         let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
             Ok(opened) => opened,
