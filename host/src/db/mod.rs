@@ -18,7 +18,7 @@ pub mod users;
 mod writer;
 
 pub use pool::{Db, PoolConnection, PooledConn, commits};
-pub use writer::{MAX_GROUP, WriteTxn};
+pub use writer::WriteTxn;
 
 use rusqlite_migration::{M, Migrations};
 

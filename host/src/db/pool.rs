@@ -273,11 +273,11 @@ impl Drop for PooledConn {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A new database with table `t` of `columns`, in its own directory.
-    fn db_with_table(columns: &str) -> (tempfile::TempDir, Db) {
+    pub(in crate::db) fn db_with_table(columns: &str) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db")).unwrap();
         db.get().unwrap().execute_batch(&format!("CREATE TABLE t ({columns})")).unwrap();

@@ -24,7 +24,7 @@ use std::thread::{self, Thread};
 /// Most write transactions in one group: bounds how long the first of them waits for its
 /// commit (each member is one plugin call, well under a millisecond when the portal is
 /// busy).
-pub const MAX_GROUP: usize = 32;
+const MAX_GROUP: usize = 32;
 
 /// The writer connection and who may use it: the turn goes to those who wait for it in
 /// the order they came (each waiter parks its thread and is woken when its turn comes).
@@ -181,11 +181,21 @@ impl Db {
     /// it (until the open group, if any, has committed); the turn passes on when it is
     /// dropped. For work that must not run inside a transaction (checkpoints).
     pub fn writer(&self) -> DbResult<super::PooledConn> {
-        let turns = &self.turns();
-        let (conn, _no_group) = turns.take(Waiter::Plain);
+        let (conn, _no_group) = self.take_turn(Waiter::Plain)?;
+        Ok(super::PooledConn::writer(conn, self.clone()))
+    }
+
+    /// Waits for the turn, then the writer connection (opened at the first turn) and the
+    /// open group, if any. If the connection cannot be opened, the turn passes on.
+    fn take_turn(&self, waiter: Waiter) -> DbResult<(Connection, Option<OpenGroup>)> {
+        let turns = self.turns();
+        let (conn, open) = turns.take(waiter);
         match conn.map_or_else(|| open_connection(self.path()), Ok) {
-            Ok(conn) => Ok(super::PooledConn::writer(conn, self.clone())),
+            Ok(conn) => Ok((conn, open)),
             Err(err) => {
+                if let Some(group) = open {
+                    group.outcome.tell(Err("the writer connection was lost".into()));
+                }
                 turns.give_back(None);
                 Err(err)
             }
@@ -210,23 +220,12 @@ impl Db {
     ///
     /// End it with [`WriteTxn::commit`] or [`WriteTxn::rollback`]; dropped, it rolls back.
     pub fn write(&self) -> DbResult<WriteTxn> {
-        let turns = &self.turns();
-        let (conn, open) = turns.take(Waiter::Write);
-        let conn = match conn.map_or_else(|| open_connection(self.path()), Ok) {
-            Ok(conn) => conn,
-            Err(err) => {
-                if let Some(group) = open {
-                    group.outcome.tell(Err("the writer connection was lost".into()));
-                }
-                turns.give_back(None);
-                return Err(err);
-            }
-        };
+        let (conn, open) = self.take_turn(Waiter::Write)?;
         let mut group = match open {
             Some(group) => group,
             None => {
                 if let Err(err) = run(&conn, "BEGIN IMMEDIATE") {
-                    turns.give_back(Some(conn));
+                    self.turns().give_back(Some(conn));
                     return Err(err);
                 }
                 OpenGroup::default()
@@ -246,7 +245,7 @@ impl Db {
 /// and ends the turn.
 fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> {
     let result = if conn.is_autocommit() {
-        Err("SQLite rolled the transaction back (a statement was interrupted or failed)".to_owned())
+        Err(LOST.to_owned())
     } else if group.kept == 0 {
         run(&conn, "ROLLBACK").map_err(|e| e.to_string())
     } else {
@@ -258,6 +257,10 @@ fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> 
     checkpoint_if_due(db);
     result
 }
+
+/// Why a transaction ended before its commit: SQLite rolls the whole transaction back when
+/// a write statement is interrupted (at a plugin's `sql_ms`) or fails on I/O.
+const LOST: &str = "SQLite rolled the transaction back (a statement was interrupted or failed)";
 
 fn run(conn: &Connection, sql: &str) -> DbResult<()> {
     conn.prepare_cached(sql)?.execute([])?;
@@ -300,7 +303,7 @@ impl WriteTxn {
     fn end(&mut self, keep: bool) -> DbResult<()> {
         let (Some(conn), Some(mut group)) = (self.conn.take(), self.group.take()) else { return Ok(()) };
         let ended = if conn.is_autocommit() {
-            Err(DbError::Invalid("SQLite rolled the transaction back (a statement was interrupted)".into()))
+            Err(DbError::Invalid(LOST.into()))
         } else if keep {
             run(&conn, "RELEASE write")
         } else {
@@ -313,8 +316,8 @@ impl WriteTxn {
         }
         group.kept += usize::from(kept);
         let outcome = group.outcome.clone();
-        let turns = &self.db.turns();
-        let left = if conn.is_autocommit() { Some((conn, group)) } else { turns.pass_on(conn, group) };
+        let left =
+            if conn.is_autocommit() { Some((conn, group)) } else { self.db.turns().pass_on(conn, group) };
         let committed = match left {
             // The last of the group commits it.
             Some((conn, group)) => end_group(&self.db, conn, group)
@@ -345,10 +348,7 @@ mod tests {
     use std::time::Duration;
 
     fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.get().unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
-        (dir, db)
+        crate::db::pool::tests::db_with_table("id INTEGER PRIMARY KEY")
     }
 
     fn insert(txn: &WriteTxn, id: i64) {
