@@ -75,6 +75,14 @@ impl Db {
         &self.inner.turns
     }
 
+    /// A pooled connection inside a read transaction (`BEGIN`): what it reads is one
+    /// snapshot. End it with [`PooledConn::end_read`] (dropped, it is rolled back too).
+    pub fn read_txn(&self) -> DbResult<PooledConn> {
+        let conn = self.get()?;
+        run_cached(&conn, "BEGIN")?;
+        Ok(conn)
+    }
+
     /// A connection from the pool (a new one if none is idle).
     pub fn get(&self) -> DbResult<PooledConn> {
         let idle = self.inner.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
@@ -197,6 +205,13 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Option<u32>> {
     Ok(u32::try_from(length).ok())
 }
 
+/// Runs a transaction-control statement from the connection's statement cache (parsed
+/// once per connection, not at every transaction).
+pub(super) fn run_cached(conn: &Connection, sql: &str) -> DbResult<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 pub(super) fn open_connection(path: &Path) -> DbResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -232,6 +247,11 @@ impl PoolConnection for PooledConn {
 }
 
 impl PooledConn {
+    /// Ends the read transaction of [`Db::read_txn`] (a rollback: nothing was written).
+    pub fn end_read(self) -> DbResult<()> {
+        run_cached(&self, "ROLLBACK")
+    }
+
     /// The writer connection during a plain turn ([`Db::writer`]).
     pub(super) fn writer(conn: Connection, db: Db) -> PooledConn {
         PooledConn { conn: Some(conn), db, writer: true }

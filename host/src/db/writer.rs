@@ -13,7 +13,7 @@
 //! other members get [`DbError::GroupFailed`]: nothing of theirs was kept, and the caller
 //! may run them again. The turn goes to waiters in the order they came.
 
-use super::pool::{checkpoint_if_due, open_connection};
+use super::pool::{checkpoint_if_due, open_connection, run_cached};
 use super::{Db, DbError, DbResult};
 use rusqlite::Connection;
 use std::collections::VecDeque;
@@ -224,14 +224,14 @@ impl Db {
         let mut group = match open {
             Some(group) => group,
             None => {
-                if let Err(err) = run(&conn, "BEGIN IMMEDIATE") {
+                if let Err(err) = run_cached(&conn, "BEGIN IMMEDIATE") {
                     self.turns().give_back(Some(conn));
                     return Err(err);
                 }
                 OpenGroup::default()
             }
         };
-        if let Err(err) = run(&conn, "SAVEPOINT write") {
+        if let Err(err) = run_cached(&conn, "SAVEPOINT write") {
             // The members before this one are committed (their outcome tells them).
             let _ = end_group(self, conn, group);
             return Err(err);
@@ -247,12 +247,12 @@ fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> 
     let result = if conn.is_autocommit() {
         Err(LOST.to_owned())
     } else if group.kept == 0 {
-        run(&conn, "ROLLBACK").map_err(|e| e.to_string())
+        run_cached(&conn, "ROLLBACK").map_err(|e| e.to_string())
     } else {
-        run(&conn, "COMMIT").map_err(|e| e.to_string())
+        run_cached(&conn, "COMMIT").map_err(|e| e.to_string())
     };
     group.outcome.tell(result.clone());
-    let usable = conn.is_autocommit() || run(&conn, "ROLLBACK").is_ok();
+    let usable = conn.is_autocommit() || run_cached(&conn, "ROLLBACK").is_ok();
     db.turns().give_back(usable.then_some(conn));
     checkpoint_if_due(db);
     result
@@ -261,11 +261,6 @@ fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> 
 /// Why a transaction ended before its commit: SQLite rolls the whole transaction back when
 /// a write statement is interrupted (at a plugin's `sql_ms`) or fails on I/O.
 const LOST: &str = "SQLite rolled the transaction back (a statement was interrupted or failed)";
-
-fn run(conn: &Connection, sql: &str) -> DbResult<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
 
 /// One write transaction: a savepoint inside its group's transaction, on the writer
 /// connection, holding the turn to write until it ends.
@@ -305,14 +300,14 @@ impl WriteTxn {
         let ended = if conn.is_autocommit() {
             Err(DbError::Invalid(LOST.into()))
         } else if keep {
-            run(&conn, "RELEASE write")
+            run_cached(&conn, "RELEASE write")
         } else {
             undo(&conn)
         };
         let kept = keep && ended.is_ok();
         if ended.is_err() && !conn.is_autocommit() && undo(&conn).is_err() {
             // The savepoint cannot be undone alone: nothing of the group can be kept.
-            let _ = run(&conn, "ROLLBACK");
+            let _ = run_cached(&conn, "ROLLBACK");
         }
         group.kept += usize::from(kept);
         let outcome = group.outcome.clone();
@@ -331,8 +326,8 @@ impl WriteTxn {
 
 /// Undoes the current member's savepoint.
 fn undo(conn: &Connection) -> DbResult<()> {
-    run(conn, "ROLLBACK TO write")?;
-    run(conn, "RELEASE write")
+    run_cached(conn, "ROLLBACK TO write")?;
+    run_cached(conn, "RELEASE write")
 }
 
 impl Drop for WriteTxn {

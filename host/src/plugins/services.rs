@@ -71,7 +71,7 @@ impl CallTxn {
     /// Commits (`keep`) or rolls back; a read transaction has nothing to commit.
     fn end(&mut self, keep: bool) -> DbResult<()> {
         match std::mem::replace(self, CallTxn::Ended) {
-            CallTxn::Read(conn) => conn.prepare_cached("ROLLBACK")?.execute([]).map(drop)?,
+            CallTxn::Read(conn) => conn.end_read()?,
             CallTxn::Write(txn) if keep => txn.commit()?,
             CallTxn::Write(txn) => txn.rollback()?,
             CallTxn::NotYet(_) | CallTxn::Ended => {}
@@ -125,9 +125,7 @@ impl DbServices {
         now: Timestamp,
     ) -> DbResult<DbServices> {
         let conn = if access == Access::ReadOnly {
-            let conn = db.get()?;
-            conn.prepare_cached("BEGIN")?.execute([])?;
-            CallTxn::Read(conn)
+            CallTxn::Read(db.read_txn()?)
         } else {
             CallTxn::NotYet(db.clone())
         };
