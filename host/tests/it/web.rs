@@ -244,15 +244,19 @@ fn a_trap_mid_call_leaves_no_partial_rows_and_the_portal_keeps_serving() {
     assert_eq!(grace.get("/c/riverside/members").status, 200);
 }
 
+/// The usual test portal, with plugin statements stopped after 20 ms: well before the
+/// call's CPU time runs out, so a plugin goes on after one.
+fn short_statements() -> Server {
+    let manifests = vec![crate::support::conversations_manifest(), crate::http::notes_manifest()];
+    Server::custom(manifests, host::clock::Clock::system(), |c| c.plugins.runtime.limits.sql_ms = 20)
+}
+
 /// SQLite rolls the whole transaction back when a write statement is interrupted at its
 /// time limit; a plugin that ignores that and writes on must not get its later writes
 /// committed one by one.
 #[test]
 fn after_an_interrupted_write_nothing_more_is_written_and_nothing_is_kept() {
-    // Statements stop well before the call's CPU time does: the plugin goes on after one.
-    let manifests = vec![crate::support::conversations_manifest(), crate::http::notes_manifest()];
-    let server =
-        Server::custom(manifests, host::clock::Clock::system(), |c| c.plugins.runtime.limits.sql_ms = 20);
+    let server = short_statements();
     server.grant("riverside", "notes.use", "everyone");
     let mut grace = server.signed_in("riverside", GRACE);
     let r = grace.post("/c/riverside/notes-bad/write-after-timeout", &[]);
@@ -267,9 +271,7 @@ fn after_an_interrupted_write_nothing_more_is_written_and_nothing_is_kept() {
 /// had succeeded runs again instead of failing.
 #[test]
 fn a_call_whose_commit_group_failed_because_of_another_call_runs_again() {
-    let manifests = vec![crate::support::conversations_manifest(), crate::http::notes_manifest()];
-    let server =
-        Server::custom(manifests, host::clock::Clock::system(), |c| c.plugins.runtime.limits.sql_ms = 20);
+    let server = short_statements();
     server.grant("riverside", "notes.use", "everyone");
     let (mut grace, mut ada) = (server.signed_in("riverside", GRACE), server.signed_in("riverside", ADA));
     let db = server.portal.db.clone();
