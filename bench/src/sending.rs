@@ -21,6 +21,8 @@ pub struct Report {
     /// The portal's WAL file after the run: bounded by its checkpoints under load.
     wal_mib_after: f64,
     native_per_s: f64,
+    /// Messages the native loop wrote in its run.
+    native_messages: i64,
     ratio_to_native: f64,
 }
 
@@ -71,25 +73,36 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     let wal_mib_after = std::fs::metadata(&wal)?.len() as f64 / (1024.0 * 1024.0);
-    let native_per_s = native_inserts(bench.seconds * 2.0)?;
+    let native_dir = tempfile::tempdir()?;
+    let native = native_inserts(&native_dir.path().join("native.db"), bench.seconds * 2.0)?;
     Ok(Report {
         senders: SENDERS,
-        ratio_to_native: http.rps / native_per_s,
+        ratio_to_native: http.rps / native.per_s,
         http,
         wal_mib_after,
-        native_per_s,
+        native_per_s: native.per_s,
+        native_messages: native.messages,
     })
 }
 
-/// The same writes as sending one message (message row, conversation and participants'
-/// last message, the sender's read marker), each in its own committed transaction, on a
-/// fresh database with the portal's pragmas.
-fn native_inserts(seconds: f64) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let conn = rusqlite::Connection::open(dir.path().join("native.db"))?;
+/// What the native loop did.
+struct Native {
+    messages: i64,
+    per_s: f64,
+}
+
+/// The same writes as sending one message through the plugin (the message row, the
+/// conversation's and the participants' last message, the sender's read marker, the
+/// recipient's notification), each message in its own committed transaction, on a fresh
+/// database at `path` with the portal's schema and pragmas.
+fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native> {
+    use host::db::{communities, notifications, users};
+    use plugin_api::Timestamp;
+    let mut conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "wal")?;
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.pragma_update(None, "foreign_keys", "on")?;
+    host::db::migrate(&mut conn)?;
     for sql in [
         include_str!("../../conversations-plugin/migrations/001_conversations.sql"),
         include_str!("../../conversations-plugin/migrations/002_inbox_and_blocks.sql"),
@@ -97,18 +110,34 @@ fn native_inserts(seconds: f64) -> anyhow::Result<f64> {
     ] {
         conn.execute_batch(sql)?;
     }
-    conn.execute_batch(
+    let community = communities::create(&conn, "native", "Native", "", Timestamp(0))?;
+    let member = |n: &'static str| users::NewUser {
+        community_id: community,
+        email: n,
+        nickname: n,
+        name: n,
+        bio: "",
+        password_hash: "",
+        role: users::Role::Member,
+    };
+    let sender = users::create(&conn, &member("sender"), Timestamp(0))?;
+    let recipient = users::create(&conn, &member("recipient"), Timestamp(0))?;
+    conn.execute(
         "INSERT INTO conversations_conversation (id, community_id, started_by_kind, started_by_id, participant_key, created_at, last_message_at)
-           VALUES (1, 1, 'user', 1, 'user:1,user:2', 0, 0);
-         INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state) VALUES (1, 'user', 1, 'active'), (1, 'user', 2, 'active');",
+           VALUES (1, ?1, 'user', ?2, ?3, 0, 0)",
+        rusqlite::params![community.0, sender.0, format!("user:{},user:{}", sender.0, recipient.0)],
+    )?;
+    conn.execute(
+        "INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state) VALUES (1, 'user', ?1, 'active'), (1, 'user', ?2, 'active')",
+        [sender.0, recipient.0],
     )?;
     let started = Instant::now();
     let mut n = 0u64;
     while started.elapsed().as_secs_f64() < seconds {
         let tx = conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT INTO conversations_message (conversation_id, author_id, body, created_at) VALUES (1, 1, ?1, ?2)",
-            rusqlite::params![format!("message {n}"), n as i64],
+            "INSERT INTO conversations_message (conversation_id, author_id, body, created_at) VALUES (1, ?1, ?2, ?3)",
+            rusqlite::params![sender.0, format!("message {n}"), n as i64],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute(
@@ -116,11 +145,22 @@ fn native_inserts(seconds: f64) -> anyhow::Result<f64> {
             rusqlite::params![id, n as i64],
         )?;
         tx.execute("UPDATE conversations_participant SET last_message_id = ?1, last_message_at = ?2 WHERE conversation_id = 1", rusqlite::params![id, n as i64])?;
-        tx.execute("UPDATE conversations_participant SET last_read_message_id = ?1 WHERE conversation_id = 1 AND actor_id = 1", [id])?;
+        tx.execute(
+            "UPDATE conversations_participant SET last_read_message_id = ?1 WHERE conversation_id = 1 AND actor_id = ?2",
+            [id, sender.0],
+        )?;
+        notifications::create(
+            &tx,
+            recipient,
+            Some("conversations"),
+            "New message from Sender",
+            "/conversations/1",
+            Timestamp(n as i64),
+        )?;
         tx.commit()?;
         n += 1;
     }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    Ok(Native { messages: n as i64, per_s: n as f64 / started.elapsed().as_secs_f64() })
 }
 
 /// Prints the section.
@@ -138,4 +178,40 @@ pub fn print(report: &Report) {
     println!("| native SQLite loop, same rows, one transaction each | {:.0} | |", report.native_per_s);
     println!("HTTP / native: {:.2}x", report.ratio_to_native);
     println!("The portal's WAL after the run: {:.1} MiB", report.wal_mib_after);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::native_inserts;
+
+    #[test]
+    fn the_native_loop_writes_every_row_that_sending_a_message_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("native.db");
+        let native = native_inserts(&path, 0.05).expect("native loop");
+        assert!(native.messages > 0 && native.per_s > 0.0);
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql);
+        assert_eq!(count("SELECT count(*) FROM conversations_message"), native.messages);
+        assert_eq!(
+            count("SELECT count(*) FROM notifications"),
+            native.messages,
+            "one notification a message"
+        );
+        let last = count("SELECT max(id) FROM conversations_message");
+        assert_eq!(count("SELECT last_message_id FROM conversations_conversation"), last);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM conversations_participant WHERE last_message_id = (SELECT max(id) FROM conversations_message)"
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM conversations_participant WHERE last_read_message_id = (SELECT max(id) FROM conversations_message)"
+            ),
+            1,
+            "the sender's read marker"
+        );
+    }
 }
