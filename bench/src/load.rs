@@ -45,14 +45,36 @@ pub fn run<F>(clients: Vec<Client>, duration: Duration, request: F) -> anyhow::R
 where
     F: Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + 'static,
 {
-    let request = std::sync::Arc::new(request);
+    let round = rounds(clients, duration, std::sync::Arc::new(request))?;
+    Ok(stats(round.latencies, round.elapsed))
+}
+
+/// One load run, with the clients back for the next one.
+pub struct Round {
+    /// Every request's latency, ms.
+    pub latencies: Vec<f64>,
+    /// How long the run took.
+    pub elapsed: Duration,
+    /// The clients, signed in still.
+    pub clients: Vec<Client>,
+}
+
+/// Like [`run`], giving back the latencies and the clients (for runs in rounds).
+pub fn rounds<F>(
+    clients: Vec<Client>,
+    duration: Duration,
+    request: std::sync::Arc<F>,
+) -> anyhow::Result<Round>
+where
+    F: Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + 'static,
+{
     let started = Instant::now();
     let threads: Vec<_> = clients
         .into_iter()
         .enumerate()
         .map(|(i, mut client)| {
             let request = request.clone();
-            std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
+            std::thread::spawn(move || -> anyhow::Result<(Client, Vec<f64>)> {
                 let mut latencies = Vec::new();
                 let mut n = 0;
                 while started.elapsed() < duration {
@@ -61,13 +83,16 @@ where
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                     n += 1;
                 }
-                Ok(latencies)
+                Ok((client, latencies))
             })
         })
         .collect();
     let mut all = Vec::new();
+    let mut clients = Vec::new();
     for t in threads {
-        all.extend(t.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))??);
+        let (client, latencies) = t.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+        all.extend(latencies);
+        clients.push(client);
     }
-    Ok(stats(all, started.elapsed()))
+    Ok(Round { latencies: all, elapsed: started.elapsed(), clients })
 }
