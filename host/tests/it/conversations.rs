@@ -383,3 +383,30 @@ fn the_compose_forms_show_the_communitys_code_of_conduct() {
     alan.post(&format!("{path}/invitation"), &[("answer", "accept")]);
     assert!(alan.get(&path).body.contains("https://riverside.example/conduct"), "on the reply form too");
 }
+
+#[test]
+fn a_reply_is_refused_once_the_other_member_stops_accepting_direct_messages() {
+    let server = Server::start();
+    let mut grace = server.signed_in("riverside", GRACE);
+    let mut alan = server.signed_in("riverside", ALAN);
+    server.portal.db.get().expect("conn").execute_batch(
+        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
+    ).expect("setting");
+    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "Seeds?"));
+    assert_eq!(grace.post(&path, &[("body", "Tomatoes?")]).status, 303);
+    let messages = "SELECT count(*) FROM conversations_message";
+    assert_eq!(server.count(messages), 2);
+    let bell = "SELECT count(*) FROM notifications WHERE read_at IS NULL";
+    assert_eq!(server.count(bell), 2, "one notification a message while Alan wants them");
+
+    // Alan keeps in-app notifications but no longer accepts direct messages.
+    let r = alan.post(
+        "/c/riverside/settings/notifications",
+        &[("plugin", "conversations"), ("email_digest", "on"), ("in_app_notifications", "on")],
+    );
+    assert_eq!(r.status, 303);
+    let refused = grace.post(&path, &[("body", "Beans?")]);
+    assert!(refused.body.contains("This participant does not accept direct messages."), "{}", refused.body);
+    assert_eq!(server.count(messages), 2, "the refused reply is not kept");
+    assert_eq!(server.count(bell), 2);
+}
