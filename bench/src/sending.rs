@@ -23,7 +23,8 @@ pub const ROUNDS: usize = 3;
 pub struct Report {
     senders: usize,
     http: Stats,
-    /// The portal's WAL file after the run: bounded by its checkpoints under load.
+    /// The portal's WAL file after the HTTP rounds (the largest of the three): bounded by
+    /// its checkpoints under load.
     wal_mib_after: f64,
     native_per_s: f64,
     /// Messages the native loop wrote in all rounds.
