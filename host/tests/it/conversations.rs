@@ -329,15 +329,22 @@ fn long_threads_are_paginated_and_open_at_the_newest_message() {
     assert!(inbox.contains("#latest"), "inbox links open at the newest message");
 }
 
-#[test]
-fn a_member_blocks_from_the_conversation_page() {
+/// Grace and Alan signed in, in a conversation Grace started with `first` (no invitation
+/// to accept first); its path.
+fn grace_writes_to_alan(first: &str) -> (Server, Client, Client, String) {
     let server = Server::start();
     let mut grace = server.signed_in("riverside", GRACE);
-    let mut alan = server.signed_in("riverside", ALAN);
+    let alan = server.signed_in("riverside", ALAN);
     server.portal.db.get().expect("conn").execute_batch(
         "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
     ).expect("setting");
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "spam spam"));
+    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], first));
+    (server, grace, alan, path)
+}
+
+#[test]
+fn a_member_blocks_from_the_conversation_page() {
+    let (server, mut grace, mut alan, path) = grace_writes_to_alan("spam spam");
     let page = alan.get(&path).body;
     assert!(page.contains("Block Grace Hopper"), "{page}");
     let grace_id = id_of(&server, "users", "grace").to_string();
@@ -386,13 +393,7 @@ fn the_compose_forms_show_the_communitys_code_of_conduct() {
 
 #[test]
 fn a_reply_is_refused_once_the_other_member_stops_accepting_direct_messages() {
-    let server = Server::start();
-    let mut grace = server.signed_in("riverside", GRACE);
-    let mut alan = server.signed_in("riverside", ALAN);
-    server.portal.db.get().expect("conn").execute_batch(
-        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
-    ).expect("setting");
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "Seeds?"));
+    let (server, mut grace, mut alan, path) = grace_writes_to_alan("Seeds?");
     assert_eq!(grace.post(&path, &[("body", "Tomatoes?")]).status, 303);
     let messages = "SELECT count(*) FROM conversations_message";
     assert_eq!(server.count(messages), 2);
