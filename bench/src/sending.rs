@@ -90,7 +90,7 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     let (mut latencies, mut http_time) = (Vec::new(), Duration::ZERO);
-    let (mut native_messages, mut native_time) = (0, 0.0);
+    let (mut native_messages, mut native_time) = (0, Duration::ZERO);
     let mut wal_mib_after: f64 = 0.0;
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
@@ -103,8 +103,9 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
         let native_dir = tempfile::tempdir()?;
         let native = native_inserts(&native_dir.path().join("native.db"), seconds)?;
         native_messages += native.messages;
-        native_time += native.messages as f64 / native.per_s;
-        rounds.push(Round { http_per_s, native_per_s: native.per_s, ratio: http_per_s / native.per_s });
+        native_time += native.elapsed;
+        let native_per_s = native.per_s();
+        rounds.push(Round { http_per_s, native_per_s, ratio: http_per_s / native_per_s });
     }
     let mut ratios: Vec<f64> = rounds.iter().map(|r| r.ratio).collect();
     ratios.sort_by(f64::total_cmp);
@@ -113,7 +114,7 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
         ratio_to_native: load::percentile(&ratios, 50.0),
         http: load::stats(latencies, http_time),
         wal_mib_after,
-        native_per_s: native_messages as f64 / native_time,
+        native_per_s: native_messages as f64 / native_time.as_secs_f64(),
         native_messages,
         rounds,
     })
@@ -122,7 +123,13 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
 /// What the native loop did.
 struct Native {
     messages: i64,
-    per_s: f64,
+    elapsed: Duration,
+}
+
+impl Native {
+    fn per_s(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 /// The same writes as sending one message through the plugin (the message row, the
@@ -194,7 +201,7 @@ fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native
         tx.commit()?;
         n += 1;
     }
-    Ok(Native { messages: n as i64, per_s: n as f64 / started.elapsed().as_secs_f64() })
+    Ok(Native { messages: n as i64, elapsed: started.elapsed() })
 }
 
 /// Prints the section.
@@ -229,7 +236,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("native.db");
         let native = native_inserts(&path, 0.05).expect("native loop");
-        assert!(native.messages > 0 && native.per_s > 0.0);
+        assert!(native.messages > 0 && native.per_s() > 0.0);
         let conn = rusqlite::Connection::open(&path).expect("open");
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql);
         assert_eq!(count("SELECT count(*) FROM conversations_message"), native.messages);
