@@ -137,19 +137,18 @@ impl Native {
 /// recipient's notification), each message in its own committed transaction, on a fresh
 /// database at `path` with the portal's schema and pragmas.
 fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native> {
+    use conversations_plugin::Conversations;
     use host::db::{communities, notifications, users};
     use plugin_api::Timestamp;
+    use plugin_api::guest::Plugin;
     let mut conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "wal")?;
     conn.pragma_update(None, "synchronous", "normal")?;
     conn.pragma_update(None, "foreign_keys", "on")?;
     host::db::migrate(&mut conn)?;
-    for sql in [
-        include_str!("../../conversations-plugin/migrations/001_conversations.sql"),
-        include_str!("../../conversations-plugin/migrations/002_inbox_and_blocks.sql"),
-        include_str!("../../conversations-plugin/migrations/003_digest.sql"),
-    ] {
-        conn.execute_batch(sql)?;
+    // The plugin's own migrations, as its `Describe` gives them to the portal.
+    for migration in <Conversations as Plugin>::describe().migrations {
+        conn.execute_batch(&migration.sql)?;
     }
     let community = communities::create(&conn, "native", "Native", "", Timestamp(0))?;
     let member = |n: &'static str| users::NewUser {
