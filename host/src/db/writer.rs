@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, Thread};
+use std::thread::{self, Thread, ThreadId};
 
 /// Most write transactions in one group: bounds how long the first of them waits for its
 /// commit (each member is one plugin call, well under a millisecond when the portal is
@@ -37,6 +37,8 @@ pub(super) struct Turns {
 struct State {
     /// Whether someone holds the turn.
     taken: bool,
+    /// The thread that took the turn, while it is taken.
+    holder: Option<ThreadId>,
     /// The connection, while nobody holds it (opened at the first write).
     conn: Option<Connection>,
     /// Who waits for the turn, in the order they came.
@@ -127,9 +129,15 @@ enum Waiter {
 
 impl Turns {
     /// Waits for the turn; the connection (if opened yet) and the open group (only for a
-    /// write transaction).
-    fn take(&self, waiter: Waiter) -> (Option<Connection>, Option<OpenGroup>) {
+    /// write transaction). Refused to the thread that holds the turn: it would wait for
+    /// itself, and every writer behind it, forever.
+    fn take(&self, waiter: Waiter) -> DbResult<(Option<Connection>, Option<OpenGroup>)> {
         let mut state = lock(&self.state);
+        if state.taken && state.holder == Some(thread::current().id()) {
+            return Err(DbError::Invalid(
+                "this thread already holds the turn to write: end its transaction first".into(),
+            ));
+        }
         let number = state.next;
         state.next += 1;
         state.queue.push_back(Queued { number, waiter, thread: thread::current() });
@@ -141,7 +149,8 @@ impl Turns {
         }
         state.queue.retain(|q| q.number != number);
         state.taken = true;
-        (state.conn.take(), state.open.take())
+        state.holder = Some(thread::current().id());
+        Ok((state.conn.take(), state.open.take()))
     }
 
     /// Ends a turn with no transaction open: the connection (none if it was lost) goes
@@ -149,6 +158,7 @@ impl Turns {
     fn give_back(&self, conn: Option<Connection>) {
         let mut state = lock(&self.state);
         state.taken = false;
+        state.holder = None;
         state.conn = conn;
         state.wake_next();
     }
@@ -169,6 +179,7 @@ impl Turns {
             return Some((conn, group));
         }
         state.taken = false;
+        state.holder = None;
         state.conn = Some(conn);
         state.open = Some(group);
         state.wake_next();
@@ -179,7 +190,9 @@ impl Turns {
 impl Db {
     /// The writer connection outside any transaction, after waiting for the turn to use
     /// it (until the open group, if any, has committed); the turn passes on when it is
-    /// dropped. For work that must not run inside a transaction (checkpoints).
+    /// dropped. For work that must not run inside a group's transaction: checkpoints, and
+    /// host writes that need a transaction of their own (migrations, demo data, the
+    /// command line). Other host writes use [`Db::write`].
     pub fn writer(&self) -> DbResult<super::PooledConn> {
         let (conn, _no_group) = self.take_turn(Waiter::Plain)?;
         Ok(super::PooledConn::writer(conn, self.clone()))
@@ -189,7 +202,7 @@ impl Db {
     /// open group, if any. If the connection cannot be opened, the turn passes on.
     fn take_turn(&self, waiter: Waiter) -> DbResult<(Connection, Option<OpenGroup>)> {
         let turns = self.turns();
-        let (conn, open) = turns.take(waiter);
+        let (conn, open) = turns.take(waiter)?;
         match conn.map_or_else(|| open_connection(self.path()), Ok) {
             Ok(conn) => Ok((conn, open)),
             Err(err) => {
@@ -397,6 +410,29 @@ mod tests {
         assert_eq!(ids(&db.get().unwrap()), [1, 2]);
         let plain = db.writer().unwrap();
         assert!(plain.is_autocommit(), "a plain turn comes outside any transaction");
+    }
+
+    /// Waiting would be for itself, and every writer queued behind it, forever.
+    #[test]
+    fn the_thread_that_holds_the_turn_is_refused_another_instead_of_waiting_for_itself() {
+        let (_dir, db) = db();
+        let txn = db.write().unwrap();
+        for err in [db.write().map(drop).unwrap_err(), db.writer().map(drop).unwrap_err()] {
+            assert!(err.to_string().contains("already holds the turn"), "{err}");
+        }
+        insert(&txn, 1);
+        txn.commit().unwrap();
+        // Its turn ended: the next is its own again, and another thread's waits as usual.
+        let plain = db.writer().unwrap();
+        let other = {
+            let db = db.clone();
+            thread::spawn(move || db.write().map(|txn| txn.commit()).is_ok())
+        };
+        thread::sleep(Duration::from_millis(50));
+        assert!(!other.is_finished(), "another thread waits for the turn");
+        drop(plain);
+        assert!(other.join().unwrap());
+        assert_eq!(ids(&db.get().unwrap()), [1]);
     }
 
     #[test]
