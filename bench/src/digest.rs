@@ -83,7 +83,7 @@ pub fn print(r: &Report) {
 
 /// N members; member i and a sender share conversation i, whose newest message is unread.
 fn seed(portal: &Portal, n: u32) -> anyhow::Result<()> {
-    let mut conn = portal.db.get()?;
+    let mut conn = portal.db.writer()?;
     let tx = conn.transaction()?;
     let now = 1_795_000_000_000i64;
     let community = crate::scale::community_with_conversations(&tx, "bench", now)?;

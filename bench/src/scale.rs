@@ -60,7 +60,7 @@ pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
     let portal = Portal::start(config, Clock::system()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hash = host::auth::hash_password("demo-password").map_err(|e| anyhow::anyhow!(e))?;
     let started = Instant::now();
-    let mut conn = portal.db.get()?;
+    let mut conn = portal.db.writer()?;
     conn.pragma_update(None, "synchronous", "off")?;
     let tx = conn.transaction()?;
     let now = 1_795_000_000_000i64;

@@ -117,7 +117,7 @@ pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> 
     let hash = crate::auth::hash_password(&file.password).map_err(DemoError::Invalid)?;
     let known = portal.declared_abilities();
     let now = portal.clock.now();
-    let mut conn = portal.db.get()?;
+    let mut conn = portal.db.writer()?;
     let mut created = Vec::new();
     for community in &file.communities {
         if communities::by_slug(&conn, &community.slug)?.is_some() {

@@ -100,19 +100,21 @@ pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery>
     let mut report = Delivery::default();
     for email in db::outbox::due(&conn, now, BATCH)? {
         let result = message(&portal.config.email.from, &email).and_then(|m| transport.send(email.id, &m));
+        let txn = portal.db.write()?;
         match result {
             Ok(()) => {
-                db::outbox::mark_sent(&conn, email.id, now)?;
+                db::outbox::mark_sent(&txn, email.id, now)?;
                 report.sent += 1;
             }
             Err(err) => {
                 let wait = backoff(email.attempts);
                 let retry = Timestamp(now.0 + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                 tracing::warn!(email = email.id, attempt = email.attempts + 1, error = %err, retry_in_s = wait.as_secs(), "email not delivered; will retry");
-                db::outbox::mark_failed(&conn, email.id, &err, retry)?;
+                db::outbox::mark_failed(&txn, email.id, &err, retry)?;
                 report.failed += 1;
             }
         }
+        txn.commit()?;
     }
     Ok(report)
 }

@@ -47,7 +47,7 @@ pub fn run_due(portal: &Portal, holder: &str) -> DbResult<Vec<JobRun>> {
                     }
                 };
                 if let Some(run) =
-                    run_leased(portal, &conn, plugin, &job.name, community, holder, interval_s * 1000)?
+                    run_leased(portal, plugin, &job.name, community, holder, interval_s * 1000)?
                 {
                     runs.push(run);
                 }
@@ -78,14 +78,14 @@ pub fn run_now(
     let community = db::communities::by_slug(&conn, community_slug)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no community `{community_slug}`"))?;
-    run_leased(portal, &conn, plugin, job, &community, holder, 0).map_err(|e| e.to_string())
+    run_leased(portal, plugin, job, &community, holder, 0).map_err(|e| e.to_string())
 }
 
 /// Takes the job's lease if it is due (`interval_ms` since its last run), runs it, logs
-/// the run and releases the lease.
+/// the run and releases the lease (each of the two in a write transaction of its own: the
+/// job's plugin call takes the turn to write itself).
 fn run_leased(
     portal: &Portal,
-    conn: &db::PooledConn,
     plugin: &crate::portal::PluginEntry,
     job: &str,
     community: &db::communities::Community,
@@ -95,7 +95,10 @@ fn run_leased(
     let lease_ms = i64::try_from(portal.config.jobs.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let now = portal.clock.now();
     let key = db::jobs::JobKey { plugin: plugin.id(), job, community: community.id };
-    if !db::jobs::acquire(conn, key, holder, now, interval_ms, lease_ms)? {
+    let txn = portal.db.write()?;
+    let acquired = db::jobs::acquire(&txn, key, holder, now, interval_ms, lease_ms)?;
+    txn.commit()?;
+    if !acquired {
         return Ok(None);
     }
     let (ok, summary) = match portal.run_job(plugin, community, job) {
@@ -104,7 +107,9 @@ fn run_leased(
     };
     let finished = portal.clock.now();
     let outcome = if ok { Ok(summary.as_str()) } else { Err(summary.as_str()) };
-    db::jobs::finish(conn, key, holder, now, finished, outcome)?;
+    let txn = portal.db.write()?;
+    db::jobs::finish(&txn, key, holder, now, finished, outcome)?;
+    txn.commit()?;
     if ok {
         tracing::info!(plugin = plugin.id(), job, community = %community.slug, %summary, "job ran");
     } else {

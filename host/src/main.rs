@@ -150,7 +150,7 @@ fn declared_abilities(config: &Config) -> anyhow::Result<BTreeSet<String>> {
 fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Result<()> {
     let known = declared_abilities(config)?;
     let db = Db::open(&config.database_path())?;
-    let conn = db.get()?;
+    let conn = db.writer()?;
     let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
         db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))
     };
@@ -199,7 +199,7 @@ fn settings_command(config: &Config, command: SettingsCommand) -> anyhow::Result
     let manifests: Vec<_> =
         config.plugins.manifests.iter().map(|p| manifest::load(p)).collect::<Result<_, _>>()?;
     let db = Db::open(&config.database_path())?;
-    let conn = db.get()?;
+    let conn = db.writer()?;
     let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
         db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))
     };

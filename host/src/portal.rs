@@ -195,7 +195,7 @@ impl Portal {
                     other.id()
                 )));
             }
-            let mut conn = db.get()?;
+            let mut conn = db.writer()?;
             let applied = plugin_store::apply_migrations(
                 &mut conn,
                 &id,
@@ -329,17 +329,24 @@ impl Portal {
     /// ONE `Slots` call per plugin for badges and disabled reasons. A failing plugin's items
     /// are left out and the page renders.
     pub fn slots(&self, community: &Community, member: Option<&Member>, page: &SlotPage) -> Slots {
-        self.slots_with(community, member, page, None)
+        let mut health = Vec::new();
+        let slots = self.slots_with(community, member, page, None, &mut health);
+        for (plugin, note) in health {
+            self.store_health(plugin, note);
+        }
+        slots
     }
 
     /// As [`Portal::slots`], with the fills of one plugin already known (asked in the
-    /// instance that served the page).
-    fn slots_with(
-        &self,
+    /// instance that served the page). The plugins' breaker changes go to `health`, to be
+    /// stored once no call of this thread holds the turn to write (see [`HealthNote`]).
+    fn slots_with<'a>(
+        &'a self,
         community: &Community,
         member: Option<&Member>,
         page: &SlotPage,
         known: Option<(&PluginEntry, Option<Vec<SlotFill>>)>,
+        health: &mut Vec<(&'a PluginEntry, HealthNote)>,
     ) -> Slots {
         let mut slots = Slots::default();
         let Some(member) = member else { return slots };
@@ -350,7 +357,7 @@ impl Portal {
             }
             let fills = match &known {
                 Some((p, fills)) if std::ptr::eq(*p, plugin) => fills.clone(),
-                _ => self.fill(plugin, community, member, page, &items),
+                _ => self.fill(plugin, community, member, page, &items, health),
             };
             if let Some(fills) = fills {
                 self.add_items(&mut slots, community, plugin, &items, &fills, page);
@@ -384,14 +391,15 @@ impl Portal {
     }
 
     /// One `Slots` answer: remembered, or asked in a read-only transaction (and remembered
-    /// if the plugin allows it).
-    fn fill(
+    /// if the plugin allows it); the plugin's breaker change, if any, goes to `health`.
+    fn fill<'a>(
         &self,
-        plugin: &PluginEntry,
+        plugin: &'a PluginEntry,
         community: &Community,
         member: &Member,
         page: &SlotPage,
         items: &[&plugin_api::manifest::SlotSpec],
+        health: &mut Vec<(&'a PluginEntry, HealthNote)>,
     ) -> Option<Vec<SlotFill>> {
         let now = self.clock.now();
         // A plugin switched off by its breaker shows no slots, remembered or not.
@@ -404,7 +412,7 @@ impl Portal {
                 .ok()?;
             let (result, services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
             let _ = services.rollback();
-            self.store_health(plugin, self.observe(plugin, &result));
+            health.push((plugin, self.observe(plugin, &result)));
             slot_fills(plugin.id(), result)
         })
     }
@@ -545,8 +553,10 @@ impl Portal {
                 return Ok(PageOutcome::Failed);
             }
         };
-        // Stored once the transaction has ended (see `HealthNote`).
+        // Stored once the transaction has ended (see `HealthNote`): this plugin's, and those
+        // of the plugins whose slots the page shows.
         let mut health = Vec::new();
+        let mut slots_health = Vec::new();
         let result = session.call(&PluginRequest::Page { ctx: ctx.clone(), page: request });
         health.push(self.observe(plugin, &result));
         let outcome = match result {
@@ -577,7 +587,8 @@ impl Portal {
                 };
                 match self.templates.render_plugin(plugin.id(), &template, &data, community, member, csrf) {
                     Ok(html) => {
-                        let slots = self.slots_with(community, Some(member), slot_page, known);
+                        let slots =
+                            self.slots_with(community, Some(member), slot_page, known, &mut slots_health);
                         PageOutcome::Render { html, title, slots }
                     }
                     Err(err) => {
@@ -603,6 +614,9 @@ impl Portal {
         }
         for note in health {
             self.store_health(plugin, note);
+        }
+        for (other, note) in slots_health {
+            self.store_health(other, note);
         }
         match finished {
             Ok(()) => Ok(outcome),
@@ -693,24 +707,25 @@ impl Portal {
 
     /// Stores a breaker change for `portal plugin status`.
     fn store_health(&self, plugin: &PluginEntry, note: HealthNote) {
-        let stored = match note.0 {
-            None => return,
-            Some(HealthRecord::Recovered { now }) => {
-                self.db.get().and_then(|conn| db::plugin_health::record_recovery(&conn, plugin.id(), now))
-            }
-            Some(HealthRecord::Failed { consecutive, open_until, reason, now }) => {
-                self.db.get().and_then(|conn| {
+        let Some(record) = note.0 else { return };
+        let stored = self.db.write().and_then(|txn| {
+            match record {
+                HealthRecord::Recovered { now } => {
+                    db::plugin_health::record_recovery(&txn, plugin.id(), now)?
+                }
+                HealthRecord::Failed { consecutive, open_until, reason, now } => {
                     db::plugin_health::record_failure(
-                        &conn,
+                        &txn,
                         plugin.id(),
                         consecutive,
                         open_until,
                         &reason,
                         now,
-                    )
-                })
+                    )?;
+                }
             }
-        };
+            txn.commit()
+        });
         if let Err(err) = stored {
             tracing::error!(plugin = plugin.id(), error = %err, "could not store the plugin's health");
         }
@@ -718,9 +733,9 @@ impl Portal {
 }
 
 /// A change of a plugin's circuit breaker, to store once the call's transaction has ended:
-/// the health table is written on a connection of its own, and while a call that may
-/// write is open, its transaction holds the database's write lock (storing it earlier
-/// waited the whole busy timeout, 5 s, holding up every writer, then failed).
+/// the health table is written in a write transaction of its own, and while a call that
+/// may write is open, it holds the turn to write (storing it earlier would wait for that
+/// call's turn to end on the same thread: forever).
 #[must_use]
 struct HealthNote(Option<HealthRecord>);
 

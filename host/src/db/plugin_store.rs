@@ -422,9 +422,11 @@ pub fn apply_migrations(
 mod tests {
     use super::*;
 
-    /// A pool connection to a fresh in-memory database (the pool's only connection).
+    /// A pool connection to a fresh in-memory database (the pool's only connection: a new
+    /// one would open another, empty database), made writable for the plugin SQL under test.
     fn db() -> PooledConn {
         let mut conn = crate::db::Db::open(std::path::Path::new(":memory:")).unwrap().get().unwrap();
+        conn.pragma_update(None, "query_only", false).unwrap();
         let migrations = vec![Migration {
             version: 1,
             name: "notes".into(),

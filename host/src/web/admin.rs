@@ -124,10 +124,10 @@ pub async fn abilities(
             let ability = value(&form, "ability").unwrap_or_default();
             let grantee = value(&form, "grantee").unwrap_or_default();
             let known = portal.declared_abilities();
-            let conn = portal.db.get()?;
+            let txn = portal.db.write()?;
             let outcome = match value(&form, "action") {
                 Some("grant") => {
-                    abilities::grant(&conn, &req.community, &known, ability, grantee, portal.clock.now()).map(
+                    abilities::grant(&txn, &req.community, &known, ability, grantee, portal.clock.now()).map(
                         |added| {
                             if added {
                                 format!("Granted {ability} to {grantee}.")
@@ -138,7 +138,7 @@ pub async fn abilities(
                     )
                 }
                 Some("revoke") => {
-                    abilities::revoke(&conn, &req.community, &known, ability, grantee).map(|removed| {
+                    abilities::revoke(&txn, &req.community, &known, ability, grantee).map(|removed| {
                         if removed {
                             format!("Revoked {ability} from {grantee}.")
                         } else {
@@ -149,7 +149,10 @@ pub async fn abilities(
                 _ => return Err(AppError::bad_request("Choose grant or revoke.")),
             };
             let flash = match outcome {
-                Ok(message) => Flash { kind: FlashKind::Success, message },
+                Ok(message) => {
+                    txn.commit()?;
+                    Flash { kind: FlashKind::Success, message }
+                }
                 Err(AbilityError::Db(e)) => return Err(e.into()),
                 Err(e) => Flash { kind: FlashKind::Error, message: e.to_string() },
             };
@@ -175,16 +178,17 @@ pub async fn settings(
             let plugin_id = value(&form, "plugin").unwrap_or_default();
             let plugin =
                 portal.plugins.iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
-            let conn = portal.db.get()?;
+            let txn = portal.db.write()?;
             let mut errors = Vec::new();
             for name in plugin.manifest().raw.settings.keys() {
                 let raw = value(&form, name).unwrap_or_default();
-                match plugin_settings::set(&conn, &req.community, plugin.manifest(), name, raw) {
+                match plugin_settings::set(&txn, &req.community, plugin.manifest(), name, raw) {
                     Ok(()) => {}
                     Err(plugin_settings::SettingError::Db(e)) => return Err(e.into()),
                     Err(e) => errors.push(e.to_string()),
                 }
             }
+            txn.commit()?;
             let flash = if errors.is_empty() {
                 Flash {
                     kind: FlashKind::Success,

@@ -108,13 +108,15 @@ pub async fn sign_in(
                 }
             };
             // A fresh session id at every sign-in; the old session, if any, ends.
-            if let Some(old) = &req.visitor.session_id {
-                db::sessions::delete(&conn, old)?;
-            }
             let id = crate::auth::random_token().map_err(AppError::internal)?;
             let now = portal.clock.now();
             let expires = plugin_api::Timestamp(now.0 + SESSION_DAYS * 86_400_000);
-            db::sessions::create(&conn, &id, user.id, now, expires)?;
+            let txn = portal.db.write()?;
+            if let Some(old) = &req.visitor.session_id {
+                db::sessions::delete(&txn, old)?;
+            }
+            db::sessions::create(&txn, &id, user.id, now, expires)?;
+            txn.commit()?;
             tracing::info!(user = %user.id, community = %req.community.slug, "signed in");
             let mut response = Redirect::to(&next).into_response();
             let cookie = session::set_cookie(portal, SESSION_COOKIE, &id, SESSION_DAYS * 86_400);
@@ -140,8 +142,9 @@ pub async fn sign_out(
         let result = (|| {
             req.check_csrf(&form)?;
             if let Some(id) = &req.visitor.session_id {
-                let conn = portal.db.get()?;
-                db::sessions::delete(&conn, id)?;
+                let txn = portal.db.write()?;
+                db::sessions::delete(&txn, id)?;
+                txn.commit()?;
             }
             let flash = plugin_api::Flash {
                 kind: plugin_api::FlashKind::Info,

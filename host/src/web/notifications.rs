@@ -80,22 +80,24 @@ pub async fn mark_read(
         let form = pairs(&body);
         let result = (|| {
             req.check_csrf(&form)?;
-            let conn = portal.db.get()?;
             let now = portal.clock.now();
             // The member's other open pages refresh their bell.
             let refresh_bell =
                 || portal.live.send(req.community.id, [(member.user.id, LiveUpdate::default())]);
+            let txn = portal.db.write()?;
             if value(&form, "all").is_some() {
-                db::notifications::mark_all_read(&conn, member.user.id, now)?;
+                db::notifications::mark_all_read(&txn, member.user.id, now)?;
+                txn.commit()?;
                 refresh_bell();
                 let flash =
                     Flash { kind: FlashKind::Success, message: "All notifications are marked read.".into() };
                 return Ok(req.redirect("/notifications", Some(&flash)));
             }
             let id = value(&form, "id").and_then(|id| id.parse().ok()).ok_or_else(AppError::not_found)?;
-            if !db::notifications::mark_read(&conn, member.user.id, id, now)? {
+            if !db::notifications::mark_read(&txn, member.user.id, id, now)? {
                 return Err(AppError::not_found());
             }
+            txn.commit()?;
             refresh_bell();
             Ok(req.redirect("/notifications", None))
         })();

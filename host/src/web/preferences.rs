@@ -75,11 +75,12 @@ pub async fn save(
                 .into_iter()
                 .find(|p| p.id() == plugin_id)
                 .ok_or_else(AppError::not_found)?;
-            let conn = portal.db.get()?;
+            let txn = portal.db.write()?;
             for pref in &plugin.manifest().raw.preferences {
                 let on = value(&form, &pref.key).is_some_and(|v| v == "on");
-                db::preferences::set(&conn, member.user.id, plugin.id(), &pref.key, on)?;
+                db::preferences::set(&txn, member.user.id, plugin.id(), &pref.key, on)?;
             }
+            txn.commit()?;
             let flash = Flash { kind: FlashKind::Success, message: "Your preferences are saved.".into() };
             Ok(req.redirect("/settings/notifications", Some(&flash)))
         })();

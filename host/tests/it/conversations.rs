@@ -215,13 +215,7 @@ fn leave_and_mute() {
     let server = Server::start();
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan = server.signed_in("riverside", ALAN);
-    server
-        .portal
-        .db
-        .get()
-        .expect("conn")
-        .execute_batch("UPDATE plugin_settings SET value = 'false'")
-        .expect("sql");
+    server.write_sql("UPDATE plugin_settings SET value = 'false'");
     let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "first"));
     alan.post(&format!("{path}/invitation"), &[("answer", "accept")]);
     assert_eq!(alan.post(&format!("{path}/settings"), &[("action", "mute")]).status, 303);
@@ -335,9 +329,7 @@ fn grace_writes_to_alan(first: &str) -> (Server, Client, Client, String) {
     let server = Server::start();
     let mut grace = server.signed_in("riverside", GRACE);
     let alan = server.signed_in("riverside", ALAN);
-    server.portal.db.get().expect("conn").execute_batch(
-        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
-    ).expect("setting");
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
     let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], first));
     (server, grace, alan, path)
 }
@@ -369,16 +361,7 @@ fn the_compose_forms_show_the_communitys_code_of_conduct() {
     assert!(
         grace.get("/c/riverside/conversations/new").body.contains("Follow this community's Code of Conduct.")
     );
-    server
-        .portal
-        .db
-        .get()
-        .expect("conn")
-        .execute_batch(
-            "INSERT INTO plugin_settings (community_id, plugin, name, value)
-         VALUES (1, 'conversations', 'code_of_conduct_url', '\"https://riverside.example/conduct\"')",
-        )
-        .expect("setting");
+    server.set_setting("riverside", "conversations.code_of_conduct_url", "https://riverside.example/conduct");
     let compose = grace.get("/c/riverside/conversations/new").body;
     assert!(
         compose

@@ -22,15 +22,7 @@ fn server() -> Server {
 }
 
 fn no_acceptance(server: &Server) {
-    server
-        .portal
-        .db
-        .get()
-        .expect("conn")
-        .execute_batch(
-            "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
-        )
-        .expect("setting");
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
 }
 
 fn user(server: &Server, nick: &str) -> String {
@@ -190,11 +182,11 @@ fn the_scheduler_runs_a_job_once_per_interval_survives_restarts_and_honours_leas
 
     // A live lease held by another process is respected.
     portal.clock.advance(6 * MINUTE);
-    let conn = portal.db.get().expect("conn");
+    let other = portal.db.write().expect("the turn to write");
     let now = portal.clock.now();
     assert!(
         host::db::jobs::acquire(
-            &conn,
+            &other,
             host::db::jobs::JobKey {
                 plugin: "conversations",
                 job: "digest",
@@ -207,6 +199,7 @@ fn the_scheduler_runs_a_job_once_per_interval_survives_restarts_and_honours_leas
         )
         .expect("lease")
     );
+    other.commit().expect("committed");
     assert!(run_due(portal, "d").expect("jobs").is_empty(), "someone else holds it");
     portal.clock.advance(301_000);
     assert_eq!(run_due(portal, "d").expect("jobs").len(), 1, "an expired lease is taken over");

@@ -103,7 +103,7 @@ impl Server {
 
     /// Grants `ability` in `community` to `to` (as `portal abilities grant` does).
     pub fn grant(&self, community: &str, ability: &str, to: &str) {
-        let conn = self.portal.db.get().expect("conn");
+        let conn = self.portal.db.writer().expect("the turn to write");
         let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
         host::abilities::grant(
             &conn,
@@ -118,11 +118,17 @@ impl Server {
 
     /// Sets `plugin.setting` to `value` in `community` (as `portal settings set` does).
     pub fn set_setting(&self, community: &str, setting: &str, value: &str) {
-        let conn = self.portal.db.get().expect("conn");
+        let conn = self.portal.db.writer().expect("the turn to write");
         let c = host::db::communities::by_slug(&conn, community).expect("db").expect("community");
         let (plugin, name) = setting.split_once('.').expect("plugin.setting");
         let entry = self.portal.plugins.iter().find(|p| p.id() == plugin).expect("plugin loaded");
         host::plugin_settings::set(&conn, &c, entry.manifest(), name, value).expect("setting");
+    }
+
+    /// Runs SQL that writes on the portal's database, in the turn to write (as the
+    /// portal's own writes do: its pool connections are read-only).
+    pub fn write_sql(&self, sql: &str) {
+        self.portal.db.writer().expect("the turn to write").execute_batch(sql).expect("sql");
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row.

@@ -35,9 +35,7 @@ fn an_invitation_rings_the_bell_and_links_back_to_the_conversation() {
 #[test]
 fn mark_all_read_and_the_in_app_preference() {
     let server = Server::start();
-    server.portal.db.get().expect("conn").execute_batch(
-        "INSERT INTO plugin_settings (community_id, plugin, name, value) VALUES (1, 'conversations', 'require_acceptance', 'false')",
-    ).expect("setting");
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan_client = server.signed_in("riverside", ALAN);
     let path = grace

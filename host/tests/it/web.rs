@@ -244,6 +244,27 @@ fn a_trap_mid_call_leaves_no_partial_rows_and_the_portal_keeps_serving() {
     assert_eq!(grace.get("/c/riverside/members").status, 200);
 }
 
+/// A plugin's recovery, noticed in its `Slots` call while another plugin's page call holds
+/// the turn to write (opening a conversation marks it read), is stored once that call has
+/// ended. (Stored inside it, the write would wait for the thread's own turn: the page, and
+/// every writer behind it, would hang.)
+#[test]
+fn a_recovery_seen_in_the_slots_of_a_writing_page_is_stored_after_the_page_call() {
+    let server = Server::start();
+    server.grant("riverside", "notes.use", "everyone");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let alan = server.count("SELECT id FROM users WHERE nickname = 'alan' AND community_id = 1");
+    let r = grace.post("/c/riverside/conversations", &[("to", &format!("user:{alan}")), ("body", "hello")]);
+    let path = r.location.expect("a new conversation").split('?').next().expect("path").to_owned();
+    assert_eq!(grace.post("/c/riverside/notes-bad/trap-after-write", &[]).status, 503);
+    let health = "SELECT count(*) FROM plugin_health WHERE plugin = 'notes' AND consecutive_failures = ";
+    assert_eq!(server.count(&format!("{health}1")), 1, "the failure is stored");
+    let page = grace.get(&path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("hello") && page.body.contains("My notes"), "the page with the notes slots");
+    assert_eq!(server.count(&format!("{health}0")), 1, "the recovery is stored");
+}
+
 /// The usual test portal, with plugin statements stopped after 20 ms: well before the
 /// call's CPU time runs out, so a plugin goes on after one.
 fn short_statements() -> Server {
