@@ -92,9 +92,9 @@ impl Db {
     /// Why: writers on other connections wait for SQLite's write lock by retrying in its
     /// busy handler, which sleeps between tries and knows no order. When host writes on
     /// pool connections followed each other closely (as email delivery marks every email
-    /// it sends), the `RESTART` checkpoint missed the lock in 6 of 20 runs of
-    /// `commits_are_counted_and_the_wal_is_checkpointed` and the WAL grew to 9,000-15,000
-    /// pages instead of starting again at about 4,000.
+    /// it sends), the `RESTART` checkpoint missed the lock in 6 of 20 runs of the WAL unit
+    /// test below and the WAL grew to 9,000-15,000 pages instead of starting again at
+    /// about 4,000.
     pub fn get(&self) -> DbResult<PooledConn> {
         let idle = self.inner.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let conn = match idle {
