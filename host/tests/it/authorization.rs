@@ -49,7 +49,7 @@ fn every_route_for_every_kind_of_visitor() {
         ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
-    let conversation = r.location.expect("location").split('?').next().expect("path").to_owned();
+    let conversation = r.redirect_path();
     let id = conversation.rsplit('/').next().expect("id").to_owned();
 
     let mut visitor = Persona { name: "signed out", client: server.client() };

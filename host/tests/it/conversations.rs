@@ -29,11 +29,6 @@ fn start(client: &mut Client, to: &[&str], body: &str) -> Resp {
     client.post("/c/riverside/conversations", &form)
 }
 
-fn conversation_path(r: &Resp) -> String {
-    assert_eq!(r.status, 303, "expected a redirect: {}", r.body);
-    r.location.clone().expect("location").split('?').next().expect("path").to_owned()
-}
-
 fn badge(client: &mut Client) -> Option<String> {
     crate::http::unread_badge(&client.get("/c/riverside").body)
 }
@@ -49,7 +44,7 @@ fn a_conversation_from_invitation_to_reply() {
     let compose = grace.get(&format!("/c/riverside/conversations/new?to={alan_id}"));
     assert!(compose.body.contains(&format!("value=\"{alan_id}\" checked")), "{}", compose.body);
 
-    let path = conversation_path(&start(&mut grace, &[&alan_id], "Hello Alan, see https://example.org"));
+    let path = start(&mut grace, &[&alan_id], "Hello Alan, see https://example.org").redirect_path();
     let page = grace.get(&path).body;
     assert!(
         page.contains("<a href=\"https://example.org\" rel=\"nofollow noopener noreferrer\""),
@@ -98,7 +93,7 @@ fn message_length_is_counted_in_characters_after_trimming() {
     assert_eq!(server.count("SELECT count(*) FROM conversations_message"), 0);
     assert_eq!(start(&mut grace, &to, "x").status, 303, "1 character is enough");
     let katherine = user(&server, "katherine");
-    let path = conversation_path(&start(&mut grace, &[&katherine], &format!(" {} ", "😀".repeat(1000))));
+    let path = start(&mut grace, &[&katherine], &format!(" {} ", "😀".repeat(1000))).redirect_path();
     assert_eq!(
         server.count("SELECT count(*) FROM conversations_message"),
         2,
@@ -118,11 +113,11 @@ fn at_most_nine_others_and_the_same_people_reopen_the_same_conversation() {
     let refused = start(&mut ada, &ten, "Board meeting");
     assert!(refused.body.contains("at most 9 participants besides you; you chose 10"), "{}", refused.body);
     let nine = &ten[..9];
-    let first = conversation_path(&start(&mut ada, nine, "Board meeting"));
+    let first = start(&mut ada, nine, "Board meeting").redirect_path();
     let mut reversed = nine.to_vec();
     reversed.reverse();
     let again = start(&mut ada, &reversed, "Same people");
-    assert_eq!(conversation_path(&again), first, "the same set opens the same conversation");
+    assert_eq!(again.redirect_path(), first, "the same set opens the same conversation");
     assert_eq!(server.count("SELECT count(*) FROM conversations_conversation"), 1);
 }
 
@@ -131,7 +126,7 @@ fn a_decline_is_final_and_shown_to_the_others() {
     let server = Server::start();
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan = server.signed_in("riverside", ALAN);
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "Coffee?"));
+    let path = start(&mut grace, &[&user(&server, "alan")], "Coffee?").redirect_path();
     assert_eq!(alan.post(&format!("{path}/invitation"), &[("answer", "decline")]).status, 303);
     assert!(!alan.get("/c/riverside/conversations").body.contains("Coffee?"), "gone from the inbox");
     assert_eq!(alan.post(&format!("{path}/invitation"), &[("answer", "accept")]).status, 409);
@@ -189,7 +184,7 @@ fn group_admins_read_and_reply_for_their_group() {
     let mut ada = server.signed_in("riverside", ADA);
     let mut tim = server.signed_in("riverside", TIM); // a plain member of the board
     let board = group(&server, "board");
-    let path = conversation_path(&start(&mut alan, &[&board], "A question for the board"));
+    let path = start(&mut alan, &[&board], "A question for the board").redirect_path();
 
     let group_page = ada.get("/c/riverside/groups/board").body;
     assert!(group_page.contains("data-slot-key=\"group_inbox\""), "admins get the group inbox link");
@@ -216,7 +211,7 @@ fn leave_and_mute() {
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan = server.signed_in("riverside", ALAN);
     server.write_sql("UPDATE plugin_settings SET value = 'false'");
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "first"));
+    let path = start(&mut grace, &[&user(&server, "alan")], "first").redirect_path();
     alan.post(&format!("{path}/invitation"), &[("answer", "accept")]);
     assert_eq!(alan.post(&format!("{path}/settings"), &[("action", "mute")]).status, 303);
     grace.post(&path, &[("body", "second")]);
@@ -231,7 +226,7 @@ fn leave_and_mute() {
 fn only_participants_see_a_conversation_and_nobody_learns_it_exists() {
     let server = Server::start();
     let mut grace = server.signed_in("riverside", GRACE);
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "private"));
+    let path = start(&mut grace, &[&user(&server, "alan")], "private").redirect_path();
     let missing = "/c/riverside/conversations/999999";
 
     let mut hedy = server.signed_in("riverside", HEDY);
@@ -279,7 +274,7 @@ fn a_group_admin_starts_a_conversation_for_the_group() {
         "/c/riverside/conversations",
         &[("as", &garden), ("to", &user(&server, "tim")), ("body", "Seeds for the board?")],
     );
-    let path = conversation_path(&r);
+    let path = r.redirect_path();
     assert!(r.location.as_deref().is_some_and(|l| l.ends_with(&format!("?as={garden}"))));
     let mut tim = server.signed_in("riverside", TIM);
     let page = tim.get(&path).body;
@@ -301,7 +296,7 @@ fn long_threads_are_paginated_and_open_at_the_newest_message() {
     server.set_setting("riverside", "conversations.messages_per_minute", "100");
     let mut grace = server.signed_in("riverside", GRACE);
     let mut alan = server.signed_in("riverside", ALAN);
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "message 0"));
+    let path = start(&mut grace, &[&user(&server, "alan")], "message 0").redirect_path();
     for i in 1..=54 {
         let who = if i % 2 == 0 { &mut grace } else { &mut alan };
         assert_eq!(who.post(&path, &[("body", &format!("message {i}"))]).status, 303, "no acceptance needed");
@@ -330,7 +325,7 @@ fn grace_writes_to_alan(first: &str) -> (Server, Client, Client, String) {
     let mut grace = server.signed_in("riverside", GRACE);
     let alan = server.signed_in("riverside", ALAN);
     server.set_setting("riverside", "conversations.require_acceptance", "false");
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], first));
+    let path = start(&mut grace, &[&user(&server, "alan")], first).redirect_path();
     (server, grace, alan, path)
 }
 
@@ -368,7 +363,7 @@ fn the_compose_forms_show_the_communitys_code_of_conduct() {
             .contains("<a href=\"https://riverside.example/conduct\" rel=\"noopener\">Code of Conduct</a>"),
         "{compose}"
     );
-    let path = conversation_path(&start(&mut grace, &[&user(&server, "alan")], "hello"));
+    let path = start(&mut grace, &[&user(&server, "alan")], "hello").redirect_path();
     let mut alan = server.signed_in("riverside", ALAN);
     alan.post(&format!("{path}/invitation"), &[("answer", "accept")]);
     assert!(alan.get(&path).body.contains("https://riverside.example/conduct"), "on the reply form too");

@@ -32,7 +32,7 @@ fn user(server: &Server, nick: &str) -> String {
 fn start(client: &mut Client, to: &str, body: &str) -> String {
     let r = client.post("/c/riverside/conversations", &[("to", to), ("body", body)]);
     assert_eq!(r.status, 303, "{}", r.body);
-    r.location.expect("location").split('?').next().expect("path").to_owned()
+    r.redirect_path()
 }
 
 /// `(to, subject)` of every queued email, oldest first.

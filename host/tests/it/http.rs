@@ -158,6 +158,14 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Where a redirect goes, without its query (a new conversation's page, say).
+    pub fn redirect_path(&self) -> String {
+        assert_eq!(self.status, 303, "expected a redirect: {}", self.body);
+        self.location.clone().expect("location").split('?').next().expect("path").to_owned()
+    }
+}
+
+impl Resp {
     /// The first header named `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

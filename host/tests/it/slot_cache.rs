@@ -58,7 +58,7 @@ fn answers_are_reused_until_the_portal_commits_and_outside_writes_wait_at_most_t
 
     // Opening it, a GET that writes its read marker, asks afresh: the page that read it
     // shows no badge, although a remembered answer with the badge was there.
-    let path = sent.location.expect("location").split('?').next().expect("path").to_owned();
+    let path = sent.redirect_path();
     let opened = grace.get(&path);
     assert!(opened.body.contains("Lunch?"), "{}", opened.body);
     assert_eq!(crate::http::unread_badge(&opened.body), None);

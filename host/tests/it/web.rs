@@ -255,7 +255,7 @@ fn a_recovery_seen_in_the_slots_of_a_writing_page_is_stored_after_the_page_call(
     let mut grace = server.signed_in("riverside", GRACE);
     let alan = server.count("SELECT id FROM users WHERE nickname = 'alan' AND community_id = 1");
     let r = grace.post("/c/riverside/conversations", &[("to", &format!("user:{alan}")), ("body", "hello")]);
-    let path = r.location.expect("a new conversation").split('?').next().expect("path").to_owned();
+    let path = r.redirect_path();
     assert_eq!(grace.post("/c/riverside/notes-bad/trap-after-write", &[]).status, 503);
     let health = "SELECT count(*) FROM plugin_health WHERE plugin = 'notes' AND consecutive_failures = ";
     assert_eq!(server.count(&format!("{health}1")), 1, "the failure is stored");
