@@ -9,10 +9,14 @@
 #   3. installs (2) with apt-get when this is Debian and we are root (or have sudo);
 #   4. tries `rustup target add wasm32-unknown-unknown` (needs internet);
 # and otherwise says exactly what to run. Set PORTAL_WASM_TOOLCHAIN=rustup|debian to force one.
+# Before building it checks that the compiler is at least the guest crates' `rust-version`
+# (1.85: Debian 12's own rustc-web, the oldest wasm32 toolchain a fresh machine meets) and
+# says in one line what to do if not. It prints the route it took and how long it took.
 # Wasm builds use their own target directory (target-wasm/) so they never disturb host builds.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+started=$SECONDS
 target_dir="$root/target-wasm"
 # crate name : plugin id : folder of its manifest (the module goes to <folder>/wasm/<id>.wasm)
 plugins=(
@@ -49,27 +53,57 @@ install_debian() {
 }
 
 build_rustup() {
-    say "using rustup's $target target"
+    check_version rustc "rustup's"
+    say "using rustup's $(rustc --version) with its $target target"
     cargo build --locked --profile "$profile" --target "$target" --target-dir "$target_dir" "${packages[@]}"
 }
 
 # A wasm linker: rustup's rust-lld (any installed toolchain has one), Debian's sysroot or
-# /usr/bin/rust-lld (a link to lld-NN, which may be missing), or LLVM's wasm-ld.
+# /usr/bin/rust-lld (a link to lld-NN, which may be missing), or LLVM's wasm-ld (newest
+# versioned one first: Debian 12's rustc-web 1.85 has no rust-lld of its own).
 find_lld() {
     local rustup_sysroot debian_sysroot candidate
     rustup_sysroot=$(rustc --print sysroot 2>/dev/null || true)
     debian_sysroot=$(/usr/bin/rustc --print sysroot)
     for candidate in "$rustup_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld" \
         "$debian_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld" /usr/bin/rust-lld \
+        $(ls -d /usr/lib/llvm-*/bin/wasm-ld 2>/dev/null | sort -rV) \
         "$(command -v wasm-ld || true)"; do
         [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
     done
     return 1
 }
 
+# Debian's own wasm linker when none is found (lld-19 matches rustc-web 1.85's LLVM).
+install_lld() {
+    command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] || return 1
+    say "no wasm linker found: installing Debian's lld"
+    apt-get install -y -q lld-19 >/dev/null 2>&1 || apt-get install -y -q lld >/dev/null 2>&1 || return 1
+    find_lld
+}
+
+# The oldest compiler the guest crates promise to build with: their `rust-version`.
+guest_rust_version() {
+    sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$root/plugin-api/Cargo.toml" | head -n 1
+}
+
+# Refuses, in one line with what to do, a compiler older than the guest crates' rust-version
+# (cargo would say so only after a minute of downloads and build-std).
+check_version() {
+    local rustc=$1 route=$2 have need
+    have=$("$rustc" --version | sed -n 's/^rustc \([0-9]*\.[0-9]*\(\.[0-9]*\)\?\).*/\1/p')
+    need=$(guest_rust_version)
+    [ -n "$need" ] && [ -n "$have" ] || return 0
+    if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n 1)" != "$need" ]; then
+        say "$route rustc $have is older than $need, which the plugin crates need (rust-version): on Debian 12 run 'apt-get update && apt-get install rustc-web cargo-web rust-web-src', or use rustup ('rustup target add $target')"
+        exit 1
+    fi
+}
+
 build_debian() {
     local lld
-    lld=$(find_lld) || { say "no wasm linker found: install rustup (it ships rust-lld) or sudo apt-get install lld"; exit 1; }
+    check_version /usr/bin/rustc "Debian's"
+    lld=$(find_lld) || lld=$(install_lld) || { say "no wasm linker found: install rustup (it ships rust-lld) or sudo apt-get install lld-19"; exit 1; }
     say "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std, linker $lld"
     env -u RUSTUP_TOOLCHAIN \
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
@@ -118,3 +152,4 @@ for p in "${plugins[@]}"; do
     mv "$out/$id.wasm.tmp" "$out/$id.wasm"
     say "${out#"$root"/}/$id.wasm ($(wc -c <"$out/$id.wasm") bytes)"
 done
+say "built with the $choice route in $((SECONDS - started)) s"

@@ -394,13 +394,13 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
     let before = request.query_value("before").and_then(|b| b.parse().ok());
     let messages = store::messages(id, before, THREAD_PAGE).map_err(host_error)?;
     // Opening a conversation marks it read (this GET route has write access for that).
-    if error.is_none()
-        && let Some(last) = messages.last()
-        && last.id > mine.last_read
-    {
-        store::mark_read(id, mine.actor, last.id).map_err(host_error)?;
-        // The reader's other open pages update their badges.
-        host::publish(vec![me], Vec::new()).map_err(host_error)?;
+    // (Nested, not a let-chain: guest code builds with Rust 1.85.)
+    if error.is_none() {
+        if let Some(last) = messages.last().filter(|last| last.id > mine.last_read) {
+            store::mark_read(id, mine.actor, last.id).map_err(host_error)?;
+            // The reader's other open pages update their badges.
+            host::publish(vec![me], Vec::new()).map_err(host_error)?;
+        }
     }
     let mut actors: Vec<ActorRef> = parts.iter().map(|p| p.actor).collect();
     actors.extend(messages.iter().map(|m| ActorRef::User(m.author)));
@@ -481,10 +481,10 @@ fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         return show(ctx, request, Some(refusal.to_owned()));
     }
     let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != mine.actor).collect();
-    if others.len() == 1
-        && let Some(refusal) = contact_refusal(me, &others, true)?
-    {
-        return show(ctx, request, Some(refusal));
+    if others.len() == 1 {
+        if let Some(refusal) = contact_refusal(me, &others, true)? {
+            return show(ctx, request, Some(refusal));
+        }
     }
     let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
         Ok(body) => body,
