@@ -3,10 +3,11 @@
 # installs a wasm32 toolchain).
 CARGO ?= cargo
 
-.PHONY: run test plugins browser lint bench check fuzz screenshots
+.PHONY: run test plugins fresh-plugins browser lint bench check fuzz screenshots
 
 ## Build everything and run the portal with demo data.
 run: plugins
+	@echo "make run: building the portal (release). The first build compiles wasmtime and takes about 5 minutes on 2 cores; later ones take seconds."
 	$(CARGO) run --release --locked -p host --bin portal -- serve --demo fixtures/demo.toml
 
 ## Run every test (unit, integration with the real wasm plugin, end-to-end in headless
@@ -34,6 +35,11 @@ fuzz:
 ## Build the plugins' wasm modules into manifests/wasm/.
 plugins:
 	scripts/build-plugins.sh
+
+## Prove the fresh-machine route: build the plugins with Debian 12's own rustc-web (1.85) in
+## a clean Debian 12 root (debootstrap, cached in /var/cache/portal-ci). Needs root. CI runs it.
+fresh-plugins:
+	scripts/debian12-plugins.sh
 
 ## Lints, warnings as errors.
 lint:

@@ -59,7 +59,13 @@ make_jail() {
 }
 
 [ -f "$jail/.ready" ] || make_jail
+# The root reaches crates.io as this machine does: its resolver and its trusted CAs (a
+# machine behind a TLS-inspecting proxy trusts the proxy's CA).
 cp /etc/resolv.conf "$jail/etc/resolv.conf"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    mkdir -p "$jail/etc/ssl/certs"
+    cp /etc/ssl/certs/ca-certificates.crt "$jail/etc/ssl/certs/ca-certificates.crt"
+fi
 
 # The oldest compiler a fresh Debian 12 meets must be the one the guest crates promise.
 need=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$root/plugin-api/Cargo.toml" | head -n 1)

@@ -84,11 +84,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let portal = Portal::start(config, Clock::system())?;
+    // With demo data, one sign-in to try, printed once the portal serves.
+    let mut try_first = None;
     if let Some(file) = demo {
-        let created = host::demo::load(&portal, &host::demo::read(&file)?)?;
+        let demo = host::demo::read(&file)?;
+        let created = host::demo::load(&portal, &demo)?;
         if !created.is_empty() {
             tracing::info!(communities = ?created, "demo data loaded");
         }
+        try_first = demo.communities.first().and_then(|c| {
+            let member = c.members.iter().find(|m| !m.admin).or(c.members.first())?;
+            Some(format!("/c/{}/sign-in as {} with the password {}", c.slug, member.email, demo.password))
+        });
     }
     let listen = portal.config.listen.clone();
     let public_url = portal.config.public_url.clone();
@@ -106,6 +113,9 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listen, "portal listening");
         println!("Portal running at {public_url} (listening on {listen}). Stop with Ctrl-C.");
+        if let Some(sign_in) = &try_first {
+            println!("Try it: sign in at {}{sign_in}", public_url.trim_end_matches('/'));
+        }
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
