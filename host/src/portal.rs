@@ -191,7 +191,7 @@ impl Portal {
             let id = plugin.id().to_owned();
             if let Some(other) = plugins.iter().find(|p| prefixes_overlap(p.id(), &id)) {
                 return Err(StartError::Invalid(format!(
-                    "plugins `{}` and `{id}` cannot both be loaded: their table prefixes overlap",
+                    "plugins `{}` and `{id}` cannot both be loaded: their table prefixes overlap (an id may not equal or prefix another's)",
                     other.id()
                 )));
             }

@@ -53,6 +53,50 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/003_preferences.sql")),
     M::up(include_str!("migrations/004_email_and_jobs.sql")),
     M::up(include_str!("migrations/005_plugin_health.sql")),
+    M::up(include_str!("migrations/006_plugin_objects.sql")),
+];
+
+/// Every table and index the portal's migrations create: names no plugin may own, and
+/// that no plugin id may equal, prefix or be prefixed by (checked at load). A unit test
+/// holds this list to the migrations.
+pub const HOST_SCHEMA: &[&str] = &[
+    "communities",
+    "users",
+    "users_by_name",
+    "groups",
+    "groups_by_name",
+    "group_members",
+    "group_members_by_user",
+    "sessions",
+    "sessions_by_user",
+    "ability_grants",
+    "plugin_settings",
+    "plugin_migrations",
+    "notifications",
+    "notifications_by_user",
+    "preferences",
+    "email_outbox",
+    "email_outbox_due",
+    "job_leases",
+    "job_runs",
+    "plugin_health",
+    "plugin_objects",
+];
+
+/// SQLite's own schema names (and the prefixes of its internal and eponymous tables):
+/// reserved like the portal's.
+pub const SQLITE_RESERVED: &[&str] = &[
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "sqlite_temp_schema",
+    "sqlite_sequence",
+    "sqlite_stat1",
+    "sqlite_stat4",
+    "sqlite_dbpage",
+    "sqlite_stmt",
+    "pragma_",
+    "dbstat",
 ];
 
 /// Applies the host's migrations that have not run yet.
@@ -82,6 +126,23 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+    }
+
+    /// HOST_SCHEMA is exactly what the migrations create (a new host table must be added
+    /// there, or a plugin could be given its name).
+    #[test]
+    fn the_reserved_host_schema_is_what_the_migrations_create() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+            )
+            .unwrap();
+        let created: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut reserved: Vec<String> = HOST_SCHEMA.iter().map(|s| (*s).to_owned()).collect();
+        reserved.sort();
+        assert_eq!(created, reserved);
     }
 
     #[test]

@@ -241,8 +241,32 @@ pub(super) fn open_connection(path: &Path) -> DbResult<Connection> {
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.set_prepared_statement_cache_capacity(128);
     conn.wal_hook(Some(on_commit));
+    harden(&conn)?;
     super::plugin_store::install_authorizer(&conn)?;
     Ok(conn)
+}
+
+/// What SQLite offers against untrusted SQL, on every connection (plugin statements run on
+/// the pool's connections and the writer): defensive mode (no writable schema, no
+/// `sqlite_dbpage` writes, no corrupting pragmas), functions in the schema only if
+/// innocuous (`trusted_schema` off), no `fts3_tokenizer()` (it hands out pointers), no
+/// triggers or views at all (the portal has none; a plugin's could run with its rights),
+/// and double-quoted strings are identifiers only. Extension loading is off by default and
+/// never turned on.
+fn harden(conn: &Connection) -> DbResult<()> {
+    use rusqlite::config::DbConfig;
+    for (config, on) in [
+        (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
+        (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+        (DbConfig::SQLITE_DBCONFIG_DQS_DML, false),
+        (DbConfig::SQLITE_DBCONFIG_DQS_DDL, false),
+    ] {
+        conn.set_db_config(config, on)?;
+    }
+    Ok(())
 }
 
 /// A connection that goes back to the pool when dropped (unless it is inside a

@@ -239,6 +239,15 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
             ),
         ));
     }
+    if let Some(reserved) = crate::db::plugin_store::reserved_name_clash(&raw.id) {
+        return Err(v.error(
+            &[Seg::Key("id")],
+            format!(
+                "plugin id `{}` clashes with `{reserved}`, a table of the portal or of SQLite: a plugin id may not equal, prefix or be prefixed by one; choose another id",
+                raw.id
+            ),
+        ));
+    }
     if raw.name.trim().is_empty() {
         return Err(v.error(&[Seg::Key("name")], "expected a display name"));
     }
