@@ -91,7 +91,8 @@ pub struct SlotItem {
     pub label: String,
     /// Full link, or none (a badge).
     pub href: Option<String>,
-    /// A count, when non-zero.
+    /// A count, when non-zero (shown as "99+" past 99).
+    #[serde(serialize_with = "badge_text")]
     pub badge: Option<u32>,
     /// Why it is disabled, if it is.
     pub disabled_reason: Option<String>,
@@ -110,8 +111,35 @@ pub struct Slots {
     pub profile_actions: Vec<SlotItem>,
     /// `group.actions`.
     pub group_actions: Vec<SlotItem>,
-    /// The sum of the avatar badges, for the header.
+    /// The sum of the avatar badges, for the header (saturating; shown as "99+" past 99).
+    #[serde(serialize_with = "badge_text")]
     pub badge_total: u32,
+}
+
+/// A badge count as a page shows it: the number, or "99+" past 99 (a plugin's count is
+/// untrusted; it never wraps and never makes a row wider than three characters).
+fn badge_text<S: serde::Serializer, N: Into<BadgeCount> + Copy>(count: &N, s: S) -> Result<S::Ok, S::Error> {
+    match (*count).into().0 {
+        None => s.serialize_none(),
+        Some(0) => s.serialize_u32(0),
+        Some(n) if n > 99 => s.serialize_str("99+"),
+        Some(n) => s.serialize_u32(n),
+    }
+}
+
+/// A badge count, present or not, for [`badge_text`].
+struct BadgeCount(Option<u32>);
+
+impl From<u32> for BadgeCount {
+    fn from(n: u32) -> Self {
+        BadgeCount(Some(n))
+    }
+}
+
+impl From<Option<u32>> for BadgeCount {
+    fn from(n: Option<u32>) -> Self {
+        BadgeCount(n)
+    }
 }
 
 impl Slots {
@@ -119,7 +147,7 @@ impl Slots {
         match slot {
             SlotName::HeaderUserMenu => self.header_user_menu.push(item),
             SlotName::HeaderAvatarBadge => {
-                self.badge_total += item.badge.unwrap_or(0);
+                self.badge_total = self.badge_total.saturating_add(item.badge.unwrap_or(0));
                 self.header_avatar_badge.push(item)
             }
             SlotName::FooterMyAccount => self.footer_my_account.push(item),
@@ -801,5 +829,34 @@ pub fn setting_value(spec: &SettingSpec, value: &serde_json::Value) -> Option<Se
             .as_str()
             .filter(|s| s.is_empty() || s.starts_with("https://") || s.starts_with("http://"))
             .map(|s| SettingValue::Text(s.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn badge(count: u32) -> SlotItem {
+        SlotItem {
+            plugin: "p".into(),
+            key: "k".into(),
+            label: "unread".into(),
+            href: None,
+            badge: Some(count),
+            disabled_reason: None,
+        }
+    }
+
+    /// A plugin's counts are untrusted: they add without wrapping and show as "99+".
+    #[test]
+    fn badge_counts_saturate_and_show_99_plus() {
+        let mut slots = Slots::default();
+        slots.push(SlotName::HeaderAvatarBadge, badge(u32::MAX));
+        slots.push(SlotName::HeaderAvatarBadge, badge(2));
+        assert_eq!(slots.badge_total, u32::MAX);
+        let json = serde_json::to_value(&slots).unwrap();
+        assert_eq!(json["badge_total"], "99+");
+        assert_eq!(json["header_avatar_badge"][1]["badge"], 2);
+        assert_eq!(json["header_avatar_badge"][0]["badge"], "99+");
     }
 }

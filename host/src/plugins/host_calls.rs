@@ -77,15 +77,51 @@ pub trait HostServices: Send + 'static {
     fn now(&mut self) -> Timestamp {
         crate::clock::system_now()
     }
-    /// A log line from the plugin.
+    /// The call's deadline: a service that can bound its own work (SQL) stops there.
+    fn set_deadline(&mut self, deadline: std::time::Instant) {
+        let _ = deadline;
+    }
+    /// A log line from the plugin: one quoted field, control characters escaped, so a
+    /// plugin can never write a line of its own into the portal's log.
     fn log(&mut self, plugin: &str, level: LogLevel, message: &str) {
         match level {
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, message = ?message, "plugin log"),
+            LogLevel::Info => tracing::info!(plugin, message = ?message, "plugin log"),
+            LogLevel::Warn => tracing::warn!(plugin, message = ?message, "plugin log"),
+            LogLevel::Error => tracing::error!(plugin, message = ?message, "plugin log"),
         }
     }
+}
+
+/// The longest list one host call may carry (ids, users, keys, recipients, topics):
+/// every host call's work is bounded by its input, checked before any work.
+pub const MAX_LIST: usize = 1000;
+
+/// The most user × key pairs one `Preferences` call may ask for.
+pub const MAX_PREFERENCE_PAIRS: usize = 10_000;
+
+/// Why `call` is too large to run, if it is.
+fn too_large(call: &HostCall) -> Option<String> {
+    let lists: &[(&str, usize)] = match call {
+        HostCall::Members { ids } => &[("ids", ids.len())],
+        HostCall::Groups { ids } => &[("ids", ids.len())],
+        HostCall::Preferences { users, keys } => {
+            if users.len().saturating_mul(keys.len()) > MAX_PREFERENCE_PAIRS {
+                return Some(format!(
+                    "asks for {} users × {} keys; at most {MAX_PREFERENCE_PAIRS} pairs per call",
+                    users.len(),
+                    keys.len()
+                ));
+            }
+            &[("users", users.len()), ("keys", keys.len())]
+        }
+        HostCall::Publish { to, topics } => &[("to", to.len()), ("topics", topics.len())],
+        _ => &[],
+    };
+    lists
+        .iter()
+        .find(|(_, len)| *len > MAX_LIST)
+        .map(|(field, len)| format!("`{field}` has {len} items; at most {MAX_LIST} per call"))
 }
 
 /// Services for calls that need none (`Describe`, `portal plugin check`): every call but
@@ -117,6 +153,12 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
             ),
         });
     }
+    if let Some(why) = too_large(&call) {
+        return HostReply::Error(HostError {
+            kind: HostErrorKind::LimitExceeded,
+            message: format!("host call `{}` {why}", call.name()),
+        });
+    }
     let result = match call {
         HostCall::Query { sql, params } => services.query(&sql, &params),
         HostCall::Execute { sql, params } => services.execute(&sql, &params),
@@ -143,4 +185,20 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
         }
     };
     result.unwrap_or_else(HostReply::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_bounded_before_any_work() {
+        let users: Vec<UserId> = (0..3500).map(UserId).collect();
+        let keys: Vec<String> = (0..3500).map(|i| i.to_string()).collect();
+        let why = too_large(&HostCall::Preferences { users, keys }).unwrap();
+        assert!(why.contains("at most 10000 pairs"), "{why}");
+        let why = too_large(&HostCall::Members { ids: (0..1001).map(UserId).collect() }).unwrap();
+        assert!(why.contains("`ids` has 1001 items; at most 1000"), "{why}");
+        assert_eq!(too_large(&HostCall::Members { ids: vec![UserId(1)] }), None);
+    }
 }

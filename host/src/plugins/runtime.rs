@@ -13,7 +13,7 @@ use plugin_api::{
 };
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{
     Caller, Engine, ExternType, FuncType, InstancePre, Linker, Memory, Module, ModuleExport, ResourceLimiter,
     Store, Trap, TypedFunc, ValType,
@@ -227,6 +227,9 @@ struct CallState<S> {
     guest: Option<GuestFns>,
     /// Why a host function stopped the call, if it did.
     abort: Option<CallFailure>,
+    /// When the call's CPU time is up: the epoch deadline stops wasm code, this stops
+    /// host calls (time inside them counts against the same limit).
+    deadline: Instant,
 }
 
 struct MemoryLimiter {
@@ -317,6 +320,7 @@ impl<S: HostServices> Prepared<S> {
                 allow_host_calls,
                 guest: None,
                 abort: None,
+                deadline: Instant::now() + Duration::from_millis(self.limits.cpu_ms),
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -463,6 +467,7 @@ impl<S: HostServices> Session<'_, S> {
         let store = &mut self.store;
         store.set_epoch_deadline(deadline_ticks(limits.cpu_ms));
         store.data_mut().host_calls = 0;
+        store.data_mut().deadline = Instant::now() + Duration::from_millis(limits.cpu_ms);
         let fail =
             |store: &mut Store<CallState<S>>, e: wasmtime::Error| Prepared::failure_of(store, &e, limits);
         let ptr = self.fns.alloc.call(&mut *store, len).map_err(|e| fail(store, e))?;
@@ -537,6 +542,9 @@ fn host_call<S: HostServices>(
     if state.host_calls > limits.max_host_calls {
         return Err(abort(state, CallFailure::TooManyHostCalls { limit: limits.max_host_calls }));
     }
+    if Instant::now() >= state.deadline {
+        return Err(abort(state, CallFailure::Timeout { limit_ms: limits.cpu_ms }));
+    }
     if len > limits.max_payload_bytes {
         let reason = CallFailure::PayloadTooLarge {
             what: "a host call",
@@ -559,9 +567,16 @@ fn host_call<S: HostServices>(
         Ok(_) if !state.allow_host_calls => {
             reply_error(HostErrorKind::NotAllowed, "no host calls are allowed while answering Describe")
         }
-        Ok(call) => host_calls::dispatch(&state.manifest, &mut state.services, call),
+        Ok(call) => {
+            state.services.set_deadline(state.deadline);
+            host_calls::dispatch(&state.manifest, &mut state.services, call)
+        }
         Err(e) => reply_error(HostErrorKind::Invalid, format!("undecodable host call: {e}")),
     };
+    // A host call that ran past the call's deadline fails the call.
+    if Instant::now() >= state.deadline {
+        return Err(abort(state, CallFailure::Timeout { limit_ms: limits.cpu_ms }));
+    }
     let mut out = codec::encode(&reply)?;
     if out.len() > limits.max_payload_bytes as usize {
         let message = format!(

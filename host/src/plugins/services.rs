@@ -198,6 +198,11 @@ fn member_info(user: db::users::User) -> MemberInfo {
 }
 
 impl HostServices for DbServices {
+    fn set_deadline(&mut self, deadline: std::time::Instant) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.limits.time = self.limits.time.min(left);
+    }
+
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<HostReply, HostError> {
         let conn = self.conn.begun(&self.plugin)?;
         plugin_store::query(conn, &self.plugin, self.access, sql, params, self.limits)

@@ -14,6 +14,7 @@ mod live;
 mod manifests;
 mod notifications;
 mod runtime;
+mod sandbox;
 mod security;
 mod slot_cache;
 mod support;

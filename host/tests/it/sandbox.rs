@@ -1,0 +1,337 @@
+//! The standing adversarial suite for plugin SQL and host calls, through the real portal:
+//! hostile plugins made here (WAT text and a manifest in a temporary folder) whose
+//! migrations and host calls attack the portal's own tables, schema, memory and time. Each
+//! attack fails with an error naming the rule (a load error, or a refusal the plugin shows
+//! on its page), the portal keeps serving, and no row of the portal's tables changes.
+
+use crate::http::Server;
+use crate::support::conversations_manifest;
+use host::clock::Clock;
+use host::config::Config;
+use host::portal::Portal;
+use plugin_api::{HostCall, SqlValue, codec};
+
+const GRACE: &str = "grace@riverside.example";
+use std::path::PathBuf;
+
+/// A hostile plugin: its migrations, and the one host call it makes on every page request
+/// (`GET /c/{community}/attack`, or POST for writes), whose reply it renders.
+struct Attacker {
+    id: &'static str,
+    migrations: Vec<&'static str>,
+    call: HostCall,
+}
+
+/// Bytes as a WAT string literal.
+fn wat_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+impl Attacker {
+    fn new(id: &'static str, call: HostCall) -> Attacker {
+        Attacker { id, migrations: vec![], call }
+    }
+
+    fn migrations(mut self, migrations: &[&'static str]) -> Attacker {
+        self.migrations = migrations.to_vec();
+        self
+    }
+
+    /// Writes the manifest and module into `dir`; returns the manifest's path.
+    fn write(&self, dir: &std::path::Path) -> PathBuf {
+        let id = self.id;
+        let migrations: Vec<serde_json::Value> = self
+            .migrations
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| serde_json::json!({ "version": i + 1, "name": format!("m{i}"), "sql": sql }))
+            .collect();
+        let describe = serde_json::json!({ "described": {
+            "id": id, "version": "0.1.0", "migrations": migrations,
+            "templates": [{ "name": "attack", "source": "<p id=\"reply\">{{#if reply.error}}refused: {{reply.error.message}}{{else}}allowed: {{#each reply.rows.rows}}{{#each this}}{{this}} {{/each}}{{/each}}{{/if}}</p>" }],
+        }})
+        .to_string();
+        let call = codec::encode(&self.call).expect("encode");
+        let prefix = br#"{"page":{"render":{"template":"attack","title":"Attack","data":{"reply":"#;
+        let suffix = b"}}}}";
+        let (d, c, p, s) = (describe.len(), call.len(), prefix.len(), suffix.len());
+        assert!(d < 65536 && c < 65536);
+        let wat = format!(
+            r#"(module
+  (import "portal" "host_call" (func $host_call (param i32 i32) (result i64)))
+  (memory (export "memory") 4)
+  (data (i32.const 0) "{describe}")
+  (data (i32.const 65536) "{call}")
+  (data (i32.const 131072) "{prefix}")
+  (data (i32.const 135168) "{suffix}")
+  (global $next (mut i32) (i32.const 196608))
+  (func $alloc (export "portal_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.div_u (global.get $next) (i32.const 65536)) (i32.const 1))))))
+    (local.get $p))
+  (func (export "portal_free") (param i32 i32))
+  (func (export "portal_abi_version") (result i32) (i32.const 1))
+  (func (export "portal_handle") (param $ptr i32) (param $len i32) (result i64)
+    (local $r i64) (local $rp i32) (local $rl i32) (local $out i32) (local $n i32)
+    (if (i32.eq (local.get $len) (i32.const 10)) (then (return (i64.const {d}))))
+    (local.set $r (call $host_call (i32.const 65536) (i32.const {c})))
+    (local.set $rp (i32.wrap_i64 (i64.shr_u (local.get $r) (i64.const 32))))
+    (local.set $rl (i32.wrap_i64 (local.get $r)))
+    (local.set $n (i32.add (i32.const {ps}) (local.get $rl)))
+    (local.set $out (call $alloc (local.get $n)))
+    (memory.copy (local.get $out) (i32.const 131072) (i32.const {p}))
+    (memory.copy (i32.add (local.get $out) (i32.const {p})) (local.get $rp) (local.get $rl))
+    (memory.copy (i32.add (i32.add (local.get $out) (i32.const {p})) (local.get $rl)) (i32.const 135168) (i32.const {s}))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.extend_i32_u (local.get $n))))
+)"#,
+            describe = wat_string(describe.as_bytes()),
+            call = wat_string(&call),
+            prefix = wat_string(prefix),
+            suffix = wat_string(suffix),
+            ps = p + s,
+        );
+        std::fs::write(dir.join(format!("{id}.wat")), wat).expect("write wat");
+        let manifest = format!(
+            r#"id = "{id}"
+name = "Hostile: {id}"
+version = "0.1.0"
+abi_version = 1
+wasm = "{id}.wat"
+capabilities = ["sql", "preferences", "log"]
+
+[[abilities]]
+name = "{id}.use"
+label = "Attack"
+
+[[routes]]
+name = "read"
+method = "GET"
+path = "/attack"
+ability = "{id}.use"
+
+[[routes]]
+name = "write"
+method = "POST"
+path = "/attack"
+ability = "{id}.use"
+"#
+        );
+        let path = dir.join(format!("{id}.toml"));
+        std::fs::write(&path, manifest).expect("write manifest");
+        path
+    }
+}
+
+/// Every row of every portal table, as text: what no plugin may change.
+fn host_rows(server: &Server) -> Vec<String> {
+    let conn = server.portal.db.get().expect("conn");
+    let mut out = Vec::new();
+    for table in host::db::HOST_SCHEMA {
+        let Ok(mut stmt) = conn.prepare(&format!("SELECT * FROM {table}")) else { continue };
+        let width = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..width)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("rows");
+        for row in rows {
+            out.push(format!("{table}: {}", row.expect("row").join(" | ")));
+        }
+    }
+    let schema: Vec<String> = conn
+        .prepare("SELECT type || ' ' || name || ' ' || ifnull(sql, '') FROM sqlite_schema ORDER BY name")
+        .expect("schema")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    out.extend(schema);
+    out
+}
+
+/// Starts a portal with Conversations and `attacker`, grants it to everyone in Riverside.
+fn start(attacker: &Attacker) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let manifest = attacker.write(dir.path());
+    let server = Server::with_manifests(vec![conversations_manifest(), manifest]);
+    server.grant("riverside", &format!("{}.use", attacker.id), "everyone");
+    (server, dir)
+}
+
+fn query(sql: &str) -> HostCall {
+    HostCall::Query { sql: sql.into(), params: vec![] }
+}
+
+fn execute(sql: &str) -> HostCall {
+    HostCall::Execute { sql: sql.into(), params: vec![] }
+}
+
+/// Runs `attacker`'s page (POST when it writes) and returns what its page shows.
+fn attack(attacker: &Attacker, write: bool) -> String {
+    let (server, _dir) = start(attacker);
+    let mut grace = server.signed_in("riverside", GRACE);
+    let before = host_rows(&server);
+    let page = if write { grace.post("/c/riverside/attack", &[]) } else { grace.get("/c/riverside/attack") };
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(host_rows(&server), before, "the portal's tables are as they were");
+    assert_eq!(grace.get("/c/riverside").status, 200, "the portal keeps serving");
+    assert_eq!(grace.get("/c/riverside/conversations").status, 200, "other plugins keep serving");
+    let start = page.body.find("<p id=\"reply\">").expect("the attacker's page");
+    let shown = &page.body[start..];
+    shown[..shown.find("</p>").expect("end")].replace("&#x60;", "`").replace("&#x27;", "'")
+}
+
+fn refused(attacker: Attacker, write: bool, rule: &str) {
+    let shown = attack(&attacker, write);
+    assert!(shown.contains("refused: "), "{}: {shown}", attacker.id);
+    assert!(shown.contains(rule), "{}: expected `{rule}` in {shown}", attacker.id);
+}
+
+/// A plugin id that is, prefixes or is prefixed by a portal table never loads.
+#[test]
+fn plugin_ids_that_name_portal_tables_do_not_load() {
+    for (id, table) in [
+        ("ability", "ability_grants"),
+        ("group", "groups"),
+        ("email", "email_outbox"),
+        ("plugin", "plugin_settings"),
+        ("sqlite", "sqlite_master"),
+        ("users_extra", "users"),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        let id: &'static str = Box::leak(id.to_owned().into_boxed_str());
+        let manifest = Attacker::new(id, query("SELECT 1")).write(dir.path());
+        let data = tempfile::tempdir().expect("data");
+        let mut config = Config { data_dir: data.path().to_owned(), ..Config::default() };
+        config.plugins.manifests = vec![manifest];
+        config.plugins.runtime = crate::support::test_config();
+        let err = match Portal::start(config, Clock::system()) {
+            Ok(_) => panic!("{id} must not load"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(&format!("plugin id `{id}` clashes with `{table}`")), "{err}");
+    }
+}
+
+/// Migrations that would reach the portal: triggers, views, virtual tables, renames,
+/// host tables, schema reads. The plugin does not load; the schema is unchanged.
+#[test]
+fn hostile_migrations_stop_the_load_and_change_nothing() {
+    for (migration, rule) in [
+        (
+            "CREATE TABLE atk_t (a); CREATE TRIGGER atk_hb AFTER INSERT ON plugin_health BEGIN UPDATE users SET role = 'admin'; END",
+            "creates the trigger `atk_hb`",
+        ),
+        (
+            "CREATE TABLE atk_t (a); CREATE TRIGGER atk_t_ins AFTER INSERT ON atk_t BEGIN SELECT 1; END",
+            "creates the trigger",
+        ),
+        ("CREATE VIEW atk_v AS SELECT * FROM users", "creates the view"),
+        ("CREATE VIRTUAL TABLE atk_f USING fts5(a)", "virtual table"),
+        ("CREATE TABLE atk_t (a); ALTER TABLE atk_t RENAME TO sessions_2", "named `atk_...`"),
+        ("CREATE TABLE atk_schema AS SELECT sql FROM sqlite_schema", "reads `sqlite_master`"),
+        ("CREATE TABLE atk_t AS SELECT email FROM users", "reads `users`"),
+        ("CREATE INDEX atk_i ON users (email)", "not a table or index of plugin `atk`"),
+        ("DROP TABLE plugin_health", "drops table"),
+        ("CREATE TABLE atk_t (a DEFAULT (total_changes()))", "calls the SQL function `total_changes`"),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        let manifest = Attacker::new("atk", query("SELECT 1")).migrations(&[migration]).write(dir.path());
+        let data = tempfile::tempdir().expect("data");
+        let mut config = Config { data_dir: data.path().to_owned(), ..Config::default() };
+        config.plugins.manifests = vec![conversations_manifest(), manifest];
+        config.plugins.runtime = crate::support::test_config();
+        let err = match Portal::start(config, Clock::system()) {
+            Ok(_) => panic!("{migration} must not load"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("plugin `atk`") && err.contains(rule), "{migration}: {err}");
+        let conn = rusqlite::Connection::open(data.path().join("portal.db")).expect("db");
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'atk%'")
+            .expect("schema")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect();
+        assert!(names.is_empty(), "{migration} left {names:?}");
+    }
+}
+
+/// Reads of the portal's tables and schema, in many spellings: refused.
+#[test]
+fn reads_outside_the_plugins_own_tables_are_refused() {
+    for sql in [
+        "SELECT count(*) FROM sqlite_master",
+        "SELECT name, sql FROM SQLITE_SCHEMA",
+        "SELECT to_address FROM email_outbox",
+        "SELECT * FROM \"Users\"",
+        "SELECT * FROM main.plugin_settings",
+        "SELECT * FROM pragma_table_info('users')",
+        "WITH x AS (SELECT * FROM sessions) SELECT count(*) FROM x",
+        "SELECT (SELECT count(*) FROM ability_grants)",
+    ] {
+        refused(
+            Attacker::new("atk", query(sql)).migrations(&["CREATE TABLE atk_t (a)"]),
+            false,
+            "the statement",
+        );
+    }
+}
+
+/// Writes to the portal's tables, functions that leak state or pointers, values that
+/// would grow the portal's memory: refused, and nothing changes.
+#[test]
+fn writes_state_and_memory_attacks_are_refused() {
+    let own = ["CREATE TABLE atk_t (id INTEGER PRIMARY KEY, a)"];
+    for (sql, rule) in [
+        ("UPDATE ability_grants SET grantee_kind = 'role', grantee = 'admin'", "updates `ability_grants`"),
+        ("UPDATE group_members SET role = 'admin'", "updates `group_members`"),
+        ("UPDATE email_outbox SET to_address = 'attacker@evil.example'", "updates `email_outbox`"),
+        (
+            "INSERT INTO plugin_migrations (plugin, version, name, applied_at) VALUES ('x', 1, 'x', 0)",
+            "inserts into `plugin_migrations`",
+        ),
+        ("DELETE FROM sessions", "deletes from `sessions`"),
+        ("INSERT INTO atk_t (a) SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+        ("INSERT INTO atk_t (a) VALUES (last_insert_rowid())", "last_insert_rowid"),
+        ("INSERT INTO atk_t (a) VALUES (zeroblob(400000000))", "larger than a plugin's limit"),
+        ("INSERT INTO atk_t (a) VALUES (printf('%.*c', 50000000, 'x'))", "larger than a plugin's limit"),
+        ("REINDEX users", "reindexes"),
+        ("ANALYZE", "the statement"),
+    ] {
+        refused(Attacker::new("atk", execute(sql)).migrations(&own), true, rule);
+    }
+}
+
+/// Host calls bound their work by their input, checked before any work.
+#[test]
+fn host_calls_with_huge_lists_are_refused_before_any_work() {
+    let users: Vec<plugin_api::UserId> = (1..=3500).map(plugin_api::UserId).collect();
+    let keys: Vec<String> = (0..3500).map(|i| format!("k{i}")).collect();
+    let call = HostCall::Preferences { users, keys };
+    refused(Attacker::new("atk", call), false, "at most 10000 pairs per call");
+    let users: Vec<plugin_api::UserId> = (1..=5000).map(plugin_api::UserId).collect();
+    refused(
+        Attacker::new("atk", HostCall::Preferences { users, keys: vec!["a".into()] }),
+        false,
+        "at most 1000 per call",
+    );
+}
+
+/// What the plugin's own tables allow still works through the same path.
+#[test]
+fn the_plugins_own_tables_work() {
+    let shown = attack(
+        &Attacker::new("atk", query("SELECT count(*) AS n, upper('ok') AS u FROM atk_t"))
+            .migrations(&["CREATE TABLE atk_t (a)"]),
+        false,
+    );
+    assert!(shown.contains("allowed: ") && shown.contains("OK"), "{shown}");
+    let _ = SqlValue::Null;
+}
