@@ -353,13 +353,56 @@ impl<'p> Req<'p> {
     }
 }
 
-/// Whether `to` is a path inside the community (no scheme, no other host).
+/// Whether `to` is a path inside the community (no scheme, no other host, and no `.` or
+/// `..` segment, raw or percent-encoded however many times, that a browser would use to
+/// leave the community's path).
 pub fn is_local_path(to: &str) -> bool {
+    let path = to.split(['?', '#']).next().unwrap_or_default();
     to.starts_with('/')
         && !to.starts_with("//")
         && !to.contains('\\')
         && !to.contains("://")
         && !to.chars().any(char::is_control)
+        && path.split('/').all(segment_stays)
+}
+
+/// A path segment that, decoded as a browser may decode it, is neither `.` nor `..` and
+/// hides no `/` or `\\`.
+fn segment_stays(segment: &str) -> bool {
+    let mut text = segment.to_owned();
+    for _ in 0..4 {
+        let lower = text.to_ascii_lowercase();
+        if matches!(lower.as_str(), "." | "..") || lower.contains('/') || lower.contains('\\') {
+            return false;
+        }
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            return true;
+        }
+        text = decoded;
+    }
+    false
+}
+
+/// `%XX` sequences decoded to bytes (invalid UTF-8 replaced).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body or query into pairs, in order.
@@ -379,7 +422,26 @@ mod tests {
     #[test]
     fn only_local_paths_are_redirect_targets() {
         assert!(is_local_path("/conversations/7?x=1"));
-        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "/a\nb", ""] {
+        assert!(is_local_path("/conversations/new?to=a%2Fb&x=..#latest"));
+        assert!(is_local_path("/notes/..x/%2e%2ex"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "",
+            "/../hilltop/members",
+            "/x/..",
+            "/%2e%2e/hilltop",
+            "/%2E./hilltop",
+            "/.%2e/hilltop",
+            "/%252e%252e/hilltop",
+            "/%25252E%25252E/hilltop",
+            "/a/%2f%2fevil.example",
+            "/a%5c..%5c",
+            "/./x",
+        ] {
             assert!(!is_local_path(bad), "{bad:?}");
         }
     }
