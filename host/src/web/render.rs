@@ -169,10 +169,14 @@ impl Templates {
             let compiled = handlebars::Template::compile_with_name(&template.source, template.name.clone())
                 .map_err(|e| refused(&template.name, Rule::Parse(e.to_string())))?;
             let kind = usize::from(template.name.ends_with(".txt"));
-            walked[kind].insert(template.name.clone(), check::walk(&compiled).map_err(|rule| refused(&template.name, rule))?);
+            walked[kind].insert(
+                template.name.clone(),
+                check::walk(&compiled).map_err(|rule| refused(&template.name, rule))?,
+            );
             parsed[kind].insert(template.name.clone(), compiled);
         }
-        let build = |parsed: BTreeMap<String, handlebars::Template>, walked: &BTreeMap<String, check::Walked>| {
+        let build = |parsed: BTreeMap<String, handlebars::Template>,
+                     walked: &BTreeMap<String, check::Walked>| {
             let expanded = check::check_graph(walked).map_err(|(template, rule)| refused(&template, rule))?;
             let mut registry = sandbox_registry(Arc::new(expanded));
             for (name, template) in parsed {
@@ -273,9 +277,10 @@ impl Templates {
     }
 
     fn plugin(&self, plugin: &str, template: &str) -> Result<&PluginTemplates, RenderFailure> {
-        self.plugins
-            .get(plugin)
-            .ok_or_else(|| RenderFailure::NoTemplate { plugin: plugin.to_owned(), template: template.to_owned() })
+        self.plugins.get(plugin).ok_or_else(|| RenderFailure::NoTemplate {
+            plugin: plugin.to_owned(),
+            template: template.to_owned(),
+        })
     }
 
     /// Renders `content` (already-rendered, cleaned HTML) inside the layout.

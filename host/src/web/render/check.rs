@@ -19,8 +19,23 @@ pub const MAX_PARENS: usize = 2048;
 /// How many elements a template may expand to with its partials inlined.
 pub const MAX_EXPANDED: u64 = 50_000;
 /// The helpers a plugin template may call.
-pub const HELPERS: &[&str] =
-    &["if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "csrf_field"];
+pub const HELPERS: &[&str] = &[
+    "if",
+    "unless",
+    "each",
+    "with",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "csrf_field",
+];
 
 /// A rule a plugin template breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,18 +8,100 @@ use std::collections::{HashMap, HashSet};
 
 /// Elements a plugin page may contain.
 const TAGS: &[&str] = &[
-    "a", "abbr", "article", "aside", "b", "blockquote", "br", "button", "caption", "code", "col", "colgroup",
-    "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "fieldset", "figcaption", "figure", "footer",
-    "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "i", "img", "input", "ins", "kbd", "label",
-    "legend", "li", "main", "mark", "meter", "nav", "ol", "optgroup", "option", "output", "p", "pre",
-    "progress", "q", "s", "samp", "section", "select", "small", "span", "strong", "sub", "summary", "sup",
-    "table", "tbody", "td", "textarea", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var", "wbr",
+    "a",
+    "abbr",
+    "article",
+    "aside",
+    "b",
+    "blockquote",
+    "br",
+    "button",
+    "caption",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "i",
+    "img",
+    "input",
+    "ins",
+    "kbd",
+    "label",
+    "legend",
+    "li",
+    "main",
+    "mark",
+    "meter",
+    "nav",
+    "ol",
+    "optgroup",
+    "option",
+    "output",
+    "p",
+    "pre",
+    "progress",
+    "q",
+    "s",
+    "samp",
+    "section",
+    "select",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "u",
+    "ul",
+    "var",
+    "wbr",
 ];
 
 /// Elements removed together with what they contain.
 const DROPPED_WITH_CONTENT: &[&str] = &[
-    "script", "style", "template", "title", "noscript", "iframe", "noembed", "noframes", "xmp", "plaintext",
-    "object", "embed", "math", "svg",
+    "script",
+    "style",
+    "template",
+    "title",
+    "noscript",
+    "iframe",
+    "noembed",
+    "noframes",
+    "xmp",
+    "plaintext",
+    "object",
+    "embed",
+    "math",
+    "svg",
 ];
 
 /// Attributes any allowed element may have (plus `aria-*` and `data-*`).
@@ -32,15 +114,46 @@ const BY_TAG: &[(&str, &[&str])] = &[
     (
         "input",
         &[
-            "type", "name", "value", "placeholder", "maxlength", "minlength", "required", "autocomplete",
-            "checked", "disabled", "readonly", "min", "max", "step", "pattern", "size", "formaction",
-            "formmethod", "formnovalidate", "inputmode", "spellcheck",
+            "type",
+            "name",
+            "value",
+            "placeholder",
+            "maxlength",
+            "minlength",
+            "required",
+            "autocomplete",
+            "checked",
+            "disabled",
+            "readonly",
+            "min",
+            "max",
+            "step",
+            "pattern",
+            "size",
+            "formaction",
+            "formmethod",
+            "formnovalidate",
+            "inputmode",
+            "spellcheck",
         ],
     ),
     ("button", &["type", "name", "value", "disabled", "formaction", "formmethod", "formnovalidate"]),
     (
         "textarea",
-        &["name", "rows", "cols", "placeholder", "maxlength", "minlength", "required", "readonly", "disabled", "autocomplete", "wrap", "spellcheck"],
+        &[
+            "name",
+            "rows",
+            "cols",
+            "placeholder",
+            "maxlength",
+            "minlength",
+            "required",
+            "readonly",
+            "disabled",
+            "autocomplete",
+            "wrap",
+            "spellcheck",
+        ],
     ),
     ("select", &["name", "multiple", "required", "disabled", "autocomplete", "size"]),
     ("option", &["value", "selected", "disabled", "label"]),
@@ -81,7 +194,7 @@ impl Cleaner {
     /// Cleans a rendered plugin page fragment, then puts `csrf` (the visitor's token) into
     /// the exact hidden field `{{csrf_field}}` (or the same markup) writes, and nowhere else.
     pub fn page(&self, html: &str, csrf: &str) -> String {
-        let cleaned = self.page.clean(html).to_string();
+        let cleaned = escape_text_like_handlebars(&self.page.clean(html).to_string());
         let field = csrf_field(super::limits::CSRF_PLACEHOLDER);
         if cleaned.contains(&field) {
             cleaned.replace(&field, &csrf_field(&handlebars::html_escape(csrf)))
@@ -92,7 +205,7 @@ impl Cleaner {
 
     /// Cleans the rendered HTML part of a plugin email.
     pub fn email(&self, html: &str) -> String {
-        self.email.clean(html).to_string()
+        escape_text_like_handlebars(&self.email.clean(html).to_string())
     }
 }
 
@@ -100,6 +213,47 @@ impl Default for Cleaner {
     fn default() -> Cleaner {
         Cleaner::new()
     }
+}
+
+/// Escapes in text what handlebars escapes and the HTML serializer leaves as is (`"`, `'`,
+/// `` ` ``, `=`), so cleaned text reads byte for byte as the template rendered it. The
+/// serializer's output is regular: text never holds a raw `<`, and every attribute value is
+/// in double quotes with `"` escaped, so three states follow it exactly.
+fn escape_text_like_handlebars(html: &str) -> String {
+    enum At {
+        Text,
+        Tag,
+        Value,
+    }
+    let mut out = String::with_capacity(html.len() + html.len() / 16);
+    let mut at = At::Text;
+    for c in html.chars() {
+        match (&at, c) {
+            (At::Text, '<') => at = At::Tag,
+            (At::Text, '"') => {
+                out.push_str("&quot;");
+                continue;
+            }
+            (At::Text, '\'') => {
+                out.push_str("&#x27;");
+                continue;
+            }
+            (At::Text, '`') => {
+                out.push_str("&#x60;");
+                continue;
+            }
+            (At::Text, '=') => {
+                out.push_str("&#x3D;");
+                continue;
+            }
+            (At::Tag, '"') => at = At::Value,
+            (At::Tag, '>') => at = At::Text,
+            (At::Value, '"') => at = At::Tag,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The hidden CSRF field, as the sanitizer writes it, with `value` (already escaped).
@@ -132,7 +286,9 @@ fn builder(email: bool) -> Builder<'static> {
 fn filter<'a>(email: bool, element: &str, attribute: &str, value: &'a str) -> Option<Cow<'a, str>> {
     let keep = match (element, attribute) {
         // Forms post, images load and the search script fetches only from this portal.
-        ("form", "action") | (_, "formaction") | ("img", "src") | (_, "data-search-url") => same_origin(value),
+        ("form", "action") | (_, "formaction") | ("img", "src") | (_, "data-search-url") => {
+            same_origin(value)
+        }
         (_, "target") => matches!(value, "_blank" | "_self"),
         (_, "style") => email && safe_style(value),
         (_, name) => !HOST_DATA.contains(&name),
@@ -143,7 +299,8 @@ fn filter<'a>(email: bool, element: &str, attribute: &str, value: &'a str) -> Op
 /// Whether `url`, resolved against a page of this portal, stays on this portal.
 fn same_origin(url: &str) -> bool {
     let Ok(base) = Url::parse("https://portal.invalid/c/community/") else { return false };
-    base.join(url).is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some("portal.invalid") && u.port().is_none())
+    base.join(url)
+        .is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some("portal.invalid") && u.port().is_none())
 }
 
 /// Inline style (emails only) without anything that loads or escapes: no `url(`, no

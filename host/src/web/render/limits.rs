@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// The most work steps one plugin render may take: each `each` iteration costs the
 /// elements of its body, partials expanded.
-pub const MAX_WORK: u64 = 500_000;
+pub const MAX_WORK: u64 = 250_000;
 /// The longest one plugin render may run.
 pub const MAX_TIME: Duration = Duration::from_millis(500);
 
@@ -57,7 +57,12 @@ pub struct Budget {
 impl Budget {
     /// A fresh budget, from now.
     pub fn new() -> Rc<Budget> {
-        Rc::new(Budget { deadline: Instant::now() + MAX_TIME, work: Cell::new(0), written: Cell::new(0), tripped: Cell::new(None) })
+        Rc::new(Budget {
+            deadline: Instant::now() + MAX_TIME,
+            work: Cell::new(0),
+            written: Cell::new(0),
+            tripped: Cell::new(None),
+        })
     }
 
     /// The limit that tripped, if one did.

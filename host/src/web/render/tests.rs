@@ -2,7 +2,7 @@
 //! (names, nesting, whitespace forms, casing). Each refusal must name the plugin, the
 //! template and the rule; each failed render fails that render only.
 
-use super::{Templates, TemplateError};
+use super::{TemplateError, Templates};
 use crate::db::communities::Community;
 use crate::db::users::{Role, User};
 use crate::portal::Member;
@@ -47,7 +47,9 @@ fn refused(list: &[(&str, &str)], template: &str, rule: &str) {
         Err(err) => {
             let shown = err.to_string();
             assert!(
-                shown.starts_with(&format!("plugin `evil`: template `{template}` is refused by the template sandbox: {rule}")),
+                shown.starts_with(&format!(
+                    "plugin `evil`: template `{template}` is refused by the template sandbox: {rule}"
+                )),
                 "{list:?}: {shown}"
             );
         }
@@ -67,7 +69,8 @@ fn page(list: &[(&str, &str)], data: Value) -> String {
 fn still_serves(t: &Templates) {
     let mut t2 = Templates::new().expect("host");
     t2.register_plugin("good", &templates(&[("ok", "<p>{{x}}</p>")])).expect("good");
-    let ok = t2.render_plugin("good", "ok", &TemplateData(json!({"x": "fine"})), &community(), &member(), TOKEN);
+    let ok =
+        t2.render_plugin("good", "ok", &TemplateData(json!({"x": "fine"})), &community(), &member(), TOKEN);
     assert_eq!(ok.expect("renders"), "<p>fine</p>");
     let _ = t;
 }
@@ -121,10 +124,9 @@ fn partials_cannot_reach_another_plugin() {
     )
     .expect("own partials");
     assert_eq!(render(&t, "page", json!({"x": "1"})).expect("page"), "<div><p>mine 1</p></div>");
-    let refused_kind = Templates::new().expect("host").register_plugin(
-        "evil",
-        &templates(&[("page", "{{> sig.txt}}"), ("sig.txt", "x")]),
-    );
+    let refused_kind = Templates::new()
+        .expect("host")
+        .register_plugin("evil", &templates(&[("page", "{{> sig.txt}}"), ("sig.txt", "x")]));
     assert!(refused_kind.expect_err("html to text").to_string().contains("unknown partial"));
 }
 
@@ -150,7 +152,15 @@ fn dynamic_partials_partial_blocks_and_inline_partials_are_refused() {
 fn partial_cycles_are_refused_at_load() {
     refused(&[("a", "{{> b}}"), ("b", "{{> a}}")], "a", "partial cycle: a > b > a");
     refused(&[("a", "{{#if x}}{{~> a ~}}{{/if}}")], "a", "partial cycle: a > a");
-    refused(&[("p1", "{{#each x}}{{> p2}}{{/each}}"), ("p2", "{{> p3}}"), ("p3", "{{#unless y}}{{> p1}}{{/unless}}")], "p1", "partial cycle: p1 > p2 > p3 > p1");
+    refused(
+        &[
+            ("p1", "{{#each x}}{{> p2}}{{/each}}"),
+            ("p2", "{{> p3}}"),
+            ("p3", "{{#unless y}}{{> p1}}{{/unless}}"),
+        ],
+        "p1",
+        "partial cycle: p1 > p2 > p3 > p1",
+    );
     refused(&[("a.txt", "{{> b.txt}}"), ("b.txt", "{{> a.txt}}")], "a.txt", "partial cycle");
 }
 
@@ -180,12 +190,17 @@ fn markup_that_redirects_loads_or_runs_is_cleaned() {
         ("<math><mi xlink:href=\"https://evil.example\">x</mi></math>", "evil"),
         ("<input data-search-url=\"https://evil.example/q\">", "evil"),
         ("<a href=\"/x\" ping=\"https://evil.example\">x</a>", "evil"),
-        ("<textarea></textarea><noscript><p title=\"</noscript><img src=//evil.example/x>\">x</p></noscript>", "evil"),
+        (
+            "<textarea></textarea><noscript><p title=\"</noscript><img src=//evil.example/x>\">x</p></noscript>",
+            "evil",
+        ),
         ("<div data-live-part=\"header\">x</div>", "live-part"),
     ] {
         let html = page(&[("page", source)], json!({}));
         assert!(!html.to_ascii_lowercase().contains(gone), "{source} → {html}");
-        for tag in ["<meta", "<base", "<link", "<style", "<script", "<svg", "<math", "<video", "<source", "<picture"] {
+        for tag in
+            ["<meta", "<base", "<link", "<style", "<script", "<svg", "<math", "<video", "<source", "<picture"]
+        {
             assert!(!html.to_ascii_lowercase().contains(tag), "{source} → {html}");
         }
     }
@@ -203,7 +218,10 @@ fn markup_built_from_data_is_cleaned_too() {
     ] {
         let html = page(&list, json!({"t": t, "u": u, "a": a}));
         let lower = html.to_ascii_lowercase();
-        assert!(!lower.contains("alert(1)") && !lower.contains(" src=") && !lower.contains("<script"), "{html}");
+        assert!(
+            !lower.contains("alert(1)") && !lower.contains(" src=") && !lower.contains("<script"),
+            "{html}"
+        );
         assert!(!lower.contains("javascript:"), "{html}");
     }
 }
@@ -213,7 +231,11 @@ fn the_csrf_token_appears_only_in_the_hidden_field() {
     let forms = "<form method=\"post\" action=\"{{portal.base}}/x\"><input type=\"hidden\" name=\"csrf\" value=\"{{portal.csrf}}\"></form>\
                  <form method=\"post\" action=\"/c/demo/y\">{{csrf_field}}</form>";
     let html = page(&[("page", forms)], json!({}));
-    assert_eq!(html.matches(&format!("<input type=\"hidden\" name=\"csrf\" value=\"{TOKEN}\">")).count(), 2, "{html}");
+    assert_eq!(
+        html.matches(&format!("<input type=\"hidden\" name=\"csrf\" value=\"{TOKEN}\">")).count(),
+        2,
+        "{html}"
+    );
     for leak in [
         "<a href=\"https://evil.example/?t={{portal.csrf}}\">x</a>",
         "<a href=\"/x?t={{portal.csrf}}\">x</a>",
@@ -229,8 +251,12 @@ fn the_csrf_token_appears_only_in_the_hidden_field() {
     }
     // A token that is not a plain word is escaped where it goes.
     let t = sandbox(&[("page", "{{csrf_field}}")]).expect("sandbox");
-    let odd = t.render_plugin("evil", "page", &TemplateData(json!({})), &community(), &member(), "\"><script>");
-    assert_eq!(odd.expect("renders"), "<input type=\"hidden\" name=\"csrf\" value=\"&quot;&gt;&lt;script&gt;\">");
+    let odd =
+        t.render_plugin("evil", "page", &TemplateData(json!({})), &community(), &member(), "\"><script>");
+    assert_eq!(
+        odd.expect("renders"),
+        "<input type=\"hidden\" name=\"csrf\" value=\"&quot;&gt;&lt;script&gt;\">"
+    );
 }
 
 // 4. Size, work and time.
@@ -241,7 +267,10 @@ fn output_past_the_cap_fails_that_render() {
     let s = "x".repeat(100 * 1024);
     let Err(err) = render(&t, "page", json!({"a": vec![0; 20], "s": s})) else { panic!("too big, rendered") };
     assert!(err.to_string().contains("output limit"), "{err}");
-    assert!(matches!(err, super::RenderFailure::Limit { limit: super::Limit::Output { bytes: 1_048_576 }, .. }));
+    assert!(matches!(
+        err,
+        super::RenderFailure::Limit { limit: super::Limit::Output { bytes: 1_048_576 }, .. }
+    ));
     assert_eq!(render(&t, "ok", json!({"x": 1})).expect("the next render works"), "<p>1</p>");
     still_serves(&t);
 }
@@ -250,8 +279,9 @@ fn output_past_the_cap_fails_that_render() {
 fn doubling_partials_are_refused_at_load() {
     // 40 levels of doubling: refused for depth before anything renders.
     let names: Vec<String> = (0..41).map(|i| format!("p{i}")).collect();
-    let mut list: Vec<(String, String)> =
-        (0..40).map(|i| (names[i].clone(), format!("{{{{> {n}}}}}{{{{> {n}}}}}", n = names[i + 1]))).collect();
+    let mut list: Vec<(String, String)> = (0..40)
+        .map(|i| (names[i].clone(), format!("{{{{> {n}}}}}{{{{> {n}}}}}", n = names[i + 1])))
+        .collect();
     list.push((names[40].clone(), "x".into()));
     let borrowed: Vec<(&str, &str)> = list.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     refused(&borrowed, "p0", "nesting depth");
@@ -271,12 +301,19 @@ fn multiplying_work_fails_quickly_even_when_nothing_is_printed() {
         "{{~#each a as |x|~}}{{~#with @root.a~}}{{#each this}}{{#each @root.a}}{{#if x}}{{/if}}{{/each}}{{/each}}{{~/with~}}{{~/each~}}",
         "{{#each a}}{{> inner}}{{/each}}",
     ] {
-        let t = sandbox(&[("page", source), ("inner", "{{#each @root.a}}{{#each @root.a}}{{/each}}{{/each}}")])
-            .expect("sandbox");
+        let t =
+            sandbox(&[("page", source), ("inner", "{{#each @root.a}}{{#each @root.a}}{{/each}}{{/each}}")])
+                .expect("sandbox");
         let started = Instant::now();
         let err = render(&t, "page", json!({"a": a})).expect_err(source);
-        assert!(err.to_string().contains("work limit"), "{source}: {err}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{source}: stopped after {:?}", started.elapsed());
+        // The work limit, or on a slow (debug, loaded) machine the time limit first.
+        let shown = err.to_string();
+        assert!(shown.contains("work limit") || shown.contains("time limit"), "{source}: {shown}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{source}: stopped after {:?}",
+            started.elapsed()
+        );
         still_serves(&t);
     }
 }
@@ -285,7 +322,12 @@ fn multiplying_work_fails_quickly_even_when_nothing_is_printed() {
 
 #[test]
 fn deep_nesting_is_refused_before_handlebars_parses_it() {
-    for (open, close) in [("{{#if a}}", "{{/if}}"), ("{{~#if a~}}", "{{~/if~}}"), ("{{# each a}}", "{{/ each}}"), ("{{#with a}}", "{{/with}}")] {
+    for (open, close) in [
+        ("{{#if a}}", "{{/if}}"),
+        ("{{~#if a~}}", "{{~/if~}}"),
+        ("{{# each a}}", "{{/ each}}"),
+        ("{{#with a}}", "{{/with}}"),
+    ] {
         let source = format!("{}x{}", open.repeat(5000), close.repeat(5000));
         refused(&[("page", &source)], "page", "nesting depth");
     }
@@ -316,7 +358,15 @@ fn partial_chains_count_toward_the_depth() {
 
 #[test]
 fn raw_output_in_every_spelling_is_refused() {
-    for source in ["{{{x}}}", "{{& x}}", "{{ {x} }}", "{{~{x}~}}", "{{~ &x ~}}", "{{{{raw}}}}{{x}}{{{{/raw}}}}", "<p>{{#if a}}{{&x}}{{/if}}</p>"] {
+    for source in [
+        "{{{x}}}",
+        "{{& x}}",
+        "{{ {x} }}",
+        "{{~{x}~}}",
+        "{{~ &x ~}}",
+        "{{{{raw}}}}{{x}}{{{{/raw}}}}",
+        "<p>{{#if a}}{{&x}}{{/if}}</p>",
+    ] {
         match sandbox(&[("page", source)]) {
             Ok(_) => panic!("accepted {source}"),
             Err(err) => assert!(err.to_string().contains("raw output"), "{source}: {err}"),
@@ -360,14 +410,27 @@ fn plugin_email_html_is_cleaned_and_the_layouts_are_out_of_reach() {
     ])
     .expect("sandbox");
     let mail = t
-        .render_email("evil", "m", &TemplateData(json!({"x": "<hi>"})), &community(), "https://portal.example")
+        .render_email(
+            "evil",
+            "m",
+            &TemplateData(json!({"x": "<hi>"})),
+            &community(),
+            "https://portal.example",
+        )
         .expect("renders");
     assert!(mail.html.contains("<p style=\"margin:0;color:#5b6776;\">&lt;hi&gt;</p>"), "{}", mail.html);
-    assert!(mail.html.contains("<a href=\"https://portal.example/c/demo/conversations\" style=\"color:#2f5d8a;\">Read</a>"), "{}", mail.html);
+    assert!(
+        mail.html.contains(
+            "<a href=\"https://portal.example/c/demo/conversations\" style=\"color:#2f5d8a;\">Read</a>"
+        ),
+        "{}",
+        mail.html
+    );
     assert!(!mail.html.contains("evil") && !mail.html.contains("<meta http-equiv=refresh"), "{}", mail.html);
     assert!(mail.text.starts_with("<hi> <b>https://portal.example/c/demo</b>"), "{}", mail.text);
     // The output cap counts both parts.
-    let t = sandbox(&[("m.html", "{{#each a}}{{../s}}{{/each}}"), ("m.txt", "{{#each a}}{{../s}}{{/each}}")]).expect("sandbox");
+    let t = sandbox(&[("m.html", "{{#each a}}{{../s}}{{/each}}"), ("m.txt", "{{#each a}}{{../s}}{{/each}}")])
+        .expect("sandbox");
     let data = json!({"a": vec![0; 6], "s": "y".repeat(100 * 1024)});
     match t.render_email("evil", "m", &TemplateData(data), &community(), "https://p.example") {
         Ok(mail) => panic!("{} + {} bytes rendered", mail.html.len(), mail.text.len()),
@@ -387,7 +450,10 @@ fn the_conversations_templates_load_and_keep_their_markup() {
         ("preview", include_str!("../../../../conversations-plugin/src/templates/preview.hbs")),
         ("digest.html", include_str!("../../../../conversations-plugin/src/templates/digest.html.hbs")),
         ("digest.txt", include_str!("../../../../conversations-plugin/src/templates/digest.txt.hbs")),
-        ("invitation.html", include_str!("../../../../conversations-plugin/src/templates/invitation.html.hbs")),
+        (
+            "invitation.html",
+            include_str!("../../../../conversations-plugin/src/templates/invitation.html.hbs"),
+        ),
         ("invitation.txt", include_str!("../../../../conversations-plugin/src/templates/invitation.txt.hbs")),
     ];
     let t = sandbox(&list).expect("the conversations templates pass");
@@ -397,7 +463,7 @@ fn the_conversations_templates_load_and_keep_their_markup() {
         "messages": [{"mine": true, "initials": "A", "author": "Ada", "group": "Hikers",
             "when": {"iso": "2024-01-01T00:00:00Z", "exact": "1 Jan", "text": "now"},
             "segments": [{"text": "see "}, {"text": "x.org", "href": "https://x.org/"}]}],
-        "invited": true, "can_send": true, "error": "Too long", "max_length": 2000, "body": "hi <b>",
+        "invited": true, "can_send": true, "error": "Too long", "max_length": 2000, "body": "hi <b> \"q\" 'a' `b` =c &amp;",
         "coc_url": "https://example.org/coc", "muted": false, "block": {"user": 9, "name": "Bob", "blocked": false},
     });
     let html = render(&t, "conversation", data.clone()).expect("renders");
@@ -411,9 +477,9 @@ fn the_conversations_templates_load_and_keep_their_markup() {
 }
 
 /// Markup as the browser reads it: the sanitizer writes boolean attributes as `x=""`, and
-/// handlebars escapes `=`, `'` and `` ` `` where HTML does not need it.
+/// handlebars escapes `=` in attribute values where HTML does not need it.
 fn normalise(html: &str) -> String {
-    html.replace("=\"\"", "").replace("&#x3D;", "=").replace("&#x27;", "'").replace("&#x60;", "`")
+    html.replace("=\"\"", "").replace("&#x3D;", "=")
 }
 
 #[test]
@@ -423,4 +489,3 @@ fn template_names_are_plain() {
     }
     assert!(sandbox(&[("about-2_x.html", "x"), ("digest.txt", "y")]).is_ok());
 }
-
