@@ -17,4 +17,5 @@ mod runtime;
 mod security;
 mod slot_cache;
 mod support;
+mod templates;
 mod web;
