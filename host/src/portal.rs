@@ -38,9 +38,12 @@ pub enum StartError {
     /// The plugin runtime could not start.
     #[error("the plugin runtime could not start: {0}")]
     Runtime(String),
-    /// Two plugins conflict, or a plugin's template is refused.
+    /// Two plugins conflict.
     #[error("{0}")]
     Invalid(String),
+    /// A host template does not parse, or a plugin's template is refused.
+    #[error(transparent)]
+    Template(#[from] crate::web::render::TemplateError),
 }
 
 /// A loaded plugin with what the portal derives from its manifest.
@@ -212,7 +215,7 @@ impl Portal {
         let db = Db::open(&config.database_path())?;
         let runtime = PluginRuntime::new(config.plugins.runtime.clone())
             .map_err(|e| StartError::Runtime(format!("{e:#}")))?;
-        let mut templates = crate::web::render::Templates::new().map_err(StartError::Invalid)?;
+        let mut templates = crate::web::render::Templates::new()?;
         let mut plugins: Vec<PluginEntry> = Vec::new();
         for path in &config.plugins.manifests {
             let plugin: LoadedPlugin<DbServices> = runtime.load(path)?;
@@ -233,9 +236,7 @@ impl Portal {
             if !applied.is_empty() {
                 tracing::info!(plugin = %id, ?applied, "applied plugin migrations");
             }
-            for template in &plugin.description().templates {
-                templates.register_plugin(&id, template).map_err(StartError::Invalid)?;
-            }
+            templates.register_plugin(&id, &plugin.description().templates)?;
             tracing::info!(plugin = %id, version = plugin.manifest().version(), source = ?plugin.module_source(), "plugin loaded");
             let defaults = manifest::default_settings(&plugin.manifest().raw);
             let breaker = Breaker::new(config.plugins.breaker);

@@ -1,6 +1,17 @@
-//! The one place that renders pages: host and plugin templates (handlebars, HTML-escaped),
-//! wrapped in the portal layout. Plugin templates are checked when the plugin loads: no
-//! raw output (`{{{`, `{{&`), no scripts, no inline event handlers, no `javascript:`.
+//! The one place that renders pages: host templates, and plugin templates in a sandbox.
+//! The host's layout and templates live in a registry no plugin template can reach; each
+//! plugin gets its own registries (HTML, and plain text for emails), whose partials
+//! resolve only to its own templates. Plugin templates are checked when the plugin loads
+//! ([`check`]), rendered under output, work and time caps ([`limits`]), and what they
+//! render is cleaned to an allow-list of HTML ([`clean`]) before the layout prints it.
+
+mod check;
+mod clean;
+mod limits;
+
+pub use check::{HELPERS, MAX_BLOCK_TAGS, MAX_DEPTH, MAX_EXPANDED, Rule};
+pub use clean::Cleaner;
+pub use limits::{Limit, MAX_OUTPUT_BYTES, MAX_TIME, MAX_WORK, RenderFailure};
 
 use crate::db::communities::Community;
 use crate::portal::{Member, Slots};
@@ -8,6 +19,8 @@ use handlebars::Handlebars;
 use plugin_api::{Flash, Template, TemplateData};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The host's templates, by name.
 const HOST_TEMPLATES: &[(&str, &str)] = &[
@@ -26,11 +39,42 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("header_account", include_str!("templates/header_account.hbs")),
 ];
 
-/// Host and plugin templates. Plugin templates named `*.txt` are the plain-text parts of
-/// emails: they live in a second registry that does not HTML-escape.
+/// Host and plugin templates, each plugin's in its own registries.
 pub struct Templates {
     registry: Handlebars<'static>,
     text: Handlebars<'static>,
+    plugins: HashMap<String, PluginTemplates>,
+    cleaner: Cleaner,
+}
+
+/// One plugin's templates: HTML ones, and those named `*.txt` (the plain-text parts of
+/// emails) in a registry that does not HTML-escape.
+struct PluginTemplates {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+}
+
+/// Why templates could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// One of the host's own templates does not parse.
+    #[error("host template {name}: {source}")]
+    Host {
+        /// The template.
+        name: &'static str,
+        /// The parse error.
+        source: Box<handlebars::TemplateError>,
+    },
+    /// A plugin template breaks a sandbox rule.
+    #[error("plugin `{plugin}`: template `{template}` is refused by the template sandbox: {rule}")]
+    Refused {
+        /// The plugin.
+        plugin: String,
+        /// The template.
+        template: String,
+        /// The rule it breaks.
+        rule: Rule,
+    },
 }
 
 /// A rendered email: subject, plain-text and HTML parts.
@@ -87,78 +131,66 @@ impl ViewerView {
     }
 }
 
-/// Why a plugin template is refused.
-pub fn check_plugin_template(source: &str) -> Result<(), String> {
-    let lower = source.to_ascii_lowercase();
-    let forbidden = [
-        ("{{{", "raw output `{{{...}}}`"),
-        ("{{&", "raw output `{{&...}}`"),
-        ("<script", "a <script> element"),
-        ("javascript:", "a javascript: URL"),
-        ("<iframe", "an <iframe>"),
-        ("<object", "an <object>"),
-        ("<embed", "an <embed>"),
-        ("srcdoc", "a srcdoc attribute"),
-    ];
-    for (needle, what) in forbidden {
-        if lower.contains(needle) {
-            return Err(format!("uses {what}; plugin templates may only output escaped data"));
-        }
-    }
-    let bytes = lower.as_bytes();
-    for (i, _) in lower.match_indices("on") {
-        let before = if i == 0 { b' ' } else { bytes[i - 1] };
-        let rest = &lower[i + 2..];
-        let name_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let after = rest[name_len..].trim_start();
-        if before.is_ascii_whitespace()
-            && name_len > 0
-            && after.starts_with('=')
-            && lower[..i].rfind('<') > lower[..i].rfind('>')
-        {
-            return Err(format!("uses an inline event handler `on{}`", &rest[..name_len]));
-        }
-    }
-    Ok(())
-}
-
-fn plugin_name(plugin: &str, template: &str) -> String {
-    format!("plugin/{plugin}/{template}")
-}
-
 impl Templates {
     /// Registers the host's templates.
-    pub fn new() -> Result<Templates, String> {
+    pub fn new() -> Result<Templates, TemplateError> {
+        let host = |name: &'static str| move |e| TemplateError::Host { name, source: Box::new(e) };
         let mut registry = Handlebars::new();
         registry.set_strict_mode(false);
         for (name, source) in HOST_TEMPLATES {
-            registry
-                .register_template_string(name, *source)
-                .map_err(|e| format!("host template {name}: {e}"))?;
+            registry.register_template_string(name, *source).map_err(host(name))?;
         }
         registry
             .register_template_string("email_html", include_str!("templates/email_html.hbs"))
-            .map_err(|e| format!("host template email_html: {e}"))?;
+            .map_err(host("email_html"))?;
         let mut text = Handlebars::new();
         text.register_escape_fn(handlebars::no_escape);
         text.register_template_string("email_text", include_str!("templates/email_text.hbs"))
-            .map_err(|e| format!("host template email_text: {e}"))?;
-        Ok(Templates { registry, text })
+            .map_err(host("email_text"))?;
+        Ok(Templates { registry, text, plugins: HashMap::new(), cleaner: Cleaner::new() })
     }
 
-    /// Checks and registers one of a plugin's templates.
-    pub fn register_plugin(&mut self, plugin: &str, template: &Template) -> Result<(), String> {
-        if template.name.ends_with(".txt") {
-            return self
-                .text
-                .register_template_string(&plugin_name(plugin, &template.name), &template.source)
-                .map_err(|e| format!("plugin `{plugin}`: template `{}` does not parse: {e}", template.name));
+    /// Checks a plugin's templates together and registers them in the plugin's own
+    /// registries, under their plain names (`about`, `digest.html`, `digest.txt`). A
+    /// partial (`{{> about}}`) resolves only to another template of the same plugin and
+    /// kind (HTML or `.txt`). Every refusal names the plugin, the template and the rule.
+    pub fn register_plugin(&mut self, plugin: &str, templates: &[Template]) -> Result<(), TemplateError> {
+        let refused = |template: &str, rule: Rule| TemplateError::Refused {
+            plugin: plugin.to_owned(),
+            template: template.to_owned(),
+            rule,
+        };
+        // [HTML, text]: each kind is checked as a graph and registered on its own.
+        let mut parsed: [BTreeMap<String, handlebars::Template>; 2] = Default::default();
+        let mut walked: [BTreeMap<String, check::Walked>; 2] = Default::default();
+        for template in templates {
+            check::check_name(&template.name).map_err(|rule| refused(&template.name, rule))?;
+            check::check_text(&template.source).map_err(|rule| refused(&template.name, rule))?;
+            let compiled = handlebars::Template::compile_with_name(&template.source, template.name.clone())
+                .map_err(|e| refused(&template.name, Rule::Parse(e.to_string())))?;
+            let kind = usize::from(template.name.ends_with(".txt"));
+            walked[kind].insert(
+                template.name.clone(),
+                check::walk(&compiled).map_err(|rule| refused(&template.name, rule))?,
+            );
+            parsed[kind].insert(template.name.clone(), compiled);
         }
-        check_plugin_template(&template.source)
-            .map_err(|m| format!("plugin `{plugin}`: template `{}` {m}", template.name))?;
-        self.registry
-            .register_template_string(&plugin_name(plugin, &template.name), &template.source)
-            .map_err(|e| format!("plugin `{plugin}`: template `{}` does not parse: {e}", template.name))
+        let build = |parsed: BTreeMap<String, handlebars::Template>,
+                     walked: &BTreeMap<String, check::Walked>| {
+            let expanded = check::check_graph(walked).map_err(|(template, rule)| refused(&template, rule))?;
+            let mut registry = sandbox_registry(Arc::new(expanded));
+            for (name, template) in parsed {
+                registry.register_template(&name, template);
+            }
+            Ok::<_, TemplateError>(registry)
+        };
+        let ([html_parsed, text_parsed], [html_walked, text_walked]) = (parsed, walked);
+        let mut html = build(html_parsed, &html_walked)?;
+        let mut text = build(text_parsed, &text_walked)?;
+        text.register_escape_fn(handlebars::no_escape);
+        html.register_helper("csrf_field", Box::new(limits::CsrfField));
+        self.plugins.insert(plugin.to_owned(), PluginTemplates { html, text });
+        Ok(())
     }
 
     /// Renders a host template.
@@ -167,8 +199,9 @@ impl Templates {
     }
 
     /// Renders a plugin's template with its data plus `portal`, which the host sets:
-    /// `portal.base` (`/c/{slug}`), `portal.csrf` (the token every form must carry as a
-    /// `csrf` field), `portal.community` and `portal.viewer`.
+    /// `portal.base` (`/c/{slug}`), `portal.csrf` (for the hidden `csrf` field every form
+    /// must carry; `{{csrf_field}}` writes that field), `portal.community` and
+    /// `portal.viewer`. The result is cleaned ([`Cleaner::page`]) and ready for [`Self::page`].
     pub fn render_plugin(
         &self,
         plugin: &str,
@@ -177,7 +210,7 @@ impl Templates {
         community: &Community,
         member: &Member,
         csrf: &str,
-    ) -> Result<String, handlebars::RenderError> {
+    ) -> Result<String, RenderFailure> {
         let mut data = match &data.0 {
             Value::Object(map) => Value::Object(map.clone()),
             Value::Null => json!({}),
@@ -188,18 +221,21 @@ impl Templates {
                 "portal".into(),
                 json!({
                     "base": format!("/c/{}", community.slug),
-                    "csrf": csrf,
+                    "csrf": limits::CSRF_PLACEHOLDER,
                     "community": { "slug": community.slug, "name": community.name },
                     "viewer": { "id": member.user.id, "name": member.user.name },
                 }),
             );
         }
-        self.registry.render(&plugin_name(plugin, template), &data)
+        let registries = self.plugin(plugin, template)?;
+        let html = limits::render_capped(&limits::Budget::new(), &registries.html, plugin, template, &data)?;
+        Ok(self.cleaner.page(&html, csrf))
     }
 
     /// Renders a plugin's email `template` (`{template}.html` and `{template}.txt`) with its
     /// data plus `portal.url` (the community's absolute address) and `portal.community`,
-    /// inside the host's email layout with the preferences (unsubscribe) link.
+    /// inside the host's email layout with the preferences (unsubscribe) link. The HTML
+    /// part is cleaned ([`Cleaner::email`]) before the layout prints it.
     pub fn render_email(
         &self,
         plugin: &str,
@@ -207,7 +243,7 @@ impl Templates {
         data: &TemplateData,
         community: &Community,
         public_url: &str,
-    ) -> Result<RenderedEmail, handlebars::RenderError> {
+    ) -> Result<RenderedEmail, RenderFailure> {
         let url = format!("{}/c/{}", public_url.trim_end_matches('/'), community.slug);
         let preferences_url = format!("{url}/settings/notifications");
         let mut data = match &data.0 {
@@ -220,8 +256,12 @@ impl Templates {
                 json!({ "url": url, "community": { "name": community.name, "slug": community.slug } }),
             );
         }
-        let html = self.registry.render(&plugin_name(plugin, &format!("{template}.html")), &data)?;
-        let text = self.text.render(&plugin_name(plugin, &format!("{template}.txt")), &data)?;
+        let (html_name, text_name) = (format!("{template}.html"), format!("{template}.txt"));
+        let registries = self.plugin(plugin, &html_name)?;
+        let budget = limits::Budget::new();
+        let html = limits::render_capped(&budget, &registries.html, plugin, &html_name, &data)?;
+        let text = limits::render_capped(&budget, &registries.text, plugin, &text_name, &data)?;
+        let html = self.cleaner.email(&html);
         let wrap = json!({ "community": { "name": community.name }, "url": url, "preferences_url": preferences_url });
         let with = |content: &str| {
             let mut w = wrap.clone();
@@ -236,7 +276,14 @@ impl Templates {
         })
     }
 
-    /// Renders `content` (already-rendered HTML) inside the layout.
+    fn plugin(&self, plugin: &str, template: &str) -> Result<&PluginTemplates, RenderFailure> {
+        self.plugins.get(plugin).ok_or_else(|| RenderFailure::NoTemplate {
+            plugin: plugin.to_owned(),
+            template: template.to_owned(),
+        })
+    }
+
+    /// Renders `content` (already-rendered, cleaned HTML) inside the layout.
     pub fn page(&self, layout: &Layout<'_>, content: &str) -> Result<String, handlebars::RenderError> {
         #[derive(Serialize)]
         struct Page<'a> {
@@ -248,23 +295,17 @@ impl Templates {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::check_plugin_template;
-
-    #[test]
-    fn plugin_templates_cannot_emit_markup_or_script() {
-        assert!(check_plugin_template("<p class=\"note\">{{body}}</p>").is_ok());
-        assert!(check_plugin_template("<button>Only once</button>").is_ok());
-        for bad in [
-            "{{{body}}}",
-            "{{& body}}",
-            "<SCRIPT>alert(1)</SCRIPT>",
-            "<a href=\"javascript:alert(1)\">x</a>",
-            "<img src=x onerror=\"alert(1)\">",
-            "<div\nonclick = 'x'>",
-        ] {
-            assert!(check_plugin_template(bad).is_err(), "{bad}");
-        }
+/// A registry for one plugin's templates of one kind: the allowed helpers only, `each`
+/// metered, nothing that logs or looks up dynamically.
+fn sandbox_registry(expanded: Arc<check::Expanded>) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(false);
+    for builtin in ["log", "lookup", "raw"] {
+        registry.unregister_helper(builtin);
     }
+    registry.register_helper("each", Box::new(limits::MeteredEach { expanded }));
+    registry
 }
+
+#[cfg(test)]
+mod tests;

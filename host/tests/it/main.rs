@@ -18,4 +18,5 @@ mod sandbox;
 mod security;
 mod slot_cache;
 mod support;
+mod templates;
 mod web;
