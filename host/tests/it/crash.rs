@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 const SENDERS: &[&str] = &["grace", "alan", "katherine", "tim", "margaret", "linus", "barbara", "edsger"];
 const ROUNDS: usize = 5;
 
-struct Portal {
-    child: Child,
-    base: String,
+/// A `portal serve` process (killed when dropped).
+pub struct Portal {
+    pub child: Child,
+    pub base: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
@@ -30,13 +31,13 @@ fn portal_command(config: &Path) -> Command {
     command
 }
 
-fn cli(config: &Path, args: &[&str]) -> String {
+pub fn cli(config: &Path, args: &[&str]) -> String {
     let out = portal_command(config).args(args).output().expect("portal runs");
     assert!(out.status.success(), "portal {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn start(config: &Path, port: u16) -> Portal {
+pub fn start(config: &Path, port: u16) -> Portal {
     let child = portal_command(config)
         .args(["serve", "--demo", "fixtures/demo.toml"])
         .stdout(Stdio::null())
