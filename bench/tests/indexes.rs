@@ -38,6 +38,8 @@ fn conversation_queries_search_indexes_instead_of_scanning() {
         ("list one participant's uncovered conversations", sql::PENDING_OF),
         ("count new messages for the digest", sql::NEW_MESSAGES),
         ("name the senders for the digest", sql::NEW_SENDERS),
+        ("list the members one blocked", sql::BLOCKED_BY),
+        ("list one participant's unread conversations for the digest", sql::UNREAD_OF),
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).expect("explain");
         let params = stmt.parameter_count();

@@ -4,11 +4,50 @@
 use crate::pages::host_error;
 use plugin_api::guest::host;
 use plugin_api::{ActorRef, Context, GroupId, GroupInfo, PluginError, UserId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The reason shown when a member cannot be written to (blocks, or their preference). The
 /// same words for both, so nobody learns that they were blocked.
 pub const REFUSES_DIRECT: &str = "This participant does not accept direct messages.";
+
+/// The ability to read and reply: nobody without it in a community is offered, added,
+/// notified or emailed there.
+pub const USE: &str = "conversations.use";
+/// The ability to act for groups one administers.
+pub const GROUPS: &str = "conversations.groups";
+
+/// [`REFUSES_DIRECT`] with the member's name.
+pub fn refuses_direct(name: &str) -> String {
+    format!("{name} does not accept direct messages.")
+}
+
+/// Why `name` cannot be written to here: they may not use Conversations in this community.
+pub fn does_not_use(name: &str) -> String {
+    format!("{name} does not use conversations here.")
+}
+
+/// Which of `users` may use Conversations in the request's community.
+pub fn users_who_use(users: &[UserId]) -> Result<BTreeSet<UserId>, PluginError> {
+    if users.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    Ok(host::members_with_ability(USE, users.to_vec()).map_err(host_error)?.into_iter().collect())
+}
+
+/// Which of `groups` have at least one admin who may act for them here.
+pub fn groups_in_use(groups: &[GroupId]) -> Result<BTreeSet<GroupId>, PluginError> {
+    if groups.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let infos = host::groups(groups.to_vec()).map_err(host_error)?;
+    let admins: Vec<UserId> = infos.iter().flat_map(|g| g.admins.iter().copied()).collect();
+    let able: BTreeSet<UserId> = if admins.is_empty() {
+        BTreeSet::new()
+    } else {
+        host::members_with_ability(GROUPS, admins).map_err(host_error)?.into_iter().collect()
+    };
+    Ok(infos.iter().filter(|g| g.admins.iter().any(|a| able.contains(a))).map(|g| g.id).collect())
+}
 
 /// The groups the viewer administers, if they may act for groups here.
 pub fn admin_groups(ctx: &Context) -> Result<Vec<GroupInfo>, PluginError> {

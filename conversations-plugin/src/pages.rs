@@ -96,7 +96,11 @@ fn access(
         return Err(PluginError::not_found());
     }
     let me = me(ctx)?;
-    let mine = |actor: ActorRef| parts.iter().find(|p| p.actor == actor).cloned();
+    // Leaving means leaving: a participant who left sees the conversation no more than
+    // anyone else (writing to the same people again brings them back, explicitly).
+    let mine = |actor: ActorRef| {
+        parts.iter().find(|p| p.actor == actor && p.state != ParticipantState::Left).cloned()
+    };
     if let Some(text) = as_param.filter(|a| !a.is_empty()) {
         let actor = acting_as(ctx, Some(text))?;
         return mine(actor).map(|p| (parts.clone(), p)).ok_or_else(PluginError::not_found);
@@ -120,23 +124,49 @@ fn others_states(parts: &[Participant], mine: &Participant) -> Vec<ParticipantSt
     parts.iter().filter(|p| p.actor != mine.actor).map(|p| p.state).collect()
 }
 
-/// Why the viewer may not write to these people, if they may not (blocks, preferences).
-fn contact_refusal(me: UserId, others: &[ActorRef], direct: bool) -> Result<Option<String>, PluginError> {
+/// Why these people cannot be in one conversation with the viewer, naming whom: a block
+/// between any two of them, the viewer included (in a conversation of any size), or a
+/// member who does not accept direct messages. Blocks and the preference read alike, so
+/// nobody learns that they were blocked.
+fn contact_refusal(me: UserId, others: &[ActorRef], names: &Names) -> Result<Option<String>, PluginError> {
     let users: Vec<UserId> =
         others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
-    for user in &users {
-        if store::blocked_either_way(*user, me).map_err(host_error)? {
-            return Ok(Some(directory::REFUSES_DIRECT.to_owned()));
-        }
+    let mut everyone = users.clone();
+    everyone.push(me);
+    let name = |u: UserId| names.name(ActorRef::User(u));
+    if let Some((blocker, blocked)) = store::blocks_among(&everyone).map_err(host_error)?.first().copied() {
+        return Ok(Some(if blocker == me {
+            format!("You blocked {}; unblock them to write to them.", name(blocked))
+        } else {
+            directory::refuses_direct(&name(blocker))
+        }));
     }
-    if direct || others.len() == 1 {
-        let prefs =
-            host::preferences(users.clone(), vec!["accept_direct_messages".into()]).map_err(host_error)?;
-        if users.iter().any(|u| prefs.get(u).and_then(|p| p.get("accept_direct_messages")) == Some(&false)) {
-            return Ok(Some(directory::REFUSES_DIRECT.to_owned()));
-        }
+    if users.is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    let prefs =
+        host::preferences(users.clone(), vec!["accept_direct_messages".into()]).map_err(host_error)?;
+    let refusing =
+        users.iter().find(|u| prefs.get(u).and_then(|p| p.get("accept_direct_messages")) == Some(&false));
+    Ok(refusing.map(|u| directory::refuses_direct(&name(*u))))
+}
+
+/// Why one of `others` cannot be in a conversation here at all, naming them: a member who
+/// may not use Conversations in this community, or a group none of whose admins may.
+fn unusable(others: &[ActorRef], names: &Names) -> Result<Option<String>, PluginError> {
+    let users: Vec<UserId> =
+        others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
+    let able = directory::users_who_use(&users)?;
+    if let Some(u) = users.iter().find(|u| !able.contains(u)) {
+        return Ok(Some(directory::does_not_use(&names.name(ActorRef::User(*u)))));
+    }
+    let groups: Vec<plugin_api::GroupId> =
+        others.iter().filter_map(|a| if let ActorRef::Group(g) = a { Some(*g) } else { None }).collect();
+    let in_use = directory::groups_in_use(&groups)?;
+    Ok(groups
+        .iter()
+        .find(|g| !in_use.contains(g))
+        .map(|g| directory::does_not_use(&names.name(ActorRef::Group(*g)))))
 }
 
 /// The members who read the conversation for these participants: the member, or a
@@ -179,6 +209,17 @@ fn notify_others(
     let me = me(ctx)?;
     let mut users = members_of(parts.iter().filter(|p| p.actor != sender && !p.muted && is_in(p)))?;
     users.retain(|u| *u != me);
+    // Nobody who may not use Conversations here, and nobody who blocked the sender, is told.
+    let able = directory::users_who_use(&users)?;
+    let mut everyone = users.clone();
+    everyone.push(me);
+    let blockers: Vec<UserId> = store::blocks_among(&everyone)
+        .map_err(host_error)?
+        .into_iter()
+        .filter(|(_, blocked)| *blocked == me)
+        .map(|(blocker, _)| blocker)
+        .collect();
+    users.retain(|u| able.contains(u) && !blockers.contains(u));
     if users.is_empty() {
         return Ok(());
     }
@@ -237,6 +278,16 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         ActorRef::Group(g) => groups.iter().find(|info| info.id == g).map(|info| info.name.clone()),
         ActorRef::User(_) => None,
     };
+    let mut group_tabs = Vec::new();
+    for g in &groups {
+        let unread = store::unread_conversations(ActorRef::Group(g.id)).map_err(host_error)?;
+        group_tabs.push(json!({ "name": g.name, "href": format!("/conversations?as=group:{}", g.id), "current": acting == ActorRef::Group(g.id), "unread": unread }));
+    }
+    let mine_unread = if groups.is_empty() {
+        0
+    } else {
+        store::unread_conversations(ActorRef::User(me)).map_err(host_error)?
+    };
     let pages = (total as u32).div_ceil(INBOX_PAGE).max(1);
     let page_link = |p: u32| {
         let sep = if as_query(acting).is_empty() { "?" } else { "&" };
@@ -253,7 +304,8 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
             "group": acting_name,
             "can_start": ctx.can("conversations.start"),
             "new_href": format!("/conversations/new{}", as_query(acting)),
-            "groups": groups.iter().map(|g| json!({ "name": g.name, "href": format!("/conversations?as=group:{}", g.id), "current": acting == ActorRef::Group(g.id) })).collect::<Vec<_>>(),
+            "groups": group_tabs,
+            "mine_unread": mine_unread,
             "page": page,
             "pages": pages,
             "prev": (page > 1).then(|| page_link(page - 1)),
@@ -289,6 +341,21 @@ fn compose(ctx: &Context, request: &PageRequest, error: Option<String>) -> Resul
             search_error = Some("Type at least 2 characters to search.".to_owned());
         } else {
             results = host::search_directory(&q, SEARCH_LIMIT).map_err(host_error)?;
+            // Only members (and groups) who may use Conversations here are offered.
+            let found: Vec<ActorRef> = results.iter().map(|e| e.actor).collect();
+            let users: Vec<UserId> = found
+                .iter()
+                .filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None })
+                .collect();
+            let groups: Vec<plugin_api::GroupId> = found
+                .iter()
+                .filter_map(|a| if let ActorRef::Group(g) = a { Some(*g) } else { None })
+                .collect();
+            let (users, groups) = (directory::users_who_use(&users)?, directory::groups_in_use(&groups)?);
+            results.retain(|e| match e.actor {
+                ActorRef::User(u) => users.contains(&u),
+                ActorRef::Group(g) => groups.contains(&g),
+            });
         }
     }
     let names = Names::load(&chosen)?;
@@ -335,14 +402,18 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
         Err(e) => return compose(ctx, request, Some(e.message())),
     };
     let others: Vec<ActorRef> = all.iter().copied().filter(|a| *a != acting).collect();
-    if !Names::load(&others)?.all_known(&others) {
+    let names = Names::load(&others)?;
+    if !names.all_known(&others) {
         return compose(ctx, request, Some("Someone you chose is not a member of this community.".into()));
     }
     let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
         Ok(body) => body,
         Err(e) => return compose(ctx, request, Some(e.message())),
     };
-    if let Some(refusal) = contact_refusal(me, &others, others.len() == 1)? {
+    if let Some(refusal) = unusable(&others, &names)? {
+        return compose(ctx, request, Some(refusal));
+    }
+    if let Some(refusal) = contact_refusal(me, &others, &names)? {
         return compose(ctx, request, Some(refusal));
     }
     let key = rules::participant_key(&all);
@@ -352,18 +423,29 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
     };
     if let Some(existing) = store::find_by_key(ctx.community.id, &key).map_err(host_error)? {
         // The same people already talk: open that conversation, and add the message if
-        // the viewer may write there.
-        let (parts, mine) = access(ctx, existing, request.form_value("as"))?;
+        // the viewer may write there. Nobody comes back silently: a viewer who had left
+        // rejoins by writing (and is told so), and others who had left are invited again.
+        let before = store::participants(ctx.community.id, existing).map_err(host_error)?;
+        let rejoined = before.iter().any(|p| p.actor == acting && p.state == ParticipantState::Left);
+        if rejoined {
+            store::set_state(existing, acting, ParticipantState::Active).map_err(host_error)?;
+        }
+        for p in before.iter().filter(|p| p.actor != acting && p.state == ParticipantState::Left) {
+            store::set_state(existing, p.actor, ParticipantState::Invited).map_err(host_error)?;
+        }
+        let parts = store::participants(ctx.community.id, existing).map_err(host_error)?;
+        let mine = parts.iter().find(|p| p.actor == acting).cloned().ok_or_else(PluginError::not_found)?;
         let refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine));
         let to = format!("/conversations/{existing}{}", as_query(acting));
         if refusal.is_none() {
             store::add_message(existing, me, acting, group, &body, ctx.now).map_err(host_error)?;
             notify_others(ctx, &parts, acting, &format!("New message from {}", viewer_name(ctx)), existing)?;
-            return redirect(
-                to,
-                FlashKind::Info,
-                "You already had a conversation with them; your message is in it.",
-            );
+            let said = if rejoined {
+                "You had left your conversation with them; you are back in it, with your message."
+            } else {
+                "You already had a conversation with them; your message is in it."
+            };
+            return redirect(to, FlashKind::Info, said);
         }
         return redirect(to, FlashKind::Info, "You already have a conversation with them.");
     }
@@ -409,8 +491,11 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
     let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != mine.actor).collect();
     let mut refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine)).map(str::to_owned);
     if refusal.is_none() && others.len() == 1 {
-        refusal = contact_refusal(me, &others, true)?;
+        refusal = contact_refusal(me, &others, &names)?;
     }
+    // In a conversation with several others, a blocked member may still write; the member
+    // who blocked them sees those messages folded away, and is not notified of them.
+    let blocked = store::blocked_by(me).map_err(host_error)?;
     let message_views: Vec<_> = messages
         .iter()
         .map(|m| {
@@ -421,6 +506,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
                 "group": m.group.map(|g| names.name(ActorRef::Group(g))),
                 "segments": rules::linkify(&m.body),
                 "mine": m.author == me,
+                "from_blocked": m.author != me && blocked.contains(&m.author),
                 "when": Moment::of(m.created_at, ctx.now),
             })
         })
@@ -482,7 +568,7 @@ fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
     }
     let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != mine.actor).collect();
     if others.len() == 1 {
-        if let Some(refusal) = contact_refusal(me, &others, true)? {
+        if let Some(refusal) = contact_refusal(me, &others, &Names::load(&others)?)? {
             return show(ctx, request, Some(refusal));
         }
     }

@@ -1,32 +1,67 @@
-//! The plugin's slot items: the unread badge, and the profile and group buttons with
-//! their disabled reasons.
+//! The plugin's slot items: the envelope and the unread badges (the member's own
+//! conversations and those of the groups they administer, counted apart in the avatar
+//! menu), and the profile and group buttons with their disabled reasons.
 
-use crate::directory::{self, REFUSES_DIRECT};
+use crate::directory::{self, Names, REFUSES_DIRECT};
 use crate::pages::{host_error, me};
 use crate::store;
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, PluginError, SlotFill, SlotFills, SlotPage};
+use plugin_api::{ActorRef, Context, PluginError, SlotFill, SlotFills, SlotPage, UserId};
+
+/// Unread conversations: the member's own and, summed, those of their groups.
+#[derive(Clone, Copy)]
+struct Unread {
+    mine: u32,
+    groups: u32,
+}
+
+fn count(actor: ActorRef) -> Result<u32, PluginError> {
+    Ok(u32::try_from(store::unread_conversations(actor).map_err(host_error)?).unwrap_or(u32::MAX))
+}
+
+fn unread(ctx: &Context, me: UserId) -> Result<Unread, PluginError> {
+    let mut groups = 0u32;
+    for group in directory::admin_groups(ctx)? {
+        groups = groups.saturating_add(count(ActorRef::Group(group.id))?);
+    }
+    Ok(Unread { mine: count(ActorRef::User(me))?, groups })
+}
 
 /// Fills the items the host is about to render.
 pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFills, PluginError> {
     let me = me(ctx)?;
     let mut fills = Vec::new();
-    let mut unread = None;
+    let mut counts: Option<Unread> = None;
+    let mut counted = |ctx: &Context| -> Result<Unread, PluginError> {
+        if let Some(c) = counts {
+            return Ok(c);
+        }
+        let c = unread(ctx, me)?;
+        counts = Some(c);
+        Ok(c)
+    };
     for item in items {
         match item.as_str() {
-            "unread_badge" | "inbox_menu" => {
-                let count = match unread {
-                    Some(n) => n,
-                    None => {
-                        let n = u32::try_from(
-                            store::unread_conversations(ActorRef::User(me)).map_err(host_error)?,
-                        )
-                        .unwrap_or(0);
-                        unread = Some(n);
-                        n
-                    }
-                };
-                fills.push(SlotFill { badge: Some(count), ..SlotFill::shown(item.clone()) });
+            // The envelope and the avatar badge: everything the member reads, in one number.
+            "inbox_icon" | "unread_badge" => {
+                let c = counted(ctx)?;
+                fills.push(SlotFill {
+                    badge: Some(c.mine.saturating_add(c.groups)),
+                    ..SlotFill::shown(item.clone())
+                });
+            }
+            // The avatar menu counts the member's own and their groups' apart.
+            "inbox_menu" => {
+                let c = counted(ctx)?;
+                fills.push(SlotFill { badge: Some(c.mine), ..SlotFill::shown(item.clone()) });
+            }
+            "group_inbox_menu" => {
+                if directory::admin_groups(ctx)?.is_empty() {
+                    fills.push(SlotFill { hidden: true, ..SlotFill::shown(item.clone()) });
+                } else {
+                    let c = counted(ctx)?;
+                    fills.push(SlotFill { badge: Some(c.groups), ..SlotFill::shown(item.clone()) });
+                }
             }
             "message" => {
                 let Some(profile) = page.profile else { continue };
@@ -34,13 +69,28 @@ pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFill
                     fills.push(SlotFill { hidden: true, ..SlotFill::shown(item.clone()) });
                     continue;
                 }
-                let blocked = store::blocked_either_way(profile, me).map_err(host_error)?;
-                let refuses = host::preferences(vec![profile], vec!["accept_direct_messages".into()])
-                    .map_err(host_error)?
-                    .get(&profile)
-                    .and_then(|p| p.get("accept_direct_messages"))
-                    == Some(&false);
-                let reason = (blocked || refuses).then(|| REFUSES_DIRECT.to_owned());
+                let reason = if directory::users_who_use(&[profile])?.is_empty() {
+                    let names = Names::load(&[ActorRef::User(profile)])?;
+                    Some(directory::does_not_use(&names.name(ActorRef::User(profile))))
+                } else {
+                    let blocked = store::blocked_either_way(profile, me).map_err(host_error)?;
+                    let refuses = host::preferences(vec![profile], vec!["accept_direct_messages".into()])
+                        .map_err(host_error)?
+                        .get(&profile)
+                        .and_then(|p| p.get("accept_direct_messages"))
+                        == Some(&false);
+                    (blocked || refuses).then(|| REFUSES_DIRECT.to_owned())
+                };
+                fills.push(SlotFill { disabled_reason: reason, ..SlotFill::shown(item.clone()) });
+            }
+            "message_group" => {
+                let Some(group) = page.group else { continue };
+                let reason = if directory::groups_in_use(&[group])?.is_empty() {
+                    let names = Names::load(&[ActorRef::Group(group)])?;
+                    Some(directory::does_not_use(&names.name(ActorRef::Group(group))))
+                } else {
+                    None
+                };
                 fills.push(SlotFill { disabled_reason: reason, ..SlotFill::shown(item.clone()) });
             }
             "group_inbox" => {

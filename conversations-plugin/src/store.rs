@@ -50,13 +50,25 @@ pub mod sql {
            AND p.state IN ('active', 'invited') AND p.muted = 0
            AND p.last_message_id > p.last_read_message_id AND p.last_message_id > p.digested_message_id";
     /// Used by `store::new_messages`.
-    pub const NEW_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3";
+    pub const NEW_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3
+           AND author_id NOT IN (SELECT blocked_id FROM conversations_block WHERE blocker_id = ?3)";
     /// Used by `store::new_messages`.
     pub const NEW_SENDERS: &str = "SELECT DISTINCT author_id FROM conversations_message
-         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3 LIMIT 5";
+         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3
+           AND author_id NOT IN (SELECT blocked_id FROM conversations_block WHERE blocker_id = ?3) LIMIT 5";
     /// Used by `store::is_blocked`.
     pub const IS_BLOCKED: &str =
         "SELECT count(*) FROM conversations_block WHERE blocker_id = ?1 AND blocked_id = ?2";
+    /// Used by `store::blocked_by`: the members `?1` blocked (a primary-key range).
+    pub const BLOCKED_BY: &str = "SELECT blocked_id FROM conversations_block WHERE blocker_id = ?1";
+    /// Used by `store::unread_of`: every conversation of a participant with unread
+    /// messages, newest activity first (the inbox index, then the unread filter).
+    pub const UNREAD_OF: &str =
+        "SELECT conversation_id, last_read_message_id, digested_message_id, last_message_id
+         FROM conversations_participant
+         WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited') AND muted = 0
+           AND last_message_id > last_read_message_id
+         ORDER BY last_message_at DESC, conversation_id DESC LIMIT ?3";
     /// Used by `store::blocked_either_way` (two primary-key look-ups).
     pub const BLOCKED_EITHER_WAY: &str = "SELECT count(*) FROM conversations_block
          WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)";
@@ -326,6 +338,28 @@ pub fn blocked_either_way(a: UserId, b: UserId) -> StoreResult<bool> {
     Ok(first_int(&rows).unwrap_or(0) > 0)
 }
 
+/// The members `blocker` blocked.
+pub fn blocked_by(blocker: UserId) -> StoreResult<Vec<UserId>> {
+    let rows = host::query(sql::BLOCKED_BY, vec![blocker.0.into()])?;
+    Ok(rows.rows.iter().map(|r| UserId(int(r, 0))).collect())
+}
+
+/// Every block between two of `users`, as (blocker, blocked); one statement for the set
+/// (at most a conversation's participants), on the primary key.
+pub fn blocks_among(users: &[UserId]) -> StoreResult<Vec<(UserId, UserId)>> {
+    if users.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; users.len()].join(", ");
+    let sql = format!(
+        "SELECT blocker_id, blocked_id FROM conversations_block WHERE blocker_id IN ({marks}) AND blocked_id IN ({marks})"
+    );
+    let mut params: Vec<SqlValue> = users.iter().map(|u| u.0.into()).collect();
+    params.extend(users.iter().map(|u| SqlValue::from(u.0)));
+    let rows = host::query(&sql, params)?;
+    Ok(rows.rows.iter().map(|r| (UserId(int(r, 0)), UserId(int(r, 1)))).collect())
+}
+
 /// Blocks or unblocks a member.
 pub fn set_blocked(
     community: CommunityId,
@@ -384,7 +418,24 @@ pub fn pending_of(community: CommunityId, actor: ActorRef) -> StoreResult<Vec<Pe
         .collect())
 }
 
-/// How many messages after `after` others than `reader` wrote, and (up to 5 of) who.
+/// Up to `limit` conversations of `actor` with unread messages, newest activity first.
+pub fn unread_of(actor: ActorRef, limit: u32) -> StoreResult<Vec<Pending>> {
+    let (k, id) = kind(actor);
+    let rows = host::query(sql::UNREAD_OF, vec![k.into(), id.into(), i64::from(limit).into()])?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| Pending {
+            conversation: int(r, 0),
+            last_read: int(r, 1),
+            digested: int(r, 2),
+            last_message_id: int(r, 3),
+        })
+        .collect())
+}
+
+/// How many messages after `after` others than `reader` wrote (leaving out the members
+/// `reader` blocked), and (up to 5 of) who.
 pub fn new_messages(conversation: i64, after: i64, reader: UserId) -> StoreResult<(i64, Vec<UserId>)> {
     let params = vec![conversation.into(), after.into(), reader.0.into()];
     let count = first_int(&host::query(sql::NEW_MESSAGES, params.clone())?).unwrap_or(0);

@@ -8,7 +8,7 @@ use crate::db::users::Role;
 use crate::db::{self, DbError};
 use plugin_api::Timestamp;
 use rusqlite::Connection;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a grant or revoke was refused.
 #[derive(Debug, thiserror::Error)]
@@ -123,4 +123,69 @@ pub fn list(conn: &Connection, community: &Community) -> Result<Vec<(Grant, Stri
             (g, shown)
         })
         .collect())
+}
+
+/// What each ability requires (a manifest's `requires`), by ability name.
+pub type Requirements = BTreeMap<String, Vec<String>>;
+
+/// The requirements declared by a set of manifests' abilities.
+pub fn requirements<'a>(
+    abilities: impl IntoIterator<Item = &'a plugin_api::manifest::AbilitySpec>,
+) -> Requirements {
+    abilities
+        .into_iter()
+        .filter(|a| !a.requires.is_empty())
+        .map(|a| (a.name.as_str().to_owned(), a.requires.iter().map(|r| r.as_str().to_owned()).collect()))
+        .collect()
+}
+
+/// The abilities that take effect: the granted ones whose requirements are all granted
+/// (and take effect), e.g. `conversations.start` without `conversations.use` has none.
+pub fn effective(mut granted: BTreeSet<String>, requires: &Requirements) -> BTreeSet<String> {
+    loop {
+        let lacking: Vec<String> = granted
+            .iter()
+            .filter(|a| requires.get(*a).is_some_and(|needs| needs.iter().any(|n| !granted.contains(n))))
+            .cloned()
+            .collect();
+        if lacking.is_empty() {
+            return granted;
+        }
+        for a in lacking {
+            granted.remove(&a);
+        }
+    }
+}
+
+/// The requirements of `ability` that nobody in the community has been granted: while
+/// any is missing, the grants of `ability` have no effect for anyone (the admin page and
+/// `portal abilities list` say so). `granted` holds the abilities granted to anyone there.
+pub fn unmet<'r>(requires: &'r Requirements, ability: &str, granted: &BTreeSet<&str>) -> Vec<&'r str> {
+    requires
+        .get(ability)
+        .map(|needs| needs.iter().map(String::as_str).filter(|n| !granted.contains(n)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ability_without_what_it_requires_has_no_effect() {
+        let requires: Requirements = [
+            ("c.start".to_owned(), vec!["c.use".to_owned()]),
+            ("c.groups".to_owned(), vec!["c.use".to_owned()]),
+            ("c.deep".to_owned(), vec!["c.start".to_owned()]),
+        ]
+        .into_iter()
+        .collect();
+        let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
+        assert_eq!(effective(set(&["c.start", "c.deep", "other"]), &requires), set(&["other"]));
+        assert_eq!(
+            effective(set(&["c.use", "c.start", "c.deep"]), &requires),
+            set(&["c.use", "c.start", "c.deep"])
+        );
+        assert_eq!(effective(set(&["c.use", "c.deep"]), &requires), set(&["c.use"]));
+    }
 }

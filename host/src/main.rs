@@ -147,18 +147,21 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The abilities the configured manifests declare (no module is loaded).
-fn declared_abilities(config: &Config) -> anyhow::Result<BTreeSet<String>> {
+/// The abilities the configured manifests declare, and what they require (no module is
+/// loaded).
+fn declared_abilities(config: &Config) -> anyhow::Result<(BTreeSet<String>, abilities::Requirements)> {
     let mut known = BTreeSet::new();
+    let mut requirements = abilities::Requirements::new();
     for path in &config.plugins.manifests {
         let m = manifest::load(path)?;
         known.extend(m.raw.abilities.iter().map(|a| a.name.as_str().to_owned()));
+        requirements.extend(abilities::requirements(&m.raw.abilities));
     }
-    Ok(known)
+    Ok((known, requirements))
 }
 
 fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Result<()> {
-    let known = declared_abilities(config)?;
+    let (known, requirements) = declared_abilities(config)?;
     let db = Db::open(&config.database_path())?;
     let conn = db.writer()?;
     let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
@@ -192,13 +195,25 @@ fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Resu
         AbilitiesCommand::List { community } => {
             let c = community_of(&community)?;
             let grants = abilities::list(&conn, &c)?;
+            let granted_somewhere: BTreeSet<&str> = grants.iter().map(|(g, _)| g.ability.as_str()).collect();
             for ability in &known {
                 let who: Vec<_> = grants
                     .iter()
                     .filter(|(g, _)| &g.ability == ability)
                     .map(|(_, shown)| shown.as_str())
                     .collect();
-                println!("{ability:<28} {}", if who.is_empty() { "off".to_owned() } else { who.join(", ") });
+                let mut line = format!(
+                    "{ability:<28} {}",
+                    if who.is_empty() { "off".to_owned() } else { who.join(", ") }
+                );
+                if let Some(needs) = requirements.get(ability) {
+                    line.push_str(&format!(" (needs {})", needs.join(", ")));
+                }
+                let unmet = abilities::unmet(&requirements, ability, &granted_somewhere);
+                if !who.is_empty() && !unmet.is_empty() {
+                    line.push_str(&format!(" -- no effect: nobody has {}", unmet.join(", ")));
+                }
+                println!("{line}");
             }
         }
     }

@@ -99,6 +99,8 @@ pub struct SlotItem {
     pub badge: Option<u32>,
     /// Why it is disabled, if it is.
     pub disabled_reason: Option<String>,
+    /// The icon the host draws (`header.icons`).
+    pub icon: Option<plugin_api::manifest::Icon>,
 }
 
 /// The slot items of one page, by slot.
@@ -106,6 +108,8 @@ pub struct SlotItem {
 pub struct Slots {
     /// `header.user_menu`.
     pub header_user_menu: Vec<SlotItem>,
+    /// `header.icons`.
+    pub header_icons: Vec<SlotItem>,
     /// `header.avatar_badge`.
     pub header_avatar_badge: Vec<SlotItem>,
     /// `footer.my_account`.
@@ -148,6 +152,7 @@ impl From<Option<u32>> for BadgeCount {
 impl Slots {
     fn push(&mut self, slot: SlotName, item: SlotItem) {
         match slot {
+            SlotName::HeaderIcons => self.header_icons.push(item),
             SlotName::HeaderUserMenu => self.header_user_menu.push(item),
             SlotName::HeaderAvatarBadge => {
                 self.badge_total = self.badge_total.saturating_add(item.badge.unwrap_or(0));
@@ -206,6 +211,8 @@ pub struct Portal {
     pub slot_cache: SlotCache,
     _runtime: PluginRuntime,
     requests: AtomicU64,
+    /// What the loaded plugins' abilities require.
+    requirements: crate::abilities::Requirements,
 }
 
 impl Portal {
@@ -242,6 +249,8 @@ impl Portal {
             let breaker = Breaker::new(config.plugins.breaker);
             plugins.push(PluginEntry { plugin, defaults, breaker });
         }
+        let requirements =
+            crate::abilities::requirements(plugins.iter().flat_map(|p| p.manifest().raw.abilities.iter()));
         let templates = Arc::new(templates);
         let limits = crate::rate_limit::RateLimiter::new(clock.clone());
         Ok(Portal {
@@ -255,6 +264,7 @@ impl Portal {
             slot_cache: SlotCache::default(),
             _runtime: runtime,
             requests: AtomicU64::new(0),
+            requirements,
         })
     }
 
@@ -266,9 +276,16 @@ impl Portal {
             .collect()
     }
 
-    /// The signed-in member `user` with their abilities.
+    /// What the loaded plugins' abilities require (`requires` in their manifests).
+    pub fn ability_requirements(&self) -> &crate::abilities::Requirements {
+        &self.requirements
+    }
+
+    /// The signed-in member `user` with the abilities that take effect for them: granted,
+    /// with everything they require granted too.
     pub fn member(&self, conn: &PooledConn, user: User) -> db::DbResult<Member> {
-        let abilities = db::abilities::of_member(conn, user.community_id, user.id, user.role)?;
+        let granted = db::abilities::of_member(conn, user.community_id, user.id, user.role)?;
+        let abilities = crate::abilities::effective(granted, &self.requirements);
         Ok(Member { user, abilities })
     }
 
@@ -517,6 +534,7 @@ impl Portal {
                     href,
                     badge: fill.and_then(|f| f.badge).filter(|b| *b > 0),
                     disabled_reason: fill.and_then(|f| f.disabled_reason.clone()),
+                    icon: spec.icon,
                 },
             );
         }
@@ -845,6 +863,7 @@ mod tests {
             href: None,
             badge: Some(count),
             disabled_reason: None,
+            icon: None,
         }
     }
 

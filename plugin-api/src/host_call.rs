@@ -215,6 +215,16 @@ pub enum HostCall {
         /// The ids; unknown ids are left out.
         ids: Vec<GroupId>,
     },
+    /// Which of `users` hold `ability` (one of the calling plugin's own abilities, with
+    /// the abilities it requires) in the request's community: so a plugin never offers,
+    /// notifies or emails a member who may not use it there. Added in ABI 1.1 (additive:
+    /// plugins built before never send it). Answer: [`HostReply::Users`].
+    MembersWithAbility {
+        /// An ability the plugin's manifest declares, e.g. `conversations.use`.
+        ability: String,
+        /// The members to check; unknown ids and members of other communities are left out.
+        users: Vec<UserId>,
+    },
     /// The groups of which `user` is an admin. Answer: [`HostReply::Groups`].
     GroupsAdministeredBy {
         /// The member.
@@ -285,6 +295,7 @@ impl HostCall {
         match self {
             HostCall::Query { .. } | HostCall::Execute { .. } => Capability::Sql,
             HostCall::Members { .. }
+            | HostCall::MembersWithAbility { .. }
             | HostCall::Groups { .. }
             | HostCall::GroupsAdministeredBy { .. }
             | HostCall::SearchDirectory { .. } => Capability::Directory,
@@ -303,6 +314,7 @@ impl HostCall {
             HostCall::Query { .. } => "query",
             HostCall::Execute { .. } => "execute",
             HostCall::Members { .. } => "members",
+            HostCall::MembersWithAbility { .. } => "members_with_ability",
             HostCall::Groups { .. } => "groups",
             HostCall::GroupsAdministeredBy { .. } => "groups_administered_by",
             HostCall::SearchDirectory { .. } => "search_directory",
@@ -385,6 +397,11 @@ pub enum HostReply {
     Directory {
         /// The results.
         entries: Vec<DirectoryEntry>,
+    },
+    /// Members, by id (the answer to [`HostCall::MembersWithAbility`]).
+    Users {
+        /// The ids, in ascending order.
+        users: Vec<UserId>,
     },
     /// Preference values: `values[user][key]`. Missing values have their manifest default.
     Preferences {

@@ -104,6 +104,11 @@ pub struct AbilitySpec {
     /// Longer explanation for the admin page.
     #[serde(default)]
     pub description: String,
+    /// Other abilities of the same plugin this one needs: without all of them it has no
+    /// effect (routes, slots, the context's abilities and `members_with_ability` all apply
+    /// it), e.g. `conversations.start` requires `conversations.use`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<AbilityName>,
 }
 
 /// One UI contribution to a slot of the layout.
@@ -122,6 +127,21 @@ pub struct SlotSpec {
     pub link: Option<String>,
     /// Shown only to members who have this ability.
     pub ability: AbilityName,
+    /// For `header.icons`: the icon the host draws (the host renders all markup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<Icon>,
+}
+
+/// An icon the host can draw next to a slot item (`header.icons`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Icon {
+    /// An envelope: messages.
+    Envelope,
+    /// A bell: notifications.
+    Bell,
+    /// A flag: reports, moderation.
+    Flag,
 }
 
 /// A page of the plugin.

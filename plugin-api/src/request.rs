@@ -156,11 +156,17 @@ pub enum SlotName {
     /// A button or link on a group's page.
     #[serde(rename = "group.actions")]
     GroupActions,
+    /// An icon link in the header, beside the bell (e.g. an envelope to the inbox that
+    /// turns gold with a count when something is unread). The manifest names the icon;
+    /// the host draws it. Added in ABI 1.1.
+    #[serde(rename = "header.icons")]
+    HeaderIcons,
 }
 
 impl SlotName {
     /// Every slot, in layout order.
-    pub const ALL: [SlotName; 5] = [
+    pub const ALL: [SlotName; 6] = [
+        SlotName::HeaderIcons,
         SlotName::HeaderUserMenu,
         SlotName::HeaderAvatarBadge,
         SlotName::FooterMyAccount,
@@ -176,6 +182,7 @@ impl SlotName {
             SlotName::FooterMyAccount => "footer.my_account",
             SlotName::ProfileActions => "profile.actions",
             SlotName::GroupActions => "group.actions",
+            SlotName::HeaderIcons => "header.icons",
         }
     }
 }

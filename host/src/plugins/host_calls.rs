@@ -28,6 +28,11 @@ pub trait HostServices: Send + 'static {
         let _ = ids;
         Err(unavailable("directory"))
     }
+    /// Which of `users` hold `ability` (with what it requires) in the call's community.
+    fn members_with_ability(&mut self, ability: &str, users: &[UserId]) -> Result<Vec<UserId>, HostError> {
+        let _ = (ability, users);
+        Err(unavailable("directory"))
+    }
     /// Groups by id.
     fn groups(&mut self, ids: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {
         let _ = ids;
@@ -104,6 +109,7 @@ pub const MAX_PREFERENCE_PAIRS: usize = 10_000;
 fn too_large(call: &HostCall) -> Option<String> {
     let lists: &[(&str, usize)] = match call {
         HostCall::Members { ids } => &[("ids", ids.len())],
+        HostCall::MembersWithAbility { users, .. } => &[("users", users.len())],
         HostCall::Groups { ids } => &[("ids", ids.len())],
         HostCall::Preferences { users, keys } => {
             if users.len().saturating_mul(keys.len()) > MAX_PREFERENCE_PAIRS {
@@ -163,6 +169,19 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
         HostCall::Query { sql, params } => services.query(&sql, &params),
         HostCall::Execute { sql, params } => services.execute(&sql, &params),
         HostCall::Members { ids } => services.members(&ids).map(|members| HostReply::Members { members }),
+        HostCall::MembersWithAbility { ability, users } => {
+            if plugin.raw.abilities.iter().any(|a| a.name.as_str() == ability) {
+                services.members_with_ability(&ability, &users).map(|users| HostReply::Users { users })
+            } else {
+                Err(HostError {
+                    kind: HostErrorKind::NotAllowed,
+                    message: format!(
+                        "`{ability}` is not an ability of plugin `{}`; a plugin asks only about its own abilities",
+                        plugin.id()
+                    ),
+                })
+            }
+        }
         HostCall::Groups { ids } => services.groups(&ids).map(|groups| HostReply::Groups { groups }),
         HostCall::GroupsAdministeredBy { user } => {
             services.groups_administered_by(user).map(|groups| HostReply::Groups { groups })

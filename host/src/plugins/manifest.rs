@@ -228,6 +228,24 @@ fn resolve_wasm(manifest: &Path, wasm: &str) -> Result<PathBuf, String> {
     Ok(dir.join(rel))
 }
 
+/// Whether following `start`'s requirements leads back to `start`.
+fn requires_itself(abilities: &[plugin_api::manifest::AbilitySpec], start: &str) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![start];
+    while let Some(name) = todo.pop() {
+        let Some(spec) = abilities.iter().find(|a| a.name.as_str() == name) else { continue };
+        for needed in &spec.requires {
+            if needed.as_str() == start {
+                return true;
+            }
+            if seen.insert(needed.as_str()) {
+                todo.push(needed.as_str());
+            }
+        }
+    }
+    false
+}
+
 fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest, ManifestError> {
     let v = Validator { path, text };
     if !is_identifier(&raw.id) {
@@ -299,6 +317,20 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
     let undeclared = |name: &AbilityName| {
         format!("`{name}` is not declared in [[abilities]]; expected one of: {}", list(&abilities))
     };
+    for (i, ability) in raw.abilities.iter().enumerate() {
+        for (j, needed) in ability.requires.iter().enumerate() {
+            let at = [Seg::Key("abilities"), Seg::Index(i), Seg::Key("requires"), Seg::Index(j)];
+            if !known_ability(needed) {
+                return Err(v.error(&at, undeclared(needed)));
+            }
+            if requires_itself(&raw.abilities, ability.name.as_str()) {
+                return Err(v.error(
+                    &at,
+                    format!("`{}` requires itself (through `{needed}`); requirements may not go round in a circle", ability.name),
+                ));
+            }
+        }
+    }
 
     let mut keys = BTreeSet::new();
     for (i, slot) in raw.slots.iter().enumerate() {
@@ -322,6 +354,19 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         if let Some(link) = &slot.link {
             check_local_path(link)
                 .map_err(|m| v.error(&[Seg::Key("slots"), Seg::Index(i), Seg::Key("link")], m))?;
+        }
+        let icons = slot.slot == plugin_api::SlotName::HeaderIcons;
+        if icons && (slot.icon.is_none() || slot.link.is_none()) {
+            return Err(v.error(
+                &[Seg::Key("slots"), Seg::Index(i), Seg::Key("slot")],
+                "a `header.icons` item needs an `icon` (envelope, bell or flag) and a `link`",
+            ));
+        }
+        if !icons && slot.icon.is_some() {
+            return Err(v.error(
+                &[Seg::Key("slots"), Seg::Index(i), Seg::Key("icon")],
+                format!("only `header.icons` items have an icon, not `{}` items", slot.slot),
+            ));
         }
     }
 

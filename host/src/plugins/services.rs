@@ -24,6 +24,8 @@ pub struct DbServices {
     plugin: String,
     preference_defaults: BTreeMap<String, bool>,
     community: CommunityId,
+    /// What the plugin's abilities require (`members_with_ability` applies it).
+    requirements: crate::abilities::Requirements,
     access: Access,
     limits: SqlLimits,
     now: Timestamp,
@@ -136,6 +138,7 @@ impl DbServices {
             mail,
             plugin: plugin.id().to_owned(),
             preference_defaults,
+            requirements: crate::abilities::requirements(&plugin.raw.abilities),
             access,
             limits,
             now,
@@ -217,6 +220,22 @@ impl HostServices for DbServices {
         let conn = self.conn.begun(&self.plugin)?.connection();
         let users = db::users::by_ids(conn, self.community, ids).map_err(|e| failed(&self.plugin, e))?;
         Ok(users.into_iter().map(member_info).collect())
+    }
+
+    fn members_with_ability(&mut self, ability: &str, users: &[UserId]) -> Result<Vec<UserId>, HostError> {
+        let conn = self.conn.begun(&self.plugin)?.connection();
+        let found = db::users::by_ids(conn, self.community, users).map_err(|e| failed(&self.plugin, e))?;
+        let mut out = Vec::new();
+        for user in found {
+            let granted = db::abilities::of_member(conn, self.community, user.id, user.role)
+                .map_err(|e| failed(&self.plugin, e))?;
+            if crate::abilities::effective(granted, &self.requirements).contains(ability) {
+                out.push(user.id);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     fn groups(&mut self, ids: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {

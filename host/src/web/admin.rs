@@ -12,6 +12,7 @@ use axum::response::Response;
 use plugin_api::manifest::SettingSpec;
 use plugin_api::{Flash, FlashKind, SettingValue};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn require_admin(req: &Req<'_>) -> Result<(), AppError> {
@@ -39,6 +40,8 @@ pub async fn page(
             require_admin(req)?;
             let conn = portal.db.get()?;
             let grants = abilities::list(&conn, &req.community).map_err(AppError::internal)?;
+            let granted_somewhere: BTreeSet<&str> = grants.iter().map(|(g, _)| g.ability.as_str()).collect();
+            let requirements = portal.ability_requirements();
             let mut plugins = Vec::new();
             for plugin in &portal.plugins {
                 let settings = portal.settings(&conn, &req.community, plugin)?;
@@ -53,7 +56,13 @@ pub async fn page(
                             .filter(|(g, _)| g.ability == a.name.as_str())
                             .map(|(_, shown)| json!({ "grantee": shown }))
                             .collect();
-                        json!({ "name": a.name, "label": a.label, "description": a.description, "grants": granted, "off": granted.is_empty() })
+                        let unmet = abilities::unmet(requirements, a.name.as_str(), &granted_somewhere);
+                        json!({
+                            "name": a.name, "label": a.label, "description": a.description, "grants": granted,
+                            "off": granted.is_empty(),
+                            "requires": a.requires.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                            "no_effect": (!granted.is_empty() && !unmet.is_empty()).then(|| unmet.join(", ")),
+                        })
                     })
                     .collect();
                 let settings: Vec<_> = plugin

@@ -102,6 +102,16 @@ fn abilities_are_granted_listed_and_revoked_from_the_command_line() {
     let (ok, stdout, _) = run("revoke", "conversations.use", "group:laser");
     assert!(ok);
     assert_eq!(stdout.trim(), "revoked conversations.use from group:laser in hilltop");
+
+    // `start` needs `use`: granted alone, the list says it has no effect.
+    assert!(run("grant", "conversations.start", "everyone").0);
+    let shown = list();
+    assert!(
+        shown.contains("conversations.start          everyone (needs conversations.use) -- no effect: nobody has conversations.use"),
+        "{shown}"
+    );
+    assert!(run("grant", "conversations.use", "everyone").0);
+    assert!(!list().contains("no effect"), "{}", list());
 }
 
 #[test]

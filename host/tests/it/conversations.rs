@@ -152,7 +152,8 @@ fn blocks_and_the_no_direct_messages_preference_are_enforced() {
         "{profile}"
     );
     let refused = start(&mut grace, &[&user(&server, "alan")], "hello?");
-    assert!(refused.body.contains("This participant does not accept direct messages."));
+    assert!(refused.body.contains("Alan Turing does not accept direct messages."), "{}", refused.body);
+    assert!(refused.body.contains("hello?"), "what was typed is kept");
     assert_eq!(server.count("SELECT count(*) FROM conversations_conversation"), 0);
 
     // Hedy refuses direct messages in her preferences.
@@ -340,7 +341,7 @@ fn a_member_blocks_from_the_conversation_page() {
         303
     );
     let refused = grace.post(&path, &[("body", "more spam")]);
-    assert!(refused.body.contains("This participant does not accept direct messages."), "{}", refused.body);
+    assert!(refused.body.contains("Alan Turing does not accept direct messages."), "{}", refused.body);
     assert!(
         refused.body.contains("more spam") || !refused.body.contains("<textarea"),
         "no form, or the text kept"
@@ -385,7 +386,7 @@ fn a_reply_is_refused_once_the_other_member_stops_accepting_direct_messages() {
     );
     assert_eq!(r.status, 303);
     let refused = grace.post(&path, &[("body", "Beans?")]);
-    assert!(refused.body.contains("This participant does not accept direct messages."), "{}", refused.body);
+    assert!(refused.body.contains("Alan Turing does not accept direct messages."), "{}", refused.body);
     assert_eq!(server.count(messages), 2, "the refused reply is not kept");
     assert_eq!(server.count(bell), 2);
 }

@@ -4,6 +4,7 @@
 mod authorization;
 mod browser;
 mod cli;
+mod conversation_rules;
 mod conversations;
 mod crash;
 mod email;

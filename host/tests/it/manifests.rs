@@ -78,6 +78,26 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
             ":5:1: field `abi_version`: the plugin is built for ABI 2, but this portal speaks ABI 1",
         ),
         ("wrong_type.toml", ":5:15: field `abi_version`: invalid type: string \"one\", expected u32"),
+        (
+            "requires_undeclared.toml",
+            ":11:13: field `abilities[0].requires[0]`: `broken.use` is not declared in [[abilities]]; expected one of: broken.start",
+        ),
+        (
+            "requires_cycle.toml",
+            ":11:13: field `abilities[0].requires[0]`: `broken.use` requires itself (through `broken.start`); requirements may not go round in a circle",
+        ),
+        (
+            "icon_on_a_menu_item.toml",
+            ":17:1: field `slots[0].icon`: only `header.icons` items have an icon, not `header.user_menu` items",
+        ),
+        (
+            "header_icon_without_icon.toml",
+            ":13:1: field `slots[0].slot`: a `header.icons` item needs an `icon` (envelope, bell or flag) and a `link`",
+        ),
+        (
+            "reserved_id.toml",
+            ":3:1: field `id`: plugin id `user` clashes with `users`, a table of the portal or of SQLite: a plugin id may not equal, prefix or be prefixed by one; choose another id",
+        ),
     ])
 }
 

@@ -117,6 +117,14 @@ pub fn send_email(to: UserId, subject: &str, template: &str, data: TemplateData)
     done(call(&HostCall::SendEmail { to, subject: subject.to_owned(), template: template.to_owned(), data })?)
 }
 
+/// Which of `users` hold the plugin's own `ability` (and what it requires) here.
+pub fn members_with_ability(ability: &str, users: Vec<UserId>) -> Result<Vec<UserId>, HostError> {
+    match call(&HostCall::MembersWithAbility { ability: ability.to_owned(), users })? {
+        HostReply::Users { users } => Ok(users),
+        other => Err(unexpected(&other)),
+    }
+}
+
 /// Preference values of `users` for `keys`.
 pub fn preferences(
     users: Vec<UserId>,
