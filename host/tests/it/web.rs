@@ -88,6 +88,10 @@ fn a_slot_appears_when_its_ability_is_granted_and_disappears_when_revoked() {
     let mut admin = server.signed_in("hilltop", NIKOLA);
     let profile = "/c/hilltop/members/rosalind";
     assert!(!marie.get(profile).body.contains("data-slot-key=\"message\""));
+    // `conversations.start` requires `conversations.use`: both are granted, `start` by
+    // the admin page.
+    server.grant("hilltop", "conversations.use", "everyone");
+    assert!(!marie.get(profile).body.contains("data-slot-key=\"message\""), "use alone gives no button");
 
     let r = admin.post(
         "/c/hilltop/admin/abilities",
@@ -115,8 +119,11 @@ fn abilities_can_be_granted_to_a_group_or_a_member_only() {
     let mut nikola = server.signed_in("hilltop", NIKOLA);
     assert_eq!(rosalind.get("/c/hilltop/conversations/about").status, 200, "rosalind is in the laser group");
     assert_eq!(nikola.get("/c/hilltop/conversations/about").status, 403, "nikola is not");
-    assert!(nikola.get("/c/hilltop/members/marie").body.contains("data-slot-key=\"message\""));
+    // Nikola has `start` but not `use`, which it requires: no Message button for him.
+    assert!(!nikola.get("/c/hilltop/members/marie").body.contains("data-slot-key=\"message\""));
     assert!(!rosalind.get("/c/hilltop/members/marie").body.contains("data-slot-key=\"message\""));
+    server.grant("hilltop", "conversations.use", "user:nikola");
+    assert!(nikola.get("/c/hilltop/members/marie").body.contains("data-slot-key=\"message\""));
 }
 
 #[test]
