@@ -297,6 +297,19 @@ impl<'p> Req<'p> {
     /// An error page inside the layout, with the plugins' header and footer entries (a
     /// plugin that fails leaves its entries out, as on any page).
     pub fn error(&self, err: AppError) -> Response {
+        let slots = self.portal.slots(&self.community, self.visitor.member.as_ref(), &SlotPage::default());
+        self.error_page(err, &slots)
+    }
+
+    /// The error page of a call in which `plugin` failed: the other plugins' entries, and
+    /// `plugin` not asked again (see [`Portal::slots_without`]).
+    pub fn error_without(&self, plugin: &crate::portal::PluginEntry, err: AppError) -> Response {
+        let member = self.visitor.member.as_ref();
+        let slots = self.portal.slots_without(&self.community, member, &SlotPage::default(), plugin);
+        self.error_page(err, &slots)
+    }
+
+    fn error_page(&self, err: AppError, slots: &Slots) -> Response {
         #[derive(Serialize)]
         struct Data<'a> {
             status: u16,
@@ -323,9 +336,8 @@ impl<'p> Req<'p> {
             community: &self.community.name,
             signed_in: self.visitor.member.is_some(),
         };
-        let slots = self.portal.slots(&self.community, self.visitor.member.as_ref(), &SlotPage::default());
         match self.portal.templates.render("error", &data) {
-            Ok(content) => self.in_layout(err.status, title, &content, &slots),
+            Ok(content) => self.in_layout(err.status, title, &content, slots),
             Err(_) => error::bare_page(err.status, &err.message),
         }
     }
