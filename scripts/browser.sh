@@ -5,6 +5,9 @@
 #   PORTAL_CHROMEDRIVER  (default: chromedriver on PATH)
 # On Debian or Ubuntu as root (or with sudo) it installs the `chromium` and
 # `chromium-driver` packages; elsewhere it says what to install.
+# Then it installs axe-core, which the test injects into every page it visits, at the version
+# pinned in scripts/axe/package-lock.json, from the npm registry with `npm ci` into
+# scripts/axe/node_modules/ (not committed). PORTAL_AXE may point at another axe.min.js.
 set -euo pipefail
 
 say() { echo "browser: $*" >&2; }
@@ -45,3 +48,23 @@ if [ -z "$chromium" ] || [ -z "$driver" ]; then
     exit 1
 fi
 say "$("$chromium" --version 2>/dev/null || echo "$chromium"), $("$driver" --version 2>/dev/null | cut -d' ' -f1-2)"
+
+# axe-core for the accessibility checks of the browser test.
+axe_dir="$(cd "$(dirname "$0")" && pwd)/axe"
+axe_js="$axe_dir/node_modules/axe-core/axe.min.js"
+pinned=$(sed -n 's/.*"axe-core": "\([^"]*\)".*/\1/p' "$axe_dir/package.json" | head -n1)
+installed=$( { sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$axe_dir/node_modules/axe-core/package.json" 2>/dev/null || true; } | head -n1)
+if [ -n "${PORTAL_AXE:-}" ]; then
+    say "axe-core from PORTAL_AXE=$PORTAL_AXE"
+elif [ -f "$axe_js" ] && [ "$installed" = "$pinned" ]; then
+    say "axe-core $installed"
+elif have npm; then
+    say "installing axe-core $pinned with npm ci (scripts/axe/package-lock.json)"
+    npm ci --prefix "$axe_dir" --no-audit --no-fund --loglevel=error >/dev/null
+    say "axe-core $pinned"
+else
+    say "the browser test needs axe-core $pinned from the npm registry, and npm is missing."
+    say "  Debian/Ubuntu: apt-get install npm   macOS: brew install node"
+    say "  or point PORTAL_AXE at an axe.min.js of axe-core $pinned."
+    exit 1
+fi

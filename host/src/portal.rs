@@ -375,8 +375,32 @@ impl Portal {
     /// ONE `Slots` call per plugin for badges and disabled reasons. A failing plugin's items
     /// are left out and the page renders.
     pub fn slots(&self, community: &Community, member: Option<&Member>, page: &SlotPage) -> Slots {
+        self.slots_stored(community, member, page, None)
+    }
+
+    /// As [`Portal::slots`], with `plugin`'s items left out and `plugin` not asked: for the
+    /// error page of a call in which it just failed (its `Slots` answering then would count
+    /// as a recovery and reset its circuit breaker).
+    pub fn slots_without(
+        &self,
+        community: &Community,
+        member: Option<&Member>,
+        page: &SlotPage,
+        plugin: &PluginEntry,
+    ) -> Slots {
+        self.slots_stored(community, member, page, Some((plugin, None)))
+    }
+
+    /// [`Portal::slots_with`], then the plugins' breaker changes stored.
+    fn slots_stored(
+        &self,
+        community: &Community,
+        member: Option<&Member>,
+        page: &SlotPage,
+        known: Option<(&PluginEntry, Option<Vec<SlotFill>>)>,
+    ) -> Slots {
         let mut health = Vec::new();
-        let slots = self.slots_with(community, member, page, None, &mut health);
+        let slots = self.slots_with(community, member, page, known, &mut health);
         for (plugin, note) in health {
             self.store_health(plugin, note);
         }

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use error::AppError;
-use plugin_api::{Flash, HttpMethod};
+use plugin_api::{Flash, HttpMethod, SlotPage};
 use render::{Layout, ViewerView};
 use serde::Serialize;
 use session::Visitor;
@@ -139,8 +139,24 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn not_found() -> Response {
-    error::bare_page(StatusCode::NOT_FOUND, "There is nothing here.")
+/// Any other address: inside a community (`/c/{slug}/...`), that community's "not found"
+/// page in the layout, with its header, navigation and the visitor's menu; elsewhere the
+/// portal's plain one.
+async fn not_found(
+    axum::extract::State(portal): axum::extract::State<Arc<Portal>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    match community_of(uri.path()) {
+        Some(slug) => in_community(portal, slug, headers, |_, req| req.error(AppError::not_found())).await,
+        None => error::bare_page(StatusCode::NOT_FOUND, "There is nothing here."),
+    }
+}
+
+/// The community slug of a path under `/c/{slug}`.
+fn community_of(path: &str) -> Option<String> {
+    let slug = path.strip_prefix("/c/")?.split('/').next()?;
+    (!slug.is_empty()).then(|| slug.to_owned())
 }
 
 async fn stylesheet() -> Response {
@@ -250,8 +266,14 @@ impl<'p> Req<'p> {
             }
             _ => 0,
         };
+        let document_title = if title == self.community.name {
+            title.to_owned()
+        } else {
+            format!("{title} · {}", self.community.name)
+        };
         Layout {
             title,
+            document_title,
             community: Some(&self.community),
             viewer: self.visitor.member.as_ref().map(|m| ViewerView::of(m, notifications)),
             slots,
@@ -272,8 +294,22 @@ impl<'p> Req<'p> {
         }
     }
 
-    /// An error page inside the layout (with no plugin slots).
+    /// An error page inside the layout, with the plugins' header and footer entries (a
+    /// plugin that fails leaves its entries out, as on any page).
     pub fn error(&self, err: AppError) -> Response {
+        let slots = self.portal.slots(&self.community, self.visitor.member.as_ref(), &SlotPage::default());
+        self.error_page(err, &slots)
+    }
+
+    /// The error page of a call in which `plugin` failed: the other plugins' entries, and
+    /// `plugin` not asked again (see [`Portal::slots_without`]).
+    pub fn error_without(&self, plugin: &crate::portal::PluginEntry, err: AppError) -> Response {
+        let member = self.visitor.member.as_ref();
+        let slots = self.portal.slots_without(&self.community, member, &SlotPage::default(), plugin);
+        self.error_page(err, &slots)
+    }
+
+    fn error_page(&self, err: AppError, slots: &Slots) -> Response {
         #[derive(Serialize)]
         struct Data<'a> {
             status: u16,
@@ -301,7 +337,7 @@ impl<'p> Req<'p> {
             signed_in: self.visitor.member.is_some(),
         };
         match self.portal.templates.render("error", &data) {
-            Ok(content) => self.in_layout(err.status, title, &content, &Slots::default()),
+            Ok(content) => self.in_layout(err.status, title, &content, slots),
             Err(_) => error::bare_page(err.status, &err.message),
         }
     }
@@ -417,7 +453,16 @@ pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_local_path;
+    use super::{community_of, is_local_path};
+
+    #[test]
+    fn unknown_addresses_inside_a_community_name_it() {
+        assert_eq!(community_of("/c/riverside/no-such-page").as_deref(), Some("riverside"));
+        assert_eq!(community_of("/c/riverside/").as_deref(), Some("riverside"));
+        assert_eq!(community_of("/c/"), None);
+        assert_eq!(community_of("/nothing"), None);
+        assert_eq!(community_of("/static/x.css"), None);
+    }
 
     #[test]
     fn only_local_paths_are_redirect_targets() {

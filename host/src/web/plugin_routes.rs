@@ -146,14 +146,14 @@ async fn handle(
             }
             PageOutcome::SwitchedOff(until) => {
                 let seconds = (until.0 - portal.clock.now().0).max(1000) / 1000;
-                let mut response = req.error(AppError {
+                let mut response = req.error_without(plugin, AppError {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     message: "This part of the community is switched off for a moment after repeated errors. Please try again in a minute.".into(),
                 });
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 response
             }
-            PageOutcome::Failed => req.error(AppError {
+            PageOutcome::Failed => req.error_without(plugin, AppError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: "This part of the community is not available right now. Please try again later.".into(),
             }),

@@ -91,6 +91,9 @@ pub struct RenderedEmail {
 pub struct Layout<'a> {
     /// The page title.
     pub title: &'a str,
+    /// The document's `<title>`: the page title and the community's name, once (a
+    /// community's home is titled by its name alone).
+    pub document_title: String,
     /// The community, on community pages.
     pub community: Option<&'a Community>,
     /// The signed-in member.

@@ -1,14 +1,19 @@
 //! The whole journey in a real browser: headless Chromium driven over WebDriver
 //! (chromedriver, through fantoccini) against a real portal with the real plugin. Every step
-//! asserts what is on the page. Screenshots of the main pages, at desktop and phone widths,
-//! go to `target/screenshots/` (the README shows a copy from `docs/screenshots/`).
+//! asserts what is on the page. axe-core checks every page the journey visits, at desktop
+//! and phone widths ([`axe`]). Screenshots of the main pages, at both widths, go to
+//! `target/screenshots/` (the README shows a copy from `docs/screenshots/`).
 //!
-//! `scripts/browser.sh` (run by `make test`) installs Chromium and chromedriver; the test
-//! fails, saying so, when they are missing.
+//! `scripts/browser.sh` (run by `make test`) installs Chromium, chromedriver and axe-core;
+//! the test fails, saying so, when they are missing.
+
+mod axe;
+mod keyboard;
 
 use crate::http::Server;
 use crate::support::root;
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -28,6 +33,8 @@ struct Chrome {
     url: String,
     chromium: PathBuf,
     profiles: tempfile::TempDir,
+    /// What axe found on the pages of every session.
+    report: axe::Report,
 }
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
@@ -58,7 +65,13 @@ impl Chrome {
             std::thread::sleep(Duration::from_millis(50));
         }
         let profiles = tempfile::tempdir().expect("profile dir");
-        Chrome { driver, url: format!("http://127.0.0.1:{port}"), chromium, profiles }
+        Chrome {
+            driver,
+            url: format!("http://127.0.0.1:{port}"),
+            chromium,
+            profiles,
+            report: axe::Report::default(),
+        }
     }
 
     async fn session(&self, name: &str) -> Client {
@@ -94,17 +107,37 @@ struct Tab {
     client: Client,
     base: String,
     shots: PathBuf,
+    report: axe::Report,
 }
 
 impl Tab {
     async fn open(chrome: &Chrome, server: &Server, name: &str) -> Tab {
         let shots = root().join("target/screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot folder");
-        Tab { client: chrome.session(name).await, base: server.base.clone(), shots }
+        Tab {
+            client: chrome.session(name).await,
+            base: server.base.clone(),
+            shots,
+            report: chrome.report.clone(),
+        }
     }
 
+    /// Opens `path` and has axe check the page.
     async fn goto(&self, path: &str) {
         self.client.goto(&format!("{}{path}", self.base)).await.expect("navigation");
+        self.audit(path).await;
+    }
+
+    /// Runs axe on the page as it is now, at desktop and at phone width; fails on any
+    /// serious or critical violation ([`axe::Report::record`]).
+    async fn audit(&self, page: &str) {
+        let page = format!("{page} [{}]", self.path().await);
+        for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            self.client.set_window_size(width, height).await.expect("resize");
+            let violations = axe::run(&self.client).await;
+            self.report.record(&page, label, violations);
+        }
+        self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.expect("resize");
     }
 
     async fn find(&self, css: &str) -> Element {
@@ -179,16 +212,23 @@ impl Tab {
         self.click("main form button[type=submit]").await;
         self.find(".user-menu").await;
         assert!(!self.url().await.contains("/sign-in"), "{email} is signed in");
+        self.audit("signed in").await;
     }
 
     /// Screenshots of the whole page at desktop and phone widths, after checking the page
-    /// for the accessibility basics ([`A11Y_CHECK`]).
+    /// for the accessibility basics ([`A11Y_CHECK`]) and with axe.
     async fn shot(&self, name: &str) {
         let problems = self.js(A11Y_CHECK).await;
         assert_eq!(problems, json!([]), "accessibility problems on the {name} page");
+        self.audit(name).await;
         for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
             self.client.set_window_size(width, height).await.expect("resize");
-            let full = self.js("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(0);
+            // The window is taller than the page's viewport by the browser's own frame.
+            let full = self
+                .js("return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight")
+                .await
+                .as_u64()
+                .unwrap_or(0);
             let tall = u32::try_from(full).unwrap_or(height).clamp(height, 2400);
             self.client.set_window_size(width, tall).await.expect("resize");
             self.js("window.scrollTo(0, 0)").await;
@@ -245,6 +285,7 @@ fn the_whole_journey_in_a_real_browser() {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(async {
         journey(&server, &chrome).await;
     });
+    chrome.report.print();
 }
 
 async fn journey(server: &Server, chrome: &Chrome) {
@@ -293,29 +334,69 @@ async fn journey(server: &Server, chrome: &Chrome) {
     marie.click("#compose > button.button").await;
     marie.wait_text(".flash", "Your message is sent.").await;
     marie.wait_text(".messages", "laser cutter on Saturday").await;
+    marie.audit("conversation just started").await;
     let conversation_path = marie.path().await;
 
     // Rosalind signs in: the avatar badge and the bell say something is new.
     let rosalind = Tab::open(chrome, server, "rosalind").await;
     rosalind.sign_in("hilltop", "rosalind@hilltop.example").await;
     rosalind.goto("/c/hilltop").await;
-    let badge = rosalind.text(".avatar-badges .badge").await;
-    assert!(badge.starts_with("1\n") && badge.ends_with("conversations with unread messages"), "{badge:?}");
+    assert_eq!(rosalind.js("return document.title").await, json!("Hilltop Makers"), "the name once");
+    let badge = rosalind.js("return document.querySelector('.avatar-badges .badge').textContent").await;
+    assert_eq!(badge, json!(", Conversations with unread messages: 1"));
     assert!(rosalind.text(".bell .badge").await.starts_with('1'));
-    let summary = rosalind.find(".user-menu summary").await.attr("aria-label").await.expect("attr");
-    assert_eq!(summary.as_deref(), Some("Account menu for Rosalind Franklin, 1 unread"));
-    rosalind.click(".user-menu summary").await;
-    rosalind.wait_text(".menu", "Conversations").await;
-    assert!(rosalind.find(".menu").await.is_displayed().await.expect("displayed"));
+    // The avatar button is named by what it shows (the initials and the count) and says
+    // whose menu it is.
+    let summary = rosalind.find(".user-menu summary").await;
+    assert_eq!(summary.attr("aria-label").await.expect("attr"), None, "named by its content");
+    let name = rosalind
+        .js("return document.querySelector('.user-menu summary').textContent.replace(/\\s+/g, ' ').replace(/ ,/g, ',').replace('▾', '').trim()")
+        .await;
+    assert_eq!(name, json!("RF, account menu of Rosalind Franklin, Conversations with unread messages: 1"));
+
+    // From here to her reply, Rosalind uses the keyboard only. The avatar button is a menu
+    // button: Enter opens the menu on its first item, the arrows move and wrap, Home and
+    // End jump, Escape closes it and gives the focus back.
+    rosalind.tab_to(".user-menu summary").await;
+    let ring = rosalind.js("return getComputedStyle(document.activeElement).outlineColor").await;
+    assert_eq!(ring, json!("rgb(255, 191, 71)"), "the yellow ring on the blue header");
+    rosalind.press(Key::Enter).await;
+    rosalind.wait_focus_text("My profile").await;
+    assert!(rosalind.menu_open().await);
+    assert!(rosalind.focus_is(".menu [role=menuitem]").await, "the menu's items are menu items");
+    let ring = rosalind.js("return getComputedStyle(document.activeElement).outlineColor").await;
+    assert_eq!(ring, json!("rgb(29, 39, 51)"), "a dark ring on the white menu");
     rosalind.shot("avatar-menu").await;
-    rosalind.click(".menu a[data-slot-key=inbox_menu]").await;
+    rosalind.press(Key::Down).await;
+    rosalind.wait_focus_text("Conversations").await;
+    rosalind.press(Key::End).await;
+    rosalind.wait_focus_text("Sign out").await;
+    rosalind.press(Key::Down).await;
+    rosalind.wait_focus_text("My profile").await;
+    rosalind.press(Key::Up).await;
+    rosalind.wait_focus_text("Sign out").await;
+    rosalind.press(Key::Home).await;
+    rosalind.wait_focus_text("My profile").await;
+    rosalind.press(Key::Escape).await;
+    assert!(!rosalind.menu_open().await, "Escape closes the menu");
+    assert!(rosalind.focus_is(".user-menu summary").await, "and the focus is back on its button");
+    rosalind.press(Key::Down).await;
+    rosalind.wait_focus_text("My profile").await;
+    rosalind.press(Key::Down).await;
+    rosalind.wait_focus_text("Conversations").await;
+    rosalind.press(Key::Enter).await;
     rosalind.wait_text(".conversation-list", "Marie Curie").await;
     rosalind.wait_text(".conversation-list", "Invitation").await;
+    assert_eq!(rosalind.js("return document.title").await, json!("Conversations · Hilltop Makers"));
     rosalind.shot("inbox").await;
-    rosalind.click(".conversation-item a").await;
+    rosalind.tab_to(".conversation-item a").await;
+    rosalind.press(Key::Enter).await;
     rosalind.wait_text(".invitation", "You are invited").await;
-    rosalind.click("button[value=accept]").await;
+    rosalind.audit("invitation").await;
+    rosalind.tab_to("button[value=accept]").await;
+    rosalind.press(Key::Enter).await;
     rosalind.wait_text(".flash", "You accepted the invitation").await;
+    rosalind.audit("invitation accepted").await;
     // Marie's open conversation now offers the reply form: she may write again, and its
     // counter works as on a loaded page.
     marie.type_into("#reply-body", "Great").await;
@@ -324,8 +405,10 @@ async fn journey(server: &Server, chrome: &Chrome) {
     // Marie keeps the conversation open; Rosalind's reply appears there without a reload,
     // and Marie's header badge updates.
     marie.js("window.stillTheSamePage = 42").await;
-    rosalind.type_into("#reply-body", "Yes! Saturday at 10, bring your design as an SVG.").await;
-    rosalind.click("form.compose button.button").await;
+    rosalind.tab_to("#reply-body").await;
+    rosalind.type_here("Yes! Saturday at 10, bring your design as an SVG.").await;
+    rosalind.tab_to("form.compose button.button").await;
+    rosalind.press(Key::Enter).await;
     rosalind.wait_text(".messages", "Saturday at 10").await;
     marie.wait_text(".messages", "Saturday at 10").await;
     assert_eq!(marie.js("return window.stillTheSamePage").await, json!(42), "the page was not reloaded");
@@ -349,6 +432,8 @@ async fn journey(server: &Server, chrome: &Chrome) {
     assert_eq!(marie.js("return window.stillTheSamePage").await, json!(43), "the page was not reloaded");
     marie.goto("/c/hilltop/notifications").await;
     marie.wait_text("main", "Rosalind Franklin accepted your conversation").await;
+    let mark = marie.find(".notification-list button[name=id]").await.text().await.expect("text");
+    assert!(mark.starts_with("Mark read"), "the name starts with the words shown: {mark:?}");
     marie.shot("notifications").await;
     marie.goto("/c/hilltop/settings/notifications").await;
     marie.find("main form").await;
@@ -360,7 +445,17 @@ async fn journey(server: &Server, chrome: &Chrome) {
     let page = nikola.text("main").await;
     assert!(!page.contains("show me the laser cutter"), "{page}");
     assert!(nikola.count("main a.button").await >= 1, "the 404 page offers a way back");
+    // Like every signed-in page, it has the plugins' entries in the menu and the footer.
+    assert_eq!(nikola.count(".menu a[data-slot-key=inbox_menu]").await, 1);
+    assert_eq!(nikola.count(".site-footer a[data-slot-key=inbox_footer]").await, 1);
     nikola.shot("not-found").await;
+    // An unknown address inside the community gets the community's page, not a bare one.
+    nikola.goto("/c/hilltop/no-such-page").await;
+    nikola.wait_text("main h1", "Page not found").await;
+    assert_eq!(nikola.text(".site-header .brand").await, "◆ Hilltop Makers");
+    assert_eq!(nikola.count(".menu a[data-slot-key=inbox_menu]").await, 1);
+    assert_eq!(nikola.count(".site-footer a[data-slot-key=inbox_footer]").await, 1);
+    assert_eq!(nikola.js("return document.title").await, json!("Page not found · Hilltop Makers"));
 
     group_conversation(server, &nikola, &marie, &rosalind).await;
     search_and_limits(server, &nikola).await;
@@ -377,17 +472,21 @@ async fn group_conversation(server: &Server, nikola: &Tab, marie: &Tab, rosalind
     let laser = id_in(server, "groups", "hilltop", "laser");
     let group_box = nikola.find(&format!("#recipients input[value='group:{laser}']")).await;
     assert!(group_box.is_selected().await.expect("checkbox"));
+    nikola.audit("new conversation with a group").await;
     nikola.type_into("#compose-body", "Could the crew cut 20 name badges for the open day?").await;
     nikola.click("#compose > button.button").await;
     nikola.wait_text(".messages", "20 name badges").await;
+    nikola.audit("group conversation").await;
     let path = nikola.path().await;
 
     marie.goto("/c/hilltop/conversations").await;
     marie.click(".tabs a:not([aria-current])").await;
     marie.wait_text("h1", "Conversations of Laser Cutter Crew").await;
     marie.wait_text(".conversation-list", "Nikola Tesla").await;
+    marie.shot("group-inbox").await;
     marie.click(".conversation-item a").await;
     marie.wait_text("main", "You are reading and writing for Laser Cutter Crew").await;
+    marie.audit("conversation for a group").await;
     marie.click("button[value=accept]").await;
     marie.wait_text(".flash", "You accepted").await;
     marie.type_into("#reply-body", "Sure, the crew will do it on Friday.").await;
@@ -440,4 +539,5 @@ async fn search_and_limits(server: &Server, nikola: &Tab) {
     nikola.wait_text(".participants", "Marie Curie").await;
     nikola.wait_text(".participants", "Rosalind Franklin").await;
     nikola.wait_text(".messages", "plan the open day").await;
+    nikola.audit("conversation of three").await;
 }

@@ -350,6 +350,6 @@ impl Events {
 pub fn unread_badge(html: &str) -> Option<String> {
     let at = html.find("data-slot-key=\"unread_badge\"")?;
     let rest = &html[at..];
-    let start = rest.find('>')? + 1;
+    let start = rest.find("data-badge=\"")? + "data-badge=\"".len();
     Some(rest[start..].chars().take_while(char::is_ascii_digit).collect())
 }

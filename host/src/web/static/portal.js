@@ -13,6 +13,8 @@
 //    [data-counter-for=its id]; the server still checks the length and keeps the text.
 // 3. Search as you type (data-search-url), described at searchAsYouType below.
 // 4. Relative times ("5 minutes ago") stay current while the page is open.
+// 5. The avatar menu becomes a menu button (accountMenu below); without the script it is a
+//    disclosure of links.
 'use strict';
 
 (function () {
@@ -89,6 +91,7 @@
         part.replaceChildren(...Array.from(next.childNodes, (node) => document.importNode(node, true)));
       }
     }
+    for (const details of document.querySelectorAll('details.user-menu')) markMenu(details);
   }
 
   function followUpdates() {
@@ -196,7 +199,99 @@
     }
   }
 
+  // 5. The avatar menu, a <details>, as a menu button (the WAI-ARIA menu button pattern):
+  //    Enter, Space or ArrowDown on the button open it on the first item, ArrowUp on the
+  //    last; in the menu ArrowDown and ArrowUp move (and wrap), Home and End jump, a letter
+  //    goes to the next item starting with it, Escape closes it and gives the focus back to
+  //    the button, Tab closes it and moves on. Focus or a click elsewhere closes it. Only
+  //    the script adds the menu roles, so without it nothing claims to be a menu.
+  function markMenu(details) {
+    const summary = details.querySelector('summary');
+    const menu = details.querySelector('.menu');
+    if (!summary || !menu) return;
+    if (!menu.id) menu.id = 'account-menu';
+    summary.setAttribute('aria-haspopup', 'menu');
+    summary.setAttribute('aria-controls', menu.id);
+    menu.setAttribute('role', 'menu');
+    menu.setAttribute('aria-label', 'Account');
+    for (const el of menu.children) {
+      if (el.matches('a')) el.setAttribute('role', 'menuitem');
+      else el.setAttribute('role', 'none');
+    }
+    for (const el of menu.querySelectorAll('form button')) el.setAttribute('role', 'menuitem');
+    for (const item of menuItems(details)) item.tabIndex = -1;
+  }
+
+  function menuItems(details) {
+    return Array.from(details.querySelectorAll('.menu [role="menuitem"]'));
+  }
+
+  function accountMenu() {
+    for (const details of document.querySelectorAll('details.user-menu')) {
+      const summary = details.querySelector('summary');
+      if (!summary) continue;
+      markMenu(details);
+      const focusItem = (index) => {
+        const items = menuItems(details);
+        if (items.length === 0) return;
+        items[(index + items.length) % items.length].focus();
+      };
+      const open = (index) => {
+        details.open = true;
+        focusItem(index);
+      };
+      const close = (returnFocus) => {
+        details.open = false;
+        if (returnFocus) summary.focus();
+      };
+      summary.addEventListener('keydown', (event) => {
+        if (['Enter', ' ', 'ArrowDown', 'ArrowUp'].includes(event.key)) {
+          event.preventDefault();
+          if (details.open && (event.key === 'Enter' || event.key === ' ')) close(true);
+          else open(event.key === 'ArrowUp' ? -1 : 0);
+        } else if (event.key === 'Escape' && details.open) {
+          event.preventDefault();
+          close(true);
+        }
+      });
+      // Space activates a button on key up: the key down above already did the work.
+      summary.addEventListener('keyup', (event) => {
+        if (event.key === ' ') event.preventDefault();
+      });
+      details.addEventListener('keydown', (event) => {
+        const items = menuItems(details);
+        const at = items.indexOf(event.target);
+        if (at < 0) return;
+        if (event.key === 'ArrowDown') focusItem(at + 1);
+        else if (event.key === 'ArrowUp') focusItem(at - 1);
+        else if (event.key === 'Home') focusItem(0);
+        else if (event.key === 'End') focusItem(-1);
+        else if (event.key === 'Escape') close(true);
+        else if (event.key === 'Tab') {
+          close(false);
+          return;
+        } else if (event.key.length === 1 && /\S/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
+          const letter = event.key.toLowerCase();
+          const order = items.slice(at + 1).concat(items.slice(0, at + 1));
+          const match = order.find((item) => item.textContent.trim().toLowerCase().startsWith(letter));
+          if (match) match.focus();
+        } else return;
+        event.preventDefault();
+      });
+      // Focus moving elsewhere closes it (a click on the menu's own text, which moves the
+      // focus to no element, does not).
+      details.addEventListener('focusout', (event) => {
+        const to = event.relatedTarget;
+        if (details.open && to && !details.contains(to)) details.open = false;
+      });
+      document.addEventListener('click', (event) => {
+        if (details.open && !details.contains(event.target)) details.open = false;
+      });
+    }
+  }
+
   followUpdates();
+  accountMenu();
   countCharacters(document);
   window.setInterval(refreshTimes, 60000);
   searchAsYouType();
