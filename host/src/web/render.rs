@@ -37,6 +37,7 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("error", include_str!("templates/error.hbs")),
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
     ("header_account", include_str!("templates/header_account.hbs")),
+    ("unsubscribe", include_str!("templates/unsubscribe.hbs")),
 ];
 
 /// Host and plugin templates, each plugin's in its own registries.
