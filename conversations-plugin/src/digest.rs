@@ -6,11 +6,13 @@ use crate::directory::{self, Names};
 use crate::pages::host_error;
 use crate::store::{self, Pending};
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, PluginError, TemplateData, UserId};
+use plugin_api::{ActorRef, Context, EmailKind, EmailOptions, PluginError, TemplateData, UserId};
 use serde_json::json;
 
-/// The preference that allows conversation emails.
-pub const EMAIL_PREFERENCE: &str = "email_digest";
+/// The preference that allows the invitation email.
+pub const INVITATIONS_PREFERENCE: &str = "email_invitations";
+/// The preference that allows the digest email.
+pub const DIGEST_PREFERENCE: &str = "email_digest";
 /// Participants (members or groups) handled per job call.
 const ACTORS_PER_CALL: u32 = 20;
 
@@ -22,13 +24,13 @@ fn readers(actor: ActorRef) -> Result<Vec<UserId>, PluginError> {
     }
 }
 
-/// Which of `users` allow conversation emails.
-fn opted_in(users: &[UserId]) -> Result<Vec<UserId>, PluginError> {
-    let prefs = host::preferences(users.to_vec(), vec![EMAIL_PREFERENCE.into()]).map_err(host_error)?;
+/// Which of `users` allow the emails that `preference` governs.
+fn opted_in(users: &[UserId], preference: &str) -> Result<Vec<UserId>, PluginError> {
+    let prefs = host::preferences(users.to_vec(), vec![preference.into()]).map_err(host_error)?;
     Ok(users
         .iter()
         .copied()
-        .filter(|u| prefs.get(u).and_then(|p| p.get(EMAIL_PREFERENCE)) != Some(&false))
+        .filter(|u| prefs.get(u).and_then(|p| p.get(preference)) != Some(&false))
         .collect())
 }
 
@@ -46,7 +48,7 @@ pub fn invitation_emails(
     let me = ctx.viewer.as_ref().map(|v| v.id);
     for actor in others {
         let users: Vec<UserId> = readers(*actor)?.into_iter().filter(|u| Some(*u) != me).collect();
-        for user in opted_in(&users)? {
+        for user in opted_in(&users, INVITATIONS_PREFERENCE)? {
             let subject = if invited {
                 format!("{from} invited you to a conversation")
             } else {
@@ -58,7 +60,13 @@ pub fn invitation_emails(
                 "preview": directory::preview(body),
                 "link": format!("/conversations/{conversation}"),
             });
-            host::send_email(user, &subject, "invitation", TemplateData(data)).map_err(host_error)?;
+            let options = EmailOptions {
+                preference: Some(INVITATIONS_PREFERENCE.into()),
+                kind: EmailKind::Notification,
+                thread: Some(format!("conversation/{conversation}")),
+            };
+            host::send_email_with(user, &subject, "invitation", TemplateData(data), options)
+                .map_err(host_error)?;
         }
         store::mark_digested(conversation, *actor, message).map_err(host_error)?;
     }
@@ -73,7 +81,7 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
     for actor in &actors {
         let pending = store::pending_of(ctx.community.id, *actor).map_err(host_error)?;
         let readers = readers(*actor)?;
-        let recipients = opted_in(&readers)?;
+        let recipients = opted_in(&readers, DIGEST_PREFERENCE)?;
         if !recipients.is_empty() {
             for user in &recipients {
                 let entries = entries(ctx, &pending, *actor, *user)?;
@@ -86,8 +94,19 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
                     if entries.len() == 1 { "" } else { "s" },
                     ctx.community.name
                 );
+                // A digest about one conversation joins that conversation's thread.
+                let thread = match entries.as_slice() {
+                    [only] => only["conversation"].as_i64().map(|c| format!("conversation/{c}")),
+                    _ => None,
+                };
+                let options = EmailOptions {
+                    preference: Some(DIGEST_PREFERENCE.into()),
+                    kind: EmailKind::Bulk,
+                    thread,
+                };
                 let data = json!({ "count": entries.len(), "conversations": entries });
-                host::send_email(*user, &subject, "digest", TemplateData(data)).map_err(host_error)?;
+                host::send_email_with(*user, &subject, "digest", TemplateData(data), options)
+                    .map_err(host_error)?;
                 emails += 1;
             }
         }
@@ -120,6 +139,7 @@ fn entries(
         let names = Names::load(&all)?;
         let last = store::messages(p.conversation, None, 1).map_err(host_error)?;
         out.push(json!({
+            "conversation": p.conversation,
             "title": names.list(&others),
             "senders": names.list(&sender_actors),
             "new_messages": count,
