@@ -8,12 +8,14 @@ use crate::directory::{self, Names};
 use crate::pages::host_error;
 use crate::store::{self, Pending};
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, PluginError, TemplateData, UserId};
+use plugin_api::{ActorRef, Context, EmailKind, EmailOptions, PluginError, TemplateData, UserId};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The preference that allows conversation emails.
-pub const EMAIL_PREFERENCE: &str = "email_digest";
+/// The preference that allows the invitation email.
+pub const INVITATIONS_PREFERENCE: &str = "email_invitations";
+/// The preference that allows the digest email.
+pub const DIGEST_PREFERENCE: &str = "email_digest";
 /// Participants (members or groups) handled per job call.
 const ACTORS_PER_CALL: u32 = 20;
 
@@ -25,13 +27,13 @@ fn readers(actor: ActorRef) -> Result<Vec<UserId>, PluginError> {
     }
 }
 
-/// Which of `users` allow conversation emails.
-fn opted_in(users: &[UserId]) -> Result<Vec<UserId>, PluginError> {
-    let prefs = host::preferences(users.to_vec(), vec![EMAIL_PREFERENCE.into()]).map_err(host_error)?;
+/// Which of `users` allow the emails that `preference` governs.
+fn opted_in(users: &[UserId], preference: &str) -> Result<Vec<UserId>, PluginError> {
+    let prefs = host::preferences(users.to_vec(), vec![preference.into()]).map_err(host_error)?;
     Ok(users
         .iter()
         .copied()
-        .filter(|u| prefs.get(u).and_then(|p| p.get(EMAIL_PREFERENCE)) != Some(&false))
+        .filter(|u| prefs.get(u).and_then(|p| p.get(preference)) != Some(&false))
         .collect())
 }
 
@@ -51,7 +53,7 @@ pub fn invitation_emails(
         let users: Vec<UserId> = readers(*actor)?.into_iter().filter(|u| Some(*u) != me).collect();
         let able = directory::users_who_use(&users)?;
         let users: Vec<UserId> = users.into_iter().filter(|u| able.contains(u)).collect();
-        for user in opted_in(&users)? {
+        for user in opted_in(&users, INVITATIONS_PREFERENCE)? {
             let subject = if invited {
                 format!("{from} invited you to a conversation")
             } else {
@@ -63,7 +65,13 @@ pub fn invitation_emails(
                 "preview": directory::preview(body),
                 "link": format!("/conversations/{conversation}"),
             });
-            host::send_email(user, &subject, "invitation", TemplateData(data)).map_err(host_error)?;
+            let options = EmailOptions {
+                preference: Some(INVITATIONS_PREFERENCE.into()),
+                kind: EmailKind::Notification,
+                thread: Some(format!("conversation/{conversation}")),
+            };
+            host::send_email_with(user, &subject, "invitation", TemplateData(data), options)
+                .map_err(host_error)?;
         }
         store::mark_digested(conversation, *actor, message).map_err(host_error)?;
     }
@@ -107,7 +115,7 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
     let groups_ok: Vec<UserId> =
         host::members_with_ability(directory::GROUPS, everyone.clone()).map_err(host_error)?;
     let recipients: BTreeSet<UserId> =
-        opted_in(&everyone)?.into_iter().filter(|u| users.contains(u)).collect();
+        opted_in(&everyone, DIGEST_PREFERENCE)?.into_iter().filter(|u| users.contains(u)).collect();
     let mut emails = 0;
     let mut pending_by_actor: BTreeMap<ActorRef, Vec<Pending>> = BTreeMap::new();
     for actor in &covered {
@@ -145,8 +153,14 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
         );
         let mut conversations = fresh;
         conversations.extend(still);
+        // A digest about one conversation joins that conversation's thread.
+        let thread = match conversations.as_slice() {
+            [only] => only["conversation"].as_i64().map(|c| format!("conversation/{c}")),
+            _ => None,
+        };
+        let options = EmailOptions { preference: Some(DIGEST_PREFERENCE.into()), kind: EmailKind::Bulk, thread };
         let data = json!({ "count": count, "conversations": conversations });
-        host::send_email(*person, &subject, "digest", TemplateData(data)).map_err(host_error)?;
+        host::send_email_with(*person, &subject, "digest", TemplateData(data), options).map_err(host_error)?;
         emails += 1;
     }
     for (actor, pending) in &pending_by_actor {
@@ -185,6 +199,7 @@ fn entries(
         out.push(json!({
             "title": names.list(&others),
             "senders": names.list(&sender_actors),
+            "conversation": p.conversation,
             "new_messages": count,
             "new": fresh,
             "group": match actor { ActorRef::Group(_) => Some(names_group(actor)?), ActorRef::User(_) => None },

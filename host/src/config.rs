@@ -75,6 +75,37 @@ pub struct EmailConfig {
     pub outbox_dir: Option<PathBuf>,
     /// How often the delivery worker looks for emails to send, in milliseconds.
     pub poll_ms: u64,
+    /// Sign outgoing email with DKIM (`[email.dkim]`); off when left out.
+    pub dkim: Option<DkimConfig>,
+}
+
+/// `[email.dkim]`: sign outgoing email with DKIM, so receivers can check that it comes from
+/// the domain of `email.from`. The public key goes in DNS at
+/// `{selector}._domainkey.{domain}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    /// The signing domain (`d=`), normally the domain of `email.from`.
+    pub domain: String,
+    /// The selector (`s=`).
+    pub selector: String,
+    /// The private key file: for `rsa` a PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), for
+    /// `ed25519` the 32-byte secret key in base64.
+    pub private_key: PathBuf,
+    /// The key's algorithm.
+    #[serde(default)]
+    pub algorithm: DkimAlgorithm,
+}
+
+/// A DKIM key's algorithm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DkimAlgorithm {
+    /// RSA with SHA-256 (`rsa-sha256`): what every receiver checks.
+    #[default]
+    Rsa,
+    /// Ed25519 with SHA-256 (RFC 8463): short keys, not checked by every receiver yet.
+    Ed25519,
 }
 
 impl Default for EmailConfig {
@@ -84,6 +115,7 @@ impl Default for EmailConfig {
             smtp: None,
             outbox_dir: None,
             poll_ms: 2000,
+            dkim: None,
         }
     }
 }

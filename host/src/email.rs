@@ -1,11 +1,23 @@
 //! Email delivery: the worker that takes due emails from the outbox and sends them over
 //! SMTP (lettre) or writes them as `.eml` files (the embedded default). A failed attempt is
 //! retried with exponential backoff (30 s, 1 min, 2 min, ... up to 1 h); an email leaves
-//! the outbox only when it was delivered, so nothing is lost while SMTP is down.
+//! the outbox only when it was delivered, so nothing is lost while SMTP is down. An email
+//! whose member turned off the preference that governs it after it was queued is withdrawn
+//! instead.
+//!
+//! Every email carries what mail providers look for: a `Message-ID` under the portal's
+//! public host name, `Auto-Submitted: auto-generated`, `Precedence: bulk` for digests,
+//! `In-Reply-To`/`References` to the first email of its thread, and, when a preference
+//! governs it, RFC 8058 one-click unsubscribe (`List-Unsubscribe`,
+//! `List-Unsubscribe-Post`). It is DKIM-signed when `[email.dkim]` is configured.
 
-use crate::config::EmailConfig;
+use crate::config::{DkimAlgorithm, DkimConfig, EmailConfig};
 use crate::db::{self, DbResult, outbox::Email};
 use crate::portal::Portal;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimSigningAlgorithm, DkimSigningKey,
+};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport as _};
 use plugin_api::Timestamp;
@@ -74,6 +86,9 @@ pub struct Delivery {
     pub sent: usize,
     /// Attempts that failed (retried later).
     pub failed: usize,
+    /// Emails not sent because their member turned off the preference that governs them
+    /// after they were queued.
+    pub withdrawn: usize,
 }
 
 /// The wait before the next attempt after `attempts` failed ones.
@@ -82,24 +97,154 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
-fn message(from: &str, email: &Email) -> Result<Message, String> {
+/// DKIM signing, loaded from `[email.dkim]` when the portal starts.
+pub struct Dkim(lettre::message::dkim::DkimConfig);
+
+/// The headers a DKIM signature covers. RFC 8058 asks that it cover both
+/// `List-Unsubscribe` headers; a header an email lacks is signed as absent, so nobody can
+/// add it on the way. Not `Content-Type`: lettre writes a multipart's with the body, after
+/// signing, so it would be signed as absent and every signature would fail.
+const SIGNED_HEADERS: &[&str] = &[
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Auto-Submitted",
+    "Precedence",
+    "MIME-Version",
+];
+
+impl Dkim {
+    /// Reads the key that `config` names; the error names the file and what is wrong.
+    pub fn load(config: &DkimConfig) -> Result<Dkim, String> {
+        let path = &config.private_key;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("email.dkim.private_key {}: {e}", path.display()))?;
+        let algorithm = match config.algorithm {
+            DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+            DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+        };
+        let key = DkimSigningKey::new(text.trim(), algorithm).map_err(|e| {
+            format!(
+                "email.dkim.private_key {}: not a {} key ({e}); expected {}",
+                path.display(),
+                match config.algorithm {
+                    DkimAlgorithm::Rsa => "RSA",
+                    DkimAlgorithm::Ed25519 => "Ed25519",
+                },
+                match config.algorithm {
+                    DkimAlgorithm::Rsa => "a PKCS#1 PEM (-----BEGIN RSA PRIVATE KEY-----)",
+                    DkimAlgorithm::Ed25519 => "the 32-byte secret key in base64",
+                }
+            )
+        })?;
+        if config.domain.is_empty() || config.selector.is_empty() {
+            return Err("email.dkim: `domain` and `selector` must not be empty".into());
+        }
+        let headers = SIGNED_HEADERS.iter().map(|h| HeaderName::new_from_ascii_str(h)).collect();
+        let relaxed = DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        };
+        Ok(Dkim(lettre::message::dkim::DkimConfig::new(
+            config.selector.clone(),
+            config.domain.clone(),
+            key,
+            headers,
+            relaxed,
+        )))
+    }
+}
+
+/// The host name of `public_url`, for `Message-ID`s (`portal.example` of
+/// `https://portal.example:8443/x`); `localhost` if it has none.
+pub fn message_id_domain(public_url: &str) -> String {
+    let rest = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.split(']').next()) {
+        // An address literal, as RFC 5322 writes it.
+        let ok = !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        return if ok { format!("[{}]", v6.to_ascii_lowercase()) } else { "localhost".into() };
+    }
+    let host = host.split(':').next().unwrap_or_default();
+    let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    if ok { host.to_ascii_lowercase() } else { "localhost".into() }
+}
+
+/// A new, unique `Message-ID` under `domain`: `<128 random bits in hex@domain>`.
+pub fn new_message_id(domain: &str) -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("<{hex}@{domain}>"))
+}
+
+fn header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// The email as it goes out: its headers, both parts, and the DKIM signature.
+fn message(from: &str, email: &Email, domain: &str, dkim: Option<&Dkim>) -> Result<Message, String> {
     let from: Mailbox = from.parse().map_err(|e| format!("email.from `{from}`: {e}"))?;
     let to: Mailbox = email.to.parse().map_err(|e| format!("recipient `{}`: {e}", email.to))?;
-    Message::builder()
+    let h = &email.headers;
+    let message_id = match &h.message_id {
+        Some(id) => id.clone(),
+        None => new_message_id(domain).map_err(|e| e.to_string())?,
+    };
+    let mut builder = Message::builder()
         .from(from)
         .to(to)
         .subject(email.subject.clone())
+        .message_id(Some(message_id))
+        // An automatic email: auto-responders (out of office) leave it alone (RFC 3834).
+        .raw_header(header("Auto-Submitted", "auto-generated".into()))
+        .raw_header(header("X-Auto-Response-Suppress", "All".into()));
+    if let Some(root) = &h.in_reply_to {
+        builder = builder.in_reply_to(root.clone()).references(root.clone());
+    }
+    if h.bulk {
+        builder = builder.raw_header(header("Precedence", "bulk".into()));
+    }
+    if let Some(url) = &h.unsubscribe_url {
+        builder = builder.raw_header(header("List-Unsubscribe", format!("<{url}>")));
+        // RFC 8058 one-click needs an HTTPS link; over http the link is still offered.
+        if url.starts_with("https://") {
+            builder =
+                builder.raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()));
+        }
+    }
+    let mut message = builder
         .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if let Some(dkim) = dkim {
+        message.sign(&dkim.0);
+    }
+    Ok(message)
 }
 
 /// Sends every email that is due now; returns what happened.
 pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery> {
     let conn = portal.db.get()?;
     let now = portal.clock.now();
+    let domain = message_id_domain(&portal.config.public_url);
     let mut report = Delivery::default();
     for email in db::outbox::due(&conn, now, BATCH)? {
-        let result = message(&portal.config.email.from, &email).and_then(|m| transport.send(email.id, &m));
+        if email.withdrawn {
+            let txn = portal.db.write()?;
+            db::outbox::mark_withdrawn(&txn, email.id, now)?;
+            txn.commit()?;
+            report.withdrawn += 1;
+            continue;
+        }
+        let result = message(&portal.config.email.from, &email, &domain, portal.dkim.as_deref())
+            .and_then(|m| transport.send(email.id, &m));
         let txn = portal.db.write()?;
         match result {
             Ok(()) => {
@@ -122,6 +267,12 @@ pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery>
 /// Starts the delivery worker thread: every `email.poll_ms`, deliver what is due.
 pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, String> {
     let transport = Transport::from_config(&portal.config.email, portal.config.outbox_dir())?;
+    if !portal.config.public_url.starts_with("https://") {
+        tracing::warn!(
+            public_url = %portal.config.public_url,
+            "public_url is not https: mail providers offer no one-click unsubscribe for its links"
+        );
+    }
     let poll = Duration::from_millis(portal.config.email.poll_ms.max(50));
     std::thread::Builder::new()
         .name("email-delivery".into())
@@ -132,7 +283,7 @@ pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, 
                         if report.sent > 0 {
                             tracing::info!(sent = report.sent, failed = report.failed, "emails delivered");
                         }
-                        report.sent + report.failed == BATCH as usize
+                        report.sent + report.failed + report.withdrawn == BATCH as usize
                     }
                     Err(err) => {
                         tracing::error!(error = %err, "email delivery pass failed");
@@ -150,7 +301,20 @@ pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, 
 
 #[cfg(test)]
 mod tests {
-    use super::{backoff, parse_smtp_url};
+    use super::{backoff, message_id_domain, new_message_id, parse_smtp_url};
+
+    #[test]
+    fn message_ids_live_under_the_public_host_name() {
+        assert_eq!(message_id_domain("https://portal.example"), "portal.example");
+        assert_eq!(message_id_domain("https://Portal.Example:8443/base?x#y"), "portal.example");
+        assert_eq!(message_id_domain("http://user@127.0.0.1:8080/"), "127.0.0.1");
+        assert_eq!(message_id_domain("http://[::1]:8080"), "[::1]");
+        assert_eq!(message_id_domain("http://bad host>/"), "localhost");
+        assert_eq!(message_id_domain(""), "localhost");
+        let (a, b) = (new_message_id("p.example").unwrap(), new_message_id("p.example").unwrap());
+        assert!(a.starts_with('<') && a.ends_with("@p.example>") && a.len() == 32 + 12, "{a}");
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn smtp_urls() {

@@ -21,4 +21,5 @@ pub mod plugins;
 pub mod portal;
 pub mod rate_limit;
 pub mod slot_cache;
+pub mod unsubscribe;
 pub mod web;

@@ -44,6 +44,12 @@ pub enum StartError {
     /// A host template does not parse, or a plugin's template is refused.
     #[error(transparent)]
     Template(#[from] crate::web::render::TemplateError),
+    /// The key that signs unsubscribe links could not be read or made.
+    #[error(transparent)]
+    UnsubscribeKey(#[from] crate::unsubscribe::KeyError),
+    /// The email configuration is not usable (the DKIM key).
+    #[error("{0}")]
+    Email(String),
 }
 
 /// A loaded plugin with what the portal derives from its manifest.
@@ -209,6 +215,10 @@ pub struct Portal {
     pub live: Arc<crate::live::Live>,
     /// Remembered `Slots` answers.
     pub slot_cache: SlotCache,
+    /// Signs and checks one-click unsubscribe links.
+    pub unsubscribe: Arc<crate::unsubscribe::UnsubscribeKey>,
+    /// DKIM signing of outgoing email, when configured.
+    pub dkim: Option<Arc<crate::email::Dkim>>,
     _runtime: PluginRuntime,
     requests: AtomicU64,
     /// What the loaded plugins' abilities require.
@@ -220,6 +230,11 @@ impl Portal {
     /// registers its templates.
     pub fn start(config: Config, clock: Clock) -> Result<Portal, StartError> {
         let db = Db::open(&config.database_path())?;
+        let unsubscribe = Arc::new(crate::unsubscribe::UnsubscribeKey::load_or_create(&config.data_dir)?);
+        let dkim = match &config.email.dkim {
+            Some(dkim) => Some(Arc::new(crate::email::Dkim::load(dkim).map_err(StartError::Email)?)),
+            None => None,
+        };
         let runtime = PluginRuntime::new(config.plugins.runtime.clone())
             .map_err(|e| StartError::Runtime(format!("{e:#}")))?;
         let mut templates = crate::web::render::Templates::new()?;
@@ -262,6 +277,8 @@ impl Portal {
             limits,
             live: Arc::default(),
             slot_cache: SlotCache::default(),
+            unsubscribe,
+            dkim,
             _runtime: runtime,
             requests: AtomicU64::new(0),
             requirements,
@@ -353,6 +370,7 @@ impl Portal {
             templates: self.templates.clone(),
             public_url: self.config.public_url.clone(),
             community: community.clone(),
+            unsubscribe: self.unsubscribe.clone(),
         });
         let services = DbServices::begin(
             &self.db,

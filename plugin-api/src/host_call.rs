@@ -172,6 +172,53 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
+/// What kind of email a [`HostCall::SendEmail`] queues; mail providers judge the two
+/// differently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    /// One email about one event that concerns the recipient (an invitation).
+    #[default]
+    Notification,
+    /// A periodic email to many members (a digest): sent with `Precedence: bulk`, and it
+    /// must name the preference that stops it ([`EmailOptions::preference`]).
+    Bulk,
+}
+
+/// How the host sends one email ([`HostCall::SendEmail`]). Every field is optional on the
+/// wire, so plugins built before it keep working.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailOptions {
+    /// The preference (a key the manifest declares) that lets the member stop this kind
+    /// of email. The host does not queue the email when the member turned it off, and
+    /// gives the email a one-click unsubscribe link (RFC 8058 `List-Unsubscribe`) that
+    /// turns it off without signing in. Without one, the email links to the Preferences
+    /// page only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<String>,
+    /// Notification (the default) or bulk.
+    #[serde(default, skip_serializing_if = "is_notification")]
+    pub kind: EmailKind,
+    /// The thread the email belongs to, a key of the plugin's own such as
+    /// `conversation/7` (1 to 100 of `a-z 0-9 _ - /`): the host makes every later email
+    /// to the same member in the same thread a reply (`In-Reply-To`, `References`) to the
+    /// first one, so mail clients group them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+}
+
+fn is_notification(kind: &EmailKind) -> bool {
+    *kind == EmailKind::Notification
+}
+
+impl EmailOptions {
+    /// Whether nothing is set (then nothing is sent on the wire).
+    pub fn is_default(&self) -> bool {
+        *self == EmailOptions::default()
+    }
+}
+
 /// Severity of a [`HostCall::Log`] line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,6 +305,10 @@ pub enum HostCall {
         template: String,
         /// The template's data.
         data: crate::request::TemplateData,
+        /// Which preference governs the email, whether it is bulk, which thread it belongs
+        /// to. Optional on the wire: plugins built before these existed send none.
+        #[serde(default, skip_serializing_if = "EmailOptions::is_default")]
+        options: EmailOptions,
     },
     /// Read preferences of members. Answer: [`HostReply::Preferences`].
     Preferences {

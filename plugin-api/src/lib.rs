@@ -102,7 +102,8 @@ pub mod guest;
 pub use context::{AbilityName, CommunityInfo, Context, SettingValue, Viewer};
 pub use error::{ErrorKind, HostError, HostErrorKind, PluginError};
 pub use host_call::{
-    Capability, DirectoryEntry, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue,
+    Capability, DirectoryEntry, EmailKind, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel,
+    MemberInfo, SqlValue,
 };
 pub use ids::{ActorRef, CommunityId, GroupId, Timestamp, UserId};
 pub use request::{
@@ -196,6 +197,41 @@ mod tests {
         assert!(codec::decode::<SqlValue>(b"true").is_err());
         assert!(codec::decode::<SqlValue>(b"[256]").is_err());
         assert!(codec::decode::<SqlValue>(br#"{"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn send_email_options_are_additive_on_the_wire() {
+        // A plugin built before the options existed sends none: it still decodes.
+        let old = br#"{"send_email":{"to":7,"subject":"s","template":"t","data":{"a":1}}}"#;
+        let call: HostCall = codec::decode(old).unwrap();
+        let HostCall::SendEmail { options, .. } = &call else { panic!("{call:?}") };
+        assert_eq!(*options, EmailOptions::default());
+        // Default options are not sent, so an older host reads a newer plugin's plain email.
+        assert_eq!(codec::encode(&call).unwrap(), old.to_vec());
+        let with = HostCall::SendEmail {
+            to: UserId(7),
+            subject: "s".into(),
+            template: "t".into(),
+            data: TemplateData(serde_json::json!({})),
+            options: EmailOptions {
+                preference: Some("email_digest".into()),
+                kind: EmailKind::Bulk,
+                thread: Some("conversation/3".into()),
+            },
+        };
+        let bytes = codec::encode(&with).unwrap();
+        assert!(
+            std::str::from_utf8(&bytes).unwrap().contains(
+                r#""options":{"preference":"email_digest","kind":"bulk","thread":"conversation/3"}"#
+            ),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(codec::decode::<HostCall>(&bytes).unwrap(), with);
+        // An option this host does not know is refused, not silently dropped.
+        let unknown =
+            br#"{"send_email":{"to":7,"subject":"s","template":"t","data":{},"options":{"priority":1}}}"#;
+        assert!(codec::decode::<HostCall>(unknown).is_err());
     }
 
     #[test]

@@ -54,6 +54,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/004_email_and_jobs.sql")),
     M::up(include_str!("migrations/005_plugin_health.sql")),
     M::up(include_str!("migrations/006_plugin_objects.sql")),
+    M::up(include_str!("migrations/007_email_headers.sql")),
 ];
 
 /// Every table and index the portal's migrations create: names no plugin may own, and
@@ -77,6 +78,7 @@ pub const HOST_SCHEMA: &[&str] = &[
     "preferences",
     "email_outbox",
     "email_outbox_due",
+    "email_outbox_thread",
     "job_leases",
     "job_runs",
     "plugin_health",

@@ -4,8 +4,8 @@
 
 use super::manifest::PluginManifest;
 use plugin_api::{
-    DirectoryEntry, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply, LogLevel, MemberInfo,
-    SqlValue, TemplateData, Timestamp, UserId,
+    DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply,
+    LogLevel, MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
 
@@ -65,8 +65,9 @@ pub trait HostServices: Send + 'static {
         subject: &str,
         template: &str,
         data: &TemplateData,
+        options: &EmailOptions,
     ) -> Result<(), HostError> {
-        let _ = (to, subject, template, data);
+        let _ = (to, subject, template, data, options);
         Err(unavailable("email"))
     }
     /// Preference values.
@@ -190,8 +191,8 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
             services.search_directory(&query, limit).map(|entries| HostReply::Directory { entries })
         }
         HostCall::Notify { to, text, link } => services.notify(to, &text, &link).map(|()| HostReply::Done),
-        HostCall::SendEmail { to, subject, template, data } => {
-            services.send_email(to, &subject, &template, &data).map(|()| HostReply::Done)
+        HostCall::SendEmail { to, subject, template, data, options } => {
+            services.send_email(to, &subject, &template, &data, &options).map(|()| HostReply::Done)
         }
         HostCall::Preferences { users, keys } => {
             services.preferences(&users, &keys).map(|values| HostReply::Preferences { values })

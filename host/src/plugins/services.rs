@@ -8,11 +8,12 @@ use crate::db::communities::Community;
 use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::{self, DbResult, PooledConn, WriteTxn};
 use crate::live::Live;
+use crate::unsubscribe::{Unsubscribe, UnsubscribeKey};
 use crate::web::render::Templates;
 use plugin_api::live::{self, LiveUpdate};
 use plugin_api::{
-    ActorRef, CommunityId, DirectoryEntry, GroupId, GroupInfo, HostError, HostErrorKind, HostReply,
-    MemberInfo, SqlValue, Timestamp, UserId,
+    ActorRef, CommunityId, DirectoryEntry, EmailKind, EmailOptions, GroupId, GroupInfo, HostError,
+    HostErrorKind, HostReply, MemberInfo, SqlValue, Timestamp, UserId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -105,6 +106,8 @@ pub struct Mail {
     pub public_url: String,
     /// The community.
     pub community: Community,
+    /// Signs the one-click unsubscribe links.
+    pub unsubscribe: Arc<UnsubscribeKey>,
 }
 
 /// Most members one [`plugin_api::HostCall::Publish`] may name.
@@ -340,32 +343,93 @@ impl HostServices for DbServices {
         subject: &str,
         template: &str,
         data: &plugin_api::TemplateData,
+        options: &EmailOptions,
     ) -> Result<(), HostError> {
+        let invalid = |message: String| HostError { kind: HostErrorKind::Invalid, message };
         if self.access == Access::ReadOnly {
             return Err(HostError {
                 kind: HostErrorKind::NotAllowed,
                 message: "no email during a GET request".into(),
             });
         }
+        if let Some(key) = &options.preference
+            && !self.preference_defaults.contains_key(key)
+        {
+            return Err(invalid(format!("email preference `{key}` is not declared in the manifest")));
+        }
+        if options.kind == EmailKind::Bulk && options.preference.is_none() {
+            return Err(invalid(
+                "a bulk email needs `options.preference`, the preference that lets members stop it".into(),
+            ));
+        }
+        if let Some(thread) = &options.thread {
+            live::check_topic(thread).map_err(|e| invalid(format!("email thread: {e}")))?;
+        }
         let conn = self.conn.begun(&self.plugin)?.connection();
         let user = db::users::by_id(conn, self.community, to)
             .map_err(|e| failed(&self.plugin, e))?
-            .ok_or_else(|| HostError {
-                kind: HostErrorKind::Invalid,
-                message: format!("no member {to} in this community"),
-            })?;
+            .ok_or_else(|| invalid(format!("no member {to} in this community")))?;
+        let unsubscribe_url = match &options.preference {
+            Some(key) => {
+                let stored =
+                    db::preferences::get(conn, to, &self.plugin, key).map_err(|e| failed(&self.plugin, e))?;
+                if !stored.unwrap_or(self.preference_defaults.get(key).copied().unwrap_or(false)) {
+                    // The member turned this kind of email off: nothing to send.
+                    return Ok(());
+                }
+                let token = self.mail.unsubscribe.token(&Unsubscribe {
+                    community: self.community,
+                    user: to,
+                    plugin: self.plugin.clone(),
+                    preference: key.clone(),
+                });
+                Some(crate::unsubscribe::link(&self.mail.public_url, &self.mail.community.slug, &token))
+            }
+            None => None,
+        };
         let subject: String = subject.chars().filter(|c| !c.is_control()).take(200).collect();
         let rendered = self
             .mail
             .templates
-            .render_email(&self.plugin, template, data, &self.mail.community, &self.mail.public_url)
-            .map_err(|e| HostError {
-                kind: HostErrorKind::Invalid,
-                message: format!("email template `{template}`: {e}"),
-            })?;
-        db::outbox::queue(conn, to, &user.email, &subject, &rendered.text, &rendered.html, self.now)
-            .map(|_| ())
-            .map_err(|e| failed(&self.plugin, e))
+            .render_email(
+                &self.plugin,
+                template,
+                data,
+                &self.mail.community,
+                &self.mail.public_url,
+                unsubscribe_url.as_deref(),
+            )
+            .map_err(|e| invalid(format!("email template `{template}`: {e}")))?;
+        let domain = crate::email::message_id_domain(&self.mail.public_url);
+        let message_id = crate::email::new_message_id(&domain).map_err(|e| {
+            tracing::error!(plugin = %self.plugin, error = %e, "no randomness for a Message-ID");
+            HostError {
+                kind: HostErrorKind::Failed,
+                message: "the portal could not answer; see its log".into(),
+            }
+        })?;
+        let in_reply_to = match &options.thread {
+            Some(thread) => db::outbox::thread_root(conn, to, &self.plugin, thread)
+                .map_err(|e| failed(&self.plugin, e))?,
+            None => None,
+        };
+        let email = db::outbox::NewEmail {
+            user: to,
+            to: &user.email,
+            subject: &subject,
+            text: &rendered.text,
+            html: &rendered.html,
+            headers: db::outbox::Headers {
+                message_id: Some(message_id),
+                in_reply_to,
+                unsubscribe_url,
+                bulk: options.kind == EmailKind::Bulk,
+            },
+            plugin: Some(&self.plugin),
+            preference: options.preference.as_deref(),
+            thread: options.thread.as_deref(),
+        };
+        db::outbox::queue(conn, &email, self.now).map(|_| ()).map_err(|e| failed(&self.plugin, e))
     }
 
     fn preferences(

@@ -7,6 +7,7 @@
 //! - [`admin`]: the community admin page (abilities, settings);
 //! - [`plugin_routes`]: plugin pages;
 //! - [`live`]: live updates (server-sent events) and the header they refresh;
+//! - [`unsubscribe`]: one-click unsubscribe from emails (RFC 8058);
 //! - [`render`]: templates and the layout; [`session`]: cookies, CSRF, flash;
 //!   [`error`]: the handlers' error type.
 
@@ -20,6 +21,7 @@ pub mod plugin_routes;
 pub mod preferences;
 pub mod render;
 pub mod session;
+pub mod unsubscribe;
 
 use crate::db::communities::{self, Community};
 use crate::portal::{Portal, Slots};
@@ -59,12 +61,15 @@ pub enum Access {
     Member,
     /// The community's administrators; other members get 403.
     Admin,
+    /// Whoever holds a valid signed token in the path (one-click unsubscribe): no session
+    /// and no CSRF token, by design (RFC 8058); an invalid token gets 404.
+    Token,
 }
 
 /// One route of the host: the router is built from [`host_routes`], and the authorization
 /// tests walk the same table, so a route cannot be added without being checked.
 pub struct HostRoute {
-    /// `GET` or `POST` (every POST needs the form's CSRF token).
+    /// `GET` or `POST` (every POST needs the form's CSRF token, but [`Access::Token`]'s).
     pub method: HttpMethod,
     /// The axum path, e.g. `/c/{community}/members/{nickname}`.
     pub path: &'static str,
@@ -75,7 +80,7 @@ pub struct HostRoute {
 
 /// Every route of the host (plugin routes come from the manifests).
 pub fn host_routes() -> Vec<HostRoute> {
-    use Access::{Admin, Anyone, Member};
+    use Access::{Admin, Anyone, Member, Token};
     use HttpMethod::{Get, Post};
     let route = |method, path, access, handler| HostRoute { method, path, access, handler };
     vec![
@@ -95,6 +100,8 @@ pub fn host_routes() -> Vec<HostRoute> {
         route(Post, "/c/{community}/admin/settings", Admin, post(admin::settings)),
         route(Get, "/c/{community}/settings/notifications", Member, get(preferences::page)),
         route(Post, "/c/{community}/settings/notifications", Member, post(preferences::save)),
+        route(Get, "/c/{community}/settings/unsubscribe/{token}", Token, get(unsubscribe::confirm)),
+        route(Post, "/c/{community}/settings/unsubscribe/{token}", Token, post(unsubscribe::unsubscribe)),
         route(Get, "/c/{community}/notifications", Member, get(notifications::page)),
         route(Post, "/c/{community}/notifications/read", Member, post(notifications::mark_read)),
         route(Get, "/c/{community}/events", Member, get(live::events)),

@@ -37,6 +37,7 @@ const HOST_TEMPLATES: &[(&str, &str)] = &[
     ("error", include_str!("templates/error.hbs")),
     ("slot_actions", include_str!("templates/slot_actions.hbs")),
     ("header_account", include_str!("templates/header_account.hbs")),
+    ("unsubscribe", include_str!("templates/unsubscribe.hbs")),
 ];
 
 /// Host and plugin templates, each plugin's in its own registries.
@@ -237,8 +238,9 @@ impl Templates {
 
     /// Renders a plugin's email `template` (`{template}.html` and `{template}.txt`) with its
     /// data plus `portal.url` (the community's absolute address) and `portal.community`,
-    /// inside the host's email layout with the preferences (unsubscribe) link. The HTML
-    /// part is cleaned ([`Cleaner::email`]) before the layout prints it.
+    /// inside the host's email layout: its footer has the one-click `unsubscribe_url` (when
+    /// a preference governs the email), the preferences link, and says that replies are not
+    /// read. The HTML part is cleaned ([`Cleaner::email`]) before the layout prints it.
     pub fn render_email(
         &self,
         plugin: &str,
@@ -246,6 +248,7 @@ impl Templates {
         data: &TemplateData,
         community: &Community,
         public_url: &str,
+        unsubscribe_url: Option<&str>,
     ) -> Result<RenderedEmail, RenderFailure> {
         let url = format!("{}/c/{}", public_url.trim_end_matches('/'), community.slug);
         let preferences_url = format!("{url}/settings/notifications");
@@ -265,7 +268,12 @@ impl Templates {
         let html = limits::render_capped(&budget, &registries.html, plugin, &html_name, &data)?;
         let text = limits::render_capped(&budget, &registries.text, plugin, &text_name, &data)?;
         let html = self.cleaner.email(&html);
-        let wrap = json!({ "community": { "name": community.name }, "url": url, "preferences_url": preferences_url });
+        let wrap = json!({
+            "community": { "name": community.name },
+            "url": url,
+            "preferences_url": preferences_url,
+            "unsubscribe_url": unsubscribe_url,
+        });
         let with = |content: &str| {
             let mut w = wrap.clone();
             if let Value::Object(map) = &mut w {

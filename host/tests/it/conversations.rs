@@ -160,7 +160,12 @@ fn blocks_and_the_no_direct_messages_preference_are_enforced() {
     let mut hedy = server.signed_in("riverside", HEDY);
     let r = hedy.post(
         "/c/riverside/settings/notifications",
-        &[("plugin", "conversations"), ("email_digest", "on"), ("in_app_notifications", "on")],
+        &[
+            ("plugin", "conversations"),
+            ("email_invitations", "on"),
+            ("email_digest", "on"),
+            ("in_app_notifications", "on"),
+        ],
     );
     assert_eq!(r.status, 303);
     assert!(
@@ -382,7 +387,12 @@ fn a_reply_is_refused_once_the_other_member_stops_accepting_direct_messages() {
     // Alan keeps in-app notifications but no longer accepts direct messages.
     let r = alan.post(
         "/c/riverside/settings/notifications",
-        &[("plugin", "conversations"), ("email_digest", "on"), ("in_app_notifications", "on")],
+        &[
+            ("plugin", "conversations"),
+            ("email_invitations", "on"),
+            ("email_digest", "on"),
+            ("in_app_notifications", "on"),
+        ],
     );
     assert_eq!(r.status, 303);
     let refused = grace.post(&path, &[("body", "Beans?")]);

@@ -53,7 +53,12 @@ fn mark_all_read_and_the_in_app_preference() {
     // Alan turns in-app notifications off: nothing more arrives.
     alan_client.post(
         "/c/riverside/settings/notifications",
-        &[("plugin", "conversations"), ("email_digest", "on"), ("accept_direct_messages", "on")],
+        &[
+            ("plugin", "conversations"),
+            ("email_invitations", "on"),
+            ("email_digest", "on"),
+            ("accept_direct_messages", "on"),
+        ],
     );
     grace.post(&path, &[("body", "three")]);
     assert_eq!(server.count("SELECT count(*) FROM notifications WHERE read_at IS NULL"), 0);

@@ -4,7 +4,9 @@
 
 use crate::codec;
 use crate::error::{HostError, HostErrorKind};
-use crate::host_call::{DirectoryEntry, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue};
+use crate::host_call::{
+    DirectoryEntry, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue,
+};
 use crate::ids::{GroupId, Timestamp, UserId};
 use crate::request::TemplateData;
 use std::collections::BTreeMap;
@@ -114,7 +116,26 @@ pub fn publish(to: Vec<UserId>, topics: Vec<String>) -> Result<(), HostError> {
 
 /// Queues an email rendered from the plugin's `{template}.html` and `{template}.txt`.
 pub fn send_email(to: UserId, subject: &str, template: &str, data: TemplateData) -> Result<(), HostError> {
-    done(call(&HostCall::SendEmail { to, subject: subject.to_owned(), template: template.to_owned(), data })?)
+    send_email_with(to, subject, template, data, EmailOptions::default())
+}
+
+/// [`send_email`] with `options`: the preference that governs it (the host skips the
+/// email when the member turned it off, and adds a one-click unsubscribe link), bulk or
+/// not, and the thread it belongs to.
+pub fn send_email_with(
+    to: UserId,
+    subject: &str,
+    template: &str,
+    data: TemplateData,
+    options: EmailOptions,
+) -> Result<(), HostError> {
+    done(call(&HostCall::SendEmail {
+        to,
+        subject: subject.to_owned(),
+        template: template.to_owned(),
+        data,
+        options,
+    })?)
 }
 
 /// Which of `users` hold the plugin's own `ability` (and what it requires) here.

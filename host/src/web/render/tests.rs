@@ -416,6 +416,7 @@ fn plugin_email_html_is_cleaned_and_the_layouts_are_out_of_reach() {
             &TemplateData(json!({"x": "<hi>"})),
             &community(),
             "https://portal.example",
+            None,
         )
         .expect("renders");
     assert!(mail.html.contains("<p style=\"margin:0;color:#5b6776;\">&lt;hi&gt;</p>"), "{}", mail.html);
@@ -432,7 +433,7 @@ fn plugin_email_html_is_cleaned_and_the_layouts_are_out_of_reach() {
     let t = sandbox(&[("m.html", "{{#each a}}{{../s}}{{/each}}"), ("m.txt", "{{#each a}}{{../s}}{{/each}}")])
         .expect("sandbox");
     let data = json!({"a": vec![0; 6], "s": "y".repeat(100 * 1024)});
-    match t.render_email("evil", "m", &TemplateData(data), &community(), "https://p.example") {
+    match t.render_email("evil", "m", &TemplateData(data), &community(), "https://p.example", None) {
         Ok(mail) => panic!("{} + {} bytes rendered", mail.html.len(), mail.text.len()),
         Err(err) => assert!(err.to_string().contains("output limit"), "{err}"),
     }
