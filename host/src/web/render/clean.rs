@@ -216,7 +216,8 @@ impl Default for Cleaner {
 }
 
 /// Escapes in text what handlebars escapes and the HTML serializer leaves as is (`"`, `'`,
-/// `` ` ``, `=`), so cleaned text reads byte for byte as the template rendered it. The
+/// `` ` ``, `=`), so data in text reads byte for byte as handlebars escaped it (the
+/// template's literal text gets the same entities, which the browser reads the same). The
 /// serializer's output is regular: text never holds a raw `<`, and every attribute value is
 /// in double quotes with `"` escaped, so three states follow it exactly.
 fn escape_text_like_handlebars(html: &str) -> String {
