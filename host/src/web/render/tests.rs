@@ -498,11 +498,10 @@ fn the_conversations_templates_load_and_keep_their_markup() {
     }
 }
 
-/// Markup as the browser reads it: the sanitizer writes boolean attributes as `x=""`;
-/// handlebars escapes `=` in attribute values, and the cleaner `'` in literal text, where
-/// HTML does not need it.
+/// Markup as the browser reads it: the sanitizer writes boolean attributes as `x=""`, and
+/// handlebars escapes `=`, `'` and `` ` `` where HTML does not need it.
 fn normalise(html: &str) -> String {
-    html.replace("=\"\"", "").replace("&#x3D;", "=").replace("&#x27;", "'")
+    html.replace("=\"\"", "").replace("&#x3D;", "=").replace("&#x27;", "'").replace("&#x60;", "`")
 }
 
 #[test]
