@@ -4,6 +4,7 @@
 //!
 //! - [`boundary`]: the same conversation logic native vs through the ABI;
 //! - [`slots`]: one `Slots` call in-process, asked and remembered;
+//! - [`render`]: what cleaning a plugin page's HTML costs, beside the whole page call;
 //! - [`pages`]: page cost of plugins, with and without Conversations, under load;
 //! - [`sending`]: messages/s over HTTP vs a native SQLite loop;
 //! - [`scale`]: bulk seeding, then page timings at 10k, 100k and 1M messages;
@@ -17,6 +18,7 @@ mod client;
 mod digest;
 mod load;
 mod pages;
+mod render;
 mod scale;
 mod sending;
 mod server;
@@ -43,8 +45,13 @@ pub struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/report.json")]
     json: PathBuf,
-    /// Sections to run, comma-separated: boundary, slots, pages, sending, scale, digest, startup.
-    #[arg(long, default_value = "boundary,slots,pages,sending,scale,digest,startup", value_delimiter = ',')]
+    /// Sections to run, comma-separated: boundary, slots, render, pages, sending, scale, digest,
+    /// startup.
+    #[arg(
+        long,
+        default_value = "boundary,slots,render,pages,sending,scale,digest,startup",
+        value_delimiter = ','
+    )]
     sections: Vec<String>,
     /// Participants with unread conversations in the digest section.
     #[arg(long, default_value_t = 100_000)]
@@ -79,6 +86,7 @@ struct Report {
     machine: String,
     boundary: Option<boundary::Report>,
     slots: Option<slots::Report>,
+    render: Option<render::Report>,
     pages: Option<pages::Report>,
     sending: Option<sending::Report>,
     scale: Option<scale::Report>,
@@ -125,6 +133,11 @@ fn main() -> anyhow::Result<()> {
         let r = slots::run(&bench, &args.demo)?;
         slots::print(&r);
         report.slots = Some(r);
+    }
+    if wants("render") {
+        let r = render::run(&bench, &args.demo)?;
+        render::print(&r);
+        report.render = Some(r);
     }
     if wants("pages") || wants("sending") {
         let dir = tempfile::tempdir()?;

@@ -194,7 +194,7 @@ impl Cleaner {
     /// Cleans a rendered plugin page fragment, then puts `csrf` (the visitor's token) into
     /// the exact hidden field `{{csrf_field}}` (or the same markup) writes, and nowhere else.
     pub fn page(&self, html: &str, csrf: &str) -> String {
-        let cleaned = escape_text_like_handlebars(&self.page.clean(html).to_string());
+        let cleaned = escape_quotes_in_text(&self.page.clean(html).to_string());
         let field = csrf_field(super::limits::CSRF_PLACEHOLDER);
         if cleaned.contains(&field) {
             cleaned.replace(&field, &csrf_field(&handlebars::html_escape(csrf)))
@@ -205,7 +205,7 @@ impl Cleaner {
 
     /// Cleans the rendered HTML part of a plugin email.
     pub fn email(&self, html: &str) -> String {
-        escape_text_like_handlebars(&self.email.clean(html).to_string())
+        escape_quotes_in_text(&self.email.clean(html).to_string())
     }
 }
 
@@ -215,35 +215,25 @@ impl Default for Cleaner {
     }
 }
 
-/// Escapes in text what handlebars escapes and the HTML serializer leaves as is (`"`, `'`,
-/// `` ` ``, `=`), so cleaned text reads byte for byte as the template rendered it. The
-/// serializer's output is regular: text never holds a raw `<`, and every attribute value is
-/// in double quotes with `"` escaped, so three states follow it exactly.
-fn escape_text_like_handlebars(html: &str) -> String {
+/// Escapes `"` in text, as handlebars did and the HTML serializer does not: a quote from
+/// data then reads `&quot;` as before, which checks that look for attribute-like text
+/// (`href="javascript:`) in a page rely on. (`'`, `` ` `` and `=`, which handlebars also
+/// escapes, stay as the serializer writes them, so the template's own text is unchanged.)
+/// The serializer's output is regular: text never holds a raw `<`, and every attribute
+/// value is in double quotes with `"` escaped, so three states follow it exactly.
+fn escape_quotes_in_text(html: &str) -> String {
     enum At {
         Text,
         Tag,
         Value,
     }
-    let mut out = String::with_capacity(html.len() + html.len() / 16);
+    let mut out = String::with_capacity(html.len() + html.len() / 32);
     let mut at = At::Text;
     for c in html.chars() {
         match (&at, c) {
             (At::Text, '<') => at = At::Tag,
             (At::Text, '"') => {
                 out.push_str("&quot;");
-                continue;
-            }
-            (At::Text, '\'') => {
-                out.push_str("&#x27;");
-                continue;
-            }
-            (At::Text, '`') => {
-                out.push_str("&#x60;");
-                continue;
-            }
-            (At::Text, '=') => {
-                out.push_str("&#x3D;");
                 continue;
             }
             (At::Tag, '"') => at = At::Value,
