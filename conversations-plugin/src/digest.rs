@@ -158,9 +158,11 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
             [only] => only["conversation"].as_i64().map(|c| format!("conversation/{c}")),
             _ => None,
         };
-        let options = EmailOptions { preference: Some(DIGEST_PREFERENCE.into()), kind: EmailKind::Bulk, thread };
+        let options =
+            EmailOptions { preference: Some(DIGEST_PREFERENCE.into()), kind: EmailKind::Bulk, thread };
         let data = json!({ "count": count, "conversations": conversations });
-        host::send_email_with(*person, &subject, "digest", TemplateData(data), options).map_err(host_error)?;
+        host::send_email_with(*person, &subject, "digest", TemplateData(data), options)
+            .map_err(host_error)?;
         emails += 1;
     }
     for (actor, pending) in &pending_by_actor {
