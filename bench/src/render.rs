@@ -9,7 +9,7 @@ use host::clock::Clock;
 use host::config::Config;
 use host::db::{communities, users};
 use host::portal::{PageOutcome, Portal};
-use host::web::render::Cleaner;
+use host::render::Cleaner;
 use plugin_api::{HttpMethod, PageRequest, SlotPage};
 use serde::Serialize;
 

@@ -20,6 +20,8 @@ pub mod plugin_settings;
 pub mod plugins;
 pub mod portal;
 pub mod rate_limit;
+pub mod render;
 pub mod slot_cache;
 pub mod unsubscribe;
+pub mod view;
 pub mod web;

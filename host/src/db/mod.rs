@@ -14,6 +14,7 @@ mod pool;
 pub mod preferences;
 pub mod sessions;
 pub mod settings;
+mod turns;
 pub mod users;
 mod writer;
 

@@ -26,7 +26,7 @@ struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     /// The writer connection and the turns to use it.
-    turns: super::writer::Turns,
+    turns: super::turns::Turns,
     /// The WAL's length when the last checkpoint ran.
     checked: AtomicU32,
     /// Asks the checkpoint thread for a checkpoint (of a WAL that many frames long).
@@ -53,7 +53,7 @@ impl Db {
         let inner = Arc::new(Inner {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
-            turns: super::writer::Turns::default(),
+            turns: super::turns::Turns::default(),
             checked: AtomicU32::new(0),
             frames: AtomicU32::new(0),
             checkpoints,
@@ -73,7 +73,7 @@ impl Db {
     }
 
     /// The writer connection and the turns to use it.
-    pub(super) fn turns(&self) -> &super::writer::Turns {
+    pub(super) fn turns(&self) -> &super::turns::Turns {
         &self.inner.turns
     }
 

@@ -8,8 +8,8 @@ use crate::db::communities::Community;
 use crate::db::plugin_store::{self, Access, SqlLimits};
 use crate::db::{self, DbResult, PooledConn, WriteTxn};
 use crate::live::Live;
+use crate::render::Templates;
 use crate::unsubscribe::{Unsubscribe, UnsubscribeKey};
-use crate::web::render::Templates;
 use plugin_api::live::{self, LiveUpdate};
 use plugin_api::{
     ActorRef, CommunityId, DirectoryEntry, EmailKind, EmailOptions, GroupId, GroupInfo, HostError,
@@ -400,8 +400,8 @@ impl HostServices for DbServices {
                 unsubscribe_url.as_deref(),
             )
             .map_err(|e| invalid(format!("email template `{template}`: {e}")))?;
-        let domain = crate::email::message_id_domain(&self.mail.public_url);
-        let message_id = crate::email::new_message_id(&domain).map_err(|e| {
+        let domain = crate::email::message_id::message_id_domain(&self.mail.public_url);
+        let message_id = crate::email::message_id::new_message_id(&domain).map_err(|e| {
             tracing::error!(plugin = %self.plugin, error = %e, "no randomness for a Message-ID");
             HostError {
                 kind: HostErrorKind::Failed,

@@ -4,6 +4,7 @@
 //! A limit that trips fails that render only.
 
 use super::check::Expanded;
+use super::csrf::{CSRF_PLACEHOLDER, csrf_field};
 use handlebars::template::{Template, TemplateElement};
 use handlebars::{
     BlockContext, BlockParams, Context, Handlebars, Helper, HelperDef, HelperResult, JsonValue, Output,
@@ -344,10 +345,6 @@ fn add_param<'rc>(
     if by_path { params.add_path(name, Vec::new()) } else { params.add_value(name, item.clone()) }
 }
 
-/// The hidden value the host's data gives `portal.csrf` in plugin templates, replaced with
-/// the real token only inside the exact hidden field (see `clean`).
-pub const CSRF_PLACEHOLDER: &str = "portal-csrf-token";
-
 /// `{{csrf_field}}`: the hidden form field that carries the CSRF token.
 pub struct CsrfField;
 
@@ -360,7 +357,7 @@ impl HelperDef for CsrfField {
         _: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
-        out.write(&super::clean::csrf_field(CSRF_PLACEHOLDER))?;
+        out.write(&csrf_field(CSRF_PLACEHOLDER))?;
         Ok(())
     }
 }

@@ -11,15 +11,18 @@
 //! governs it, RFC 8058 one-click unsubscribe (`List-Unsubscribe`,
 //! `List-Unsubscribe-Post`). It is DKIM-signed when `[email.dkim]` is configured.
 
-use crate::config::{DkimAlgorithm, DkimConfig, EmailConfig};
+use crate::config::EmailConfig;
 use crate::db::{self, DbResult, outbox::Email};
 use crate::portal::Portal;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimSigningAlgorithm, DkimSigningKey,
-};
+
+pub mod dkim;
+pub mod message_id;
+
+pub use dkim::Dkim;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport as _};
+pub use message_id::{message_id_domain, new_message_id};
 use plugin_api::Timestamp;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,94 +98,6 @@ pub struct Delivery {
 pub fn backoff(attempts: i64) -> Duration {
     let secs = 30u64.saturating_mul(1 << attempts.clamp(0, 7));
     Duration::from_secs(secs.min(3600))
-}
-
-/// DKIM signing, loaded from `[email.dkim]` when the portal starts.
-pub struct Dkim(lettre::message::dkim::DkimConfig);
-
-/// The headers a DKIM signature covers. RFC 8058 asks that it cover both
-/// `List-Unsubscribe` headers; a header an email lacks is signed as absent, so nobody can
-/// add it on the way. Not `Content-Type`: lettre writes a multipart's with the body, after
-/// signing, so it would be signed as absent and every signature would fail.
-const SIGNED_HEADERS: &[&str] = &[
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "In-Reply-To",
-    "References",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "Auto-Submitted",
-    "Precedence",
-    "MIME-Version",
-];
-
-impl Dkim {
-    /// Reads the key that `config` names; the error names the file and what is wrong.
-    pub fn load(config: &DkimConfig) -> Result<Dkim, String> {
-        let path = &config.private_key;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("email.dkim.private_key {}: {e}", path.display()))?;
-        let algorithm = match config.algorithm {
-            DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
-            DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
-        };
-        let key = DkimSigningKey::new(text.trim(), algorithm).map_err(|e| {
-            format!(
-                "email.dkim.private_key {}: not a {} key ({e}); expected {}",
-                path.display(),
-                match config.algorithm {
-                    DkimAlgorithm::Rsa => "RSA",
-                    DkimAlgorithm::Ed25519 => "Ed25519",
-                },
-                match config.algorithm {
-                    DkimAlgorithm::Rsa => "a PKCS#1 PEM (-----BEGIN RSA PRIVATE KEY-----)",
-                    DkimAlgorithm::Ed25519 => "the 32-byte secret key in base64",
-                }
-            )
-        })?;
-        if config.domain.is_empty() || config.selector.is_empty() {
-            return Err("email.dkim: `domain` and `selector` must not be empty".into());
-        }
-        let headers = SIGNED_HEADERS.iter().map(|h| HeaderName::new_from_ascii_str(h)).collect();
-        let relaxed = DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        };
-        Ok(Dkim(lettre::message::dkim::DkimConfig::new(
-            config.selector.clone(),
-            config.domain.clone(),
-            key,
-            headers,
-            relaxed,
-        )))
-    }
-}
-
-/// The host name of `public_url`, for `Message-ID`s (`portal.example` of
-/// `https://portal.example:8443/x`); `localhost` if it has none.
-pub fn message_id_domain(public_url: &str) -> String {
-    let rest = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.split(']').next()) {
-        // An address literal, as RFC 5322 writes it.
-        let ok = !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
-        return if ok { format!("[{}]", v6.to_ascii_lowercase()) } else { "localhost".into() };
-    }
-    let host = host.split(':').next().unwrap_or_default();
-    let ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
-    if ok { host.to_ascii_lowercase() } else { "localhost".into() }
-}
-
-/// A new, unique `Message-ID` under `domain`: `<128 random bits in hex@domain>`.
-pub fn new_message_id(domain: &str) -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("<{hex}@{domain}>"))
 }
 
 fn header(name: &'static str, value: String) -> HeaderValue {
@@ -301,20 +216,7 @@ pub fn spawn_worker(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, 
 
 #[cfg(test)]
 mod tests {
-    use super::{backoff, message_id_domain, new_message_id, parse_smtp_url};
-
-    #[test]
-    fn message_ids_live_under_the_public_host_name() {
-        assert_eq!(message_id_domain("https://portal.example"), "portal.example");
-        assert_eq!(message_id_domain("https://Portal.Example:8443/base?x#y"), "portal.example");
-        assert_eq!(message_id_domain("http://user@127.0.0.1:8080/"), "127.0.0.1");
-        assert_eq!(message_id_domain("http://[::1]:8080"), "[::1]");
-        assert_eq!(message_id_domain("http://bad host>/"), "localhost");
-        assert_eq!(message_id_domain(""), "localhost");
-        let (a, b) = (new_message_id("p.example").unwrap(), new_message_id("p.example").unwrap());
-        assert!(a.starts_with('<') && a.ends_with("@p.example>") && a.len() == 32 + 12, "{a}");
-        assert_ne!(a, b);
-    }
+    use super::{backoff, parse_smtp_url};
 
     #[test]
     fn smtp_urls() {

@@ -444,18 +444,15 @@ fn plugin_email_html_is_cleaned_and_the_layouts_are_out_of_reach() {
 #[test]
 fn the_conversations_templates_load_and_keep_their_markup() {
     let list = [
-        ("about", include_str!("../../../../conversations-plugin/src/templates/about.hbs")),
-        ("conversation", include_str!("../../../../conversations-plugin/src/templates/conversation.hbs")),
-        ("inbox", include_str!("../../../../conversations-plugin/src/templates/inbox.hbs")),
-        ("new", include_str!("../../../../conversations-plugin/src/templates/new.hbs")),
-        ("preview", include_str!("../../../../conversations-plugin/src/templates/preview.hbs")),
-        ("digest.html", include_str!("../../../../conversations-plugin/src/templates/digest.html.hbs")),
-        ("digest.txt", include_str!("../../../../conversations-plugin/src/templates/digest.txt.hbs")),
-        (
-            "invitation.html",
-            include_str!("../../../../conversations-plugin/src/templates/invitation.html.hbs"),
-        ),
-        ("invitation.txt", include_str!("../../../../conversations-plugin/src/templates/invitation.txt.hbs")),
+        ("about", include_str!("../../../conversations-plugin/src/templates/about.hbs")),
+        ("conversation", include_str!("../../../conversations-plugin/src/templates/conversation.hbs")),
+        ("inbox", include_str!("../../../conversations-plugin/src/templates/inbox.hbs")),
+        ("new", include_str!("../../../conversations-plugin/src/templates/new.hbs")),
+        ("preview", include_str!("../../../conversations-plugin/src/templates/preview.hbs")),
+        ("digest.html", include_str!("../../../conversations-plugin/src/templates/digest.html.hbs")),
+        ("digest.txt", include_str!("../../../conversations-plugin/src/templates/digest.txt.hbs")),
+        ("invitation.html", include_str!("../../../conversations-plugin/src/templates/invitation.html.hbs")),
+        ("invitation.txt", include_str!("../../../conversations-plugin/src/templates/invitation.txt.hbs")),
     ];
     let t = sandbox(&list).expect("the conversations templates pass");
     let data = json!({

@@ -7,6 +7,7 @@
 
 mod check;
 mod clean;
+mod csrf;
 mod limits;
 
 pub use check::{HELPERS, MAX_BLOCK_TAGS, MAX_DEPTH, MAX_EXPANDED, Rule};
@@ -14,7 +15,7 @@ pub use clean::Cleaner;
 pub use limits::{Limit, MAX_OUTPUT_BYTES, MAX_TIME, MAX_WORK, RenderFailure};
 
 use crate::db::communities::Community;
-use crate::portal::{Member, Slots};
+use crate::view::{Member, Slots};
 use handlebars::Handlebars;
 use plugin_api::{Flash, Template, TemplateData};
 use serde::Serialize;
@@ -225,7 +226,7 @@ impl Templates {
                 "portal".into(),
                 json!({
                     "base": format!("/c/{}", community.slug),
-                    "csrf": limits::CSRF_PLACEHOLDER,
+                    "csrf": csrf::CSRF_PLACEHOLDER,
                     "community": { "slug": community.slug, "name": community.name },
                     "viewer": { "id": member.user.id, "name": member.user.name },
                 }),

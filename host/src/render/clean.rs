@@ -2,6 +2,7 @@
 //! attributes (ammonia), links relative or http(s), forms, images and scripted fetches to
 //! this portal only, and the CSRF token only ever inside the one hidden form field.
 
+use super::csrf::{CSRF_PLACEHOLDER, csrf_field};
 use ammonia::{Builder, Url, UrlRelative};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -195,7 +196,7 @@ impl Cleaner {
     /// the exact hidden field `{{csrf_field}}` (or the same markup) writes, and nowhere else.
     pub fn page(&self, html: &str, csrf: &str) -> String {
         let cleaned = escape_quotes_in_text(&self.page.clean(html).to_string());
-        let field = csrf_field(super::limits::CSRF_PLACEHOLDER);
+        let field = csrf_field(CSRF_PLACEHOLDER);
         if cleaned.contains(&field) {
             cleaned.replace(&field, &csrf_field(&handlebars::html_escape(csrf)))
         } else {
@@ -244,11 +245,6 @@ fn escape_quotes_in_text(html: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The hidden CSRF field, as the sanitizer writes it, with `value` (already escaped).
-pub fn csrf_field(value: &str) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{value}\">")
 }
 
 fn builder(email: bool) -> Builder<'static> {

@@ -1,0 +1,258 @@
+//! Plugin calls: the context of a call (community, settings, viewer, abilities), its
+//! transaction and limits, and the routed `Page` (with its retry when a commit group
+//! failed) and scheduled `Job` calls.
+
+use super::slots::{slot_fills, slots_request};
+use super::{PageOutcome, PluginEntry, Portal, plugin_abilities};
+use crate::db::plugin_store::{Access, SqlLimits};
+use crate::db::{self, communities::Community};
+use crate::plugins::services::DbServices;
+use crate::view::Member;
+use plugin_api::{
+    CommunityInfo, Context, PageRequest, PageResponse, PluginRequest, PluginResponse, SlotPage, Viewer,
+};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+impl Portal {
+    pub(super) fn context(
+        &self,
+        conn: &rusqlite::Connection,
+        community: &Community,
+        member: Option<&Member>,
+        plugin: &PluginEntry,
+    ) -> db::DbResult<Context> {
+        let abilities = member.map(|m| plugin_abilities(plugin, m)).unwrap_or_default();
+        Ok(Context {
+            community: CommunityInfo {
+                id: community.id,
+                slug: community.slug.clone(),
+                name: community.name.clone(),
+                settings: self.settings(conn, community, plugin)?,
+            },
+            viewer: member.map(|m| Viewer {
+                id: m.user.id,
+                name: m.user.name.clone(),
+                is_admin: m.is_admin(),
+            }),
+            abilities,
+            now: self.clock.now(),
+            request_id: format!("r{}", self.requests.fetch_add(1, Ordering::Relaxed)),
+        })
+    }
+
+    pub(super) fn sql_limits(&self) -> SqlLimits {
+        let limits = &self.config.plugins.runtime.limits;
+        SqlLimits { time: Duration::from_millis(limits.sql_ms), max_bytes: limits.max_payload_bytes as usize }
+    }
+
+    /// Opens one plugin call: its transaction, and the call's context (read inside that
+    /// transaction for a read-only call; for a call that may write, just before: its write
+    /// transaction begins at its first host call).
+    pub(super) fn open_call(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: Option<&Member>,
+        access: Access,
+    ) -> db::DbResult<(Context, DbServices)> {
+        let mail = Arc::new(crate::plugins::services::Mail {
+            templates: self.templates.clone(),
+            public_url: self.config.public_url.clone(),
+            community: community.clone(),
+            unsubscribe: self.unsubscribe.clone(),
+        });
+        let services = DbServices::begin(
+            &self.db,
+            mail,
+            self.live.clone(),
+            plugin.manifest(),
+            access,
+            self.sql_limits(),
+            self.clock.now(),
+        )?;
+        let ctx = match services.read_conn() {
+            Some(conn) => self.context(conn, community, member, plugin)?,
+            // Read before the call waits for its turn to write (a read of its own).
+            None => self.context(&*self.db.get()?, community, member, plugin)?,
+        };
+        Ok((ctx, services))
+    }
+
+    /// Runs a routed plugin page: `Slots` and `Page` in one instance and one transaction,
+    /// committed only if the plugin answered with a page or a redirect.
+    pub fn page(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        request: PageRequest,
+        slot_page: &SlotPage,
+        csrf: &str,
+    ) -> PageOutcome {
+        if let Err(until) = plugin.breaker.admit(self.clock.now()) {
+            return PageOutcome::SwitchedOff(until);
+        }
+        let mut result = self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf);
+        if let Err(err) = &result {
+            // Another call of its commit group failed, and nothing of this one was kept:
+            // it runs once more, in a new transaction (a call has no effect outside it).
+            tracing::info!(plugin = plugin.id(), error = %err, "running the call again");
+            result = self.page_attempt(plugin, community, member, request, slot_page, csrf);
+        }
+        result.unwrap_or_else(|err| {
+            tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+            PageOutcome::Failed
+        })
+    }
+
+    /// One run of a routed plugin page; `Err` when its commit group failed (see
+    /// [`db::DbError::GroupFailed`]), so that it may run again.
+    pub(super) fn page_attempt(
+        &self,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: &Member,
+        request: PageRequest,
+        slot_page: &SlotPage,
+        csrf: &str,
+    ) -> Result<PageOutcome, db::DbError> {
+        let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
+        let access = match request.method {
+            plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
+            _ => Access::ReadWrite,
+        };
+        let commits = db::commits();
+        let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
+            Ok(opened) => opened,
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "cannot open the plugin call");
+                return Ok(PageOutcome::Failed);
+            }
+        };
+        let is_get = request.method == plugin_api::HttpMethod::Get;
+        let mut session = match plugin.plugin.session(services) {
+            Ok(session) => session,
+            Err((err, services)) => {
+                let _ = services.rollback();
+                self.store_health(plugin, self.observe(plugin, &Err::<(), _>(err)));
+                return Ok(PageOutcome::Failed);
+            }
+        };
+        // Stored once the transaction has ended (see `HealthNote`): this plugin's, and those
+        // of the plugins whose slots the page shows.
+        let mut health = Vec::new();
+        let mut slots_health = Vec::new();
+        let result = session.call(&PluginRequest::Page { ctx: ctx.clone(), page: request });
+        health.push(self.observe(plugin, &result));
+        let outcome = match result {
+            Ok(PluginResponse::Page(PageResponse::Render { template, title, data })) => {
+                // The layout's slots, from the same instance (GET pages only: a POST that
+                // renders is a form error page, and its slots can come from a fresh read).
+                let known = if is_get {
+                    let items = self.visible_items(plugin, member, slot_page);
+                    // Only a read-only GET uses remembered answers: a GET that writes (a
+                    // read marker) must show what it wrote, and an answer that includes a
+                    // write that may still roll back must not be remembered.
+                    let cacheable = (access == Access::ReadOnly)
+                        .then(|| self.cacheable(plugin, community, member, slot_page))
+                        .flatten();
+                    let now = ctx.now;
+                    let fills = if items.is_empty() {
+                        Some(Vec::new())
+                    } else {
+                        self.remembered_or_asked(cacheable, now, commits, || {
+                            let result = session.call(&slots_request(ctx, slot_page, &items));
+                            health.push(self.observe(plugin, &result));
+                            slot_fills(plugin.id(), result)
+                        })
+                    };
+                    Some((plugin, fills))
+                } else {
+                    None
+                };
+                match self.templates.render_plugin(plugin.id(), &template, &data, community, member, csrf) {
+                    Ok(html) => {
+                        let slots =
+                            self.slots_with(community, Some(member), slot_page, known, &mut slots_health);
+                        PageOutcome::Render { html, title, slots }
+                    }
+                    Err(err) => {
+                        tracing::error!(plugin = plugin.id(), template, error = %err, "plugin template failed");
+                        PageOutcome::Failed
+                    }
+                }
+            }
+            Ok(PluginResponse::Page(PageResponse::Redirect { to, flash })) => {
+                PageOutcome::Redirect { to, flash }
+            }
+            Ok(PluginResponse::Error(err)) => PageOutcome::Refused(err),
+            Ok(_) | Err(_) => PageOutcome::Failed,
+        };
+        let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
+            && access != Access::ReadOnly;
+        // The transaction ends (and the turn to write passes on) before the instance is
+        // torn down.
+        let finished = session.services_mut().end(committed);
+        let services = session.finish();
+        if committed && finished.is_ok() {
+            services.send_updates();
+        }
+        for note in health {
+            self.store_health(plugin, note);
+        }
+        for (other, note) in slots_health {
+            self.store_health(other, note);
+        }
+        match finished {
+            Ok(()) => Ok(outcome),
+            Err(err @ db::DbError::GroupFailed(_)) => Err(err),
+            Err(err) => {
+                tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
+                Ok(PageOutcome::Failed)
+            }
+        }
+    }
+
+    /// Runs one job for one community until the plugin says it is done (at most 10,000
+    /// calls), each call in its own transaction, committed when the call succeeds.
+    pub fn run_job(&self, plugin: &PluginEntry, community: &Community, job: &str) -> Result<String, String> {
+        let mut summaries = Vec::new();
+        for _ in 0..10_000 {
+            if let Err(until) = plugin.breaker.admit(self.clock.now()) {
+                return Err(format!("the plugin is switched off until {}", until.0));
+            }
+            let (ctx, services) =
+                self.open_call(plugin, community, None, Access::ReadWrite).map_err(|e| e.to_string())?;
+            let (result, services) =
+                plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
+            let health = self.observe(plugin, &result);
+            // The transaction ends before the breaker's change is stored (see `HealthNote`).
+            let done = match result {
+                Ok(PluginResponse::JobDone { summary, more }) => {
+                    services.commit().map(|()| (summary, more)).map_err(|e| e.to_string())
+                }
+                failed => {
+                    let _ = services.rollback();
+                    Err(match failed {
+                        Ok(PluginResponse::Error(err)) => err.to_string(),
+                        Ok(_) => "answered with something other than a job result".into(),
+                        Err(err) => err.to_string(),
+                    })
+                }
+            };
+            self.store_health(plugin, health);
+            match done {
+                Ok((summary, more)) => {
+                    summaries.push(summary);
+                    if !more {
+                        return Ok(summaries.join("; "));
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err("still had more to do after 10,000 calls".into())
+    }
+}
