@@ -111,10 +111,10 @@ pub use request::{
     PluginRequest, PluginResponse, SlotFill, SlotFills, SlotName, SlotPage, Template, TemplateData,
 };
 
-/// The README's plugin guide (its `rust` code blocks) compiles as doc tests, so the guide
-/// cannot drift from the SDK.
+/// The plugin guide `docs/plugin-first-steps.md` (its `rust` code blocks) compiles as doc
+/// tests, so the guide cannot drift from the SDK.
 #[cfg(all(doctest, feature = "guest"))]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../docs/plugin-first-steps.md")]
 pub struct ReadmeGuide;
 
 /// The ABI version this crate describes. A module's `portal_abi_version` export and its
