@@ -1,82 +1,22 @@
-//! Emails: the invitation email sent at once, and the digest job that sends each
+//! The digest job: it sends each
 //! opted-in member ONE email per interval about all their conversations with unread
 //! messages (their own and those of the groups they administer, the new ones first), only
 //! when something arrived that no earlier email covered. Nobody who may not use
 //! Conversations in the community is emailed.
 
+use crate::call::host_error;
 use crate::directory::{self, Names};
-use crate::pages::host_error;
+use crate::emails::{opted_in, readers};
 use crate::store::{self, Pending};
 use plugin_api::guest::host;
 use plugin_api::{ActorRef, Context, EmailKind, EmailOptions, PluginError, TemplateData, UserId};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The preference that allows the invitation email.
-pub const INVITATIONS_PREFERENCE: &str = "email_invitations";
 /// The preference that allows the digest email.
 pub const DIGEST_PREFERENCE: &str = "email_digest";
 /// Participants (members or groups) handled per job call.
 const ACTORS_PER_CALL: u32 = 20;
-
-/// The members who read for `actor`: the member, or a group's admins.
-fn readers(actor: ActorRef) -> Result<Vec<UserId>, PluginError> {
-    match actor {
-        ActorRef::User(u) => Ok(vec![u]),
-        ActorRef::Group(g) => directory::group_admins(g),
-    }
-}
-
-/// Which of `users` allow the emails that `preference` governs.
-fn opted_in(users: &[UserId], preference: &str) -> Result<Vec<UserId>, PluginError> {
-    let prefs = host::preferences(users.to_vec(), vec![preference.into()]).map_err(host_error)?;
-    Ok(users
-        .iter()
-        .copied()
-        .filter(|u| prefs.get(u).and_then(|p| p.get(preference)) != Some(&false))
-        .collect())
-}
-
-/// Emails the other participants of a new conversation about its first message, and marks
-/// that message as emailed for them so the digest does not repeat it.
-pub fn invitation_emails(
-    ctx: &Context,
-    conversation: i64,
-    others: &[ActorRef],
-    message: i64,
-    body: &str,
-    invited: bool,
-) -> Result<(), PluginError> {
-    let from = ctx.viewer.as_ref().map(|v| v.name.clone()).unwrap_or_default();
-    let me = ctx.viewer.as_ref().map(|v| v.id);
-    for actor in others {
-        let users: Vec<UserId> = readers(*actor)?.into_iter().filter(|u| Some(*u) != me).collect();
-        let able = directory::users_who_use(&users)?;
-        let users: Vec<UserId> = users.into_iter().filter(|u| able.contains(u)).collect();
-        for user in opted_in(&users, INVITATIONS_PREFERENCE)? {
-            let subject = if invited {
-                format!("{from} invited you to a conversation")
-            } else {
-                format!("{from} wrote to you")
-            };
-            let data = json!({
-                "from": from,
-                "invited": invited,
-                "preview": directory::preview(body),
-                "link": format!("/conversations/{conversation}"),
-            });
-            let options = EmailOptions {
-                preference: Some(INVITATIONS_PREFERENCE.into()),
-                kind: EmailKind::Notification,
-                thread: Some(format!("conversation/{conversation}")),
-            };
-            host::send_email_with(user, &subject, "invitation", TemplateData(data), options)
-                .map_err(host_error)?;
-        }
-        store::mark_digested(conversation, *actor, message).map_err(host_error)?;
-    }
-    Ok(())
-}
 
 /// One call of the digest job: the readers of up to `ACTORS_PER_CALL` participants with
 /// something new, each sent ONE email covering their own conversations and those of every
@@ -205,7 +145,7 @@ fn entries(
             "new_messages": count,
             "new": fresh,
             "group": match actor { ActorRef::Group(_) => Some(names_group(actor)?), ActorRef::User(_) => None },
-            "preview": last.first().map(|m| directory::preview(&m.body)).unwrap_or_default(),
+            "preview": last.first().map(|m| crate::rules::preview(&m.body)).unwrap_or_default(),
             "link": format!("/conversations/{}{}", p.conversation, match actor { ActorRef::Group(g) => format!("?as=group:{g}"), ActorRef::User(_) => String::new() }),
         }));
     }

@@ -1,7 +1,7 @@
 //! Names and groups from the host's directory: who the participants are, which groups the
 //! viewer administers, and short previews of messages.
 
-use crate::pages::host_error;
+use crate::call::host_error;
 use plugin_api::guest::host;
 use plugin_api::{ActorRef, Context, GroupId, GroupInfo, PluginError, UserId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,16 +60,6 @@ pub fn admin_groups(ctx: &Context) -> Result<Vec<GroupInfo>, PluginError> {
 /// The admins of a group.
 pub fn group_admins(group: GroupId) -> Result<Vec<UserId>, PluginError> {
     Ok(host::groups(vec![group]).map_err(host_error)?.into_iter().flat_map(|g| g.admins).collect())
-}
-
-/// The first 100 characters of a message, on one line.
-pub fn preview(body: &str) -> String {
-    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 100 {
-        format!("{}…", line.chars().take(99).collect::<String>())
-    } else {
-        line
-    }
 }
 
 /// Display names and initials of members and groups.

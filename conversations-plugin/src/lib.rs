@@ -4,9 +4,12 @@
 //! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
 //! [`directory`]; times come from `plugin_api::time`.
 
+pub mod call;
 pub mod digest;
 pub mod directory;
+pub mod emails;
 pub mod pages;
+pub mod reach;
 pub mod rules;
 pub mod slots;
 pub mod store;

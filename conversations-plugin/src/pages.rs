@@ -2,14 +2,16 @@
 //! Every rule is checked here, on the server: who may see a conversation (participants
 //! only; anyone else gets "not found"), who may send, limits, blocks and preferences.
 
+use crate::call::{host_error, me, viewer_name};
 use crate::directory::{self, Names};
+use crate::reach::{contact_refusal, notify_others, publish_change, unusable};
 use crate::rules::{self, ParticipantState};
 use crate::store::{self, Participant};
 use plugin_api::guest::host;
 use plugin_api::time::Moment;
 use plugin_api::{
-    ActorRef, Context, Flash, FlashKind, HostError, HttpMethod, PageRequest, PageResponse, PluginError,
-    TemplateData, UserId,
+    ActorRef, Context, Flash, FlashKind, HttpMethod, PageRequest, PageResponse, PluginError, TemplateData,
+    UserId,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -20,11 +22,6 @@ const INBOX_PAGE: u32 = 20;
 const THREAD_PAGE: u32 = 50;
 /// Directory results on the compose page.
 const SEARCH_LIMIT: u32 = 10;
-
-/// A failed host call: logged, shown as an internal error.
-pub fn host_error(err: HostError) -> PluginError {
-    PluginError::internal(err.to_string())
-}
 
 /// Dispatches a page request by route name.
 pub fn route(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
@@ -51,11 +48,6 @@ fn render<T: Serialize>(template: &str, title: &str, data: &T) -> Result<PageRes
 
 fn redirect(to: String, kind: FlashKind, message: &str) -> Result<PageResponse, PluginError> {
     Ok(PageResponse::Redirect { to, flash: Some(Flash { kind, message: message.to_owned() }) })
-}
-
-/// The signed-in member.
-pub fn me(ctx: &Context) -> Result<UserId, PluginError> {
-    ctx.viewer.as_ref().map(|v| v.id).ok_or_else(PluginError::not_found)
 }
 
 fn max_length(ctx: &Context) -> usize {
@@ -124,114 +116,6 @@ fn others_states(parts: &[Participant], mine: &Participant) -> Vec<ParticipantSt
     parts.iter().filter(|p| p.actor != mine.actor).map(|p| p.state).collect()
 }
 
-/// Why these people cannot be in one conversation with the viewer, naming whom: a block
-/// between any two of them, the viewer included (in a conversation of any size), or a
-/// member who does not accept direct messages. Blocks and the preference read alike, so
-/// nobody learns that they were blocked.
-fn contact_refusal(me: UserId, others: &[ActorRef], names: &Names) -> Result<Option<String>, PluginError> {
-    let users: Vec<UserId> =
-        others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
-    let mut everyone = users.clone();
-    everyone.push(me);
-    let name = |u: UserId| names.name(ActorRef::User(u));
-    if let Some((blocker, blocked)) = store::blocks_among(&everyone).map_err(host_error)?.first().copied() {
-        return Ok(Some(if blocker == me {
-            format!("You blocked {}; unblock them to write to them.", name(blocked))
-        } else {
-            directory::refuses_direct(&name(blocker))
-        }));
-    }
-    if users.is_empty() {
-        return Ok(None);
-    }
-    let prefs =
-        host::preferences(users.clone(), vec!["accept_direct_messages".into()]).map_err(host_error)?;
-    let refusing =
-        users.iter().find(|u| prefs.get(u).and_then(|p| p.get("accept_direct_messages")) == Some(&false));
-    Ok(refusing.map(|u| directory::refuses_direct(&name(*u))))
-}
-
-/// Why one of `others` cannot be in a conversation here at all, naming them: a member who
-/// may not use Conversations in this community, or a group none of whose admins may.
-fn unusable(others: &[ActorRef], names: &Names) -> Result<Option<String>, PluginError> {
-    let users: Vec<UserId> =
-        others.iter().filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None }).collect();
-    let able = directory::users_who_use(&users)?;
-    if let Some(u) = users.iter().find(|u| !able.contains(u)) {
-        return Ok(Some(directory::does_not_use(&names.name(ActorRef::User(*u)))));
-    }
-    let groups: Vec<plugin_api::GroupId> =
-        others.iter().filter_map(|a| if let ActorRef::Group(g) = a { Some(*g) } else { None }).collect();
-    let in_use = directory::groups_in_use(&groups)?;
-    Ok(groups
-        .iter()
-        .find(|g| !in_use.contains(g))
-        .map(|g| directory::does_not_use(&names.name(ActorRef::Group(*g)))))
-}
-
-/// The members who read the conversation for these participants: the member, or a
-/// group's admins. Sorted, without duplicates.
-fn members_of<'a>(parts: impl Iterator<Item = &'a Participant>) -> Result<Vec<UserId>, PluginError> {
-    let mut users = Vec::new();
-    for p in parts {
-        match p.actor {
-            ActorRef::User(u) => users.push(u),
-            ActorRef::Group(g) => users.extend(directory::group_admins(g)?),
-        }
-    }
-    users.sort();
-    users.dedup();
-    Ok(users)
-}
-
-fn is_in(p: &Participant) -> bool {
-    matches!(p.state, ParticipantState::Active | ParticipantState::Invited)
-}
-
-/// Tells everyone who reads conversation `id` (its active and invited participants, the
-/// acting member included) that it changed: their open pages refresh the conversation,
-/// their inbox and their header badges.
-fn publish_change(parts: &[Participant], id: i64) -> Result<(), PluginError> {
-    let readers = members_of(parts.iter().filter(|p| is_in(p)))?;
-    host::publish(readers, vec![format!("conversation/{id}")]).map_err(host_error)
-}
-
-/// Tells the other participants (the admins, for a group) in the portal, as their
-/// preferences allow, and refreshes every reader's open pages.
-fn notify_others(
-    ctx: &Context,
-    parts: &[Participant],
-    sender: ActorRef,
-    text: &str,
-    id: i64,
-) -> Result<(), PluginError> {
-    publish_change(parts, id)?;
-    let me = me(ctx)?;
-    let mut users = members_of(parts.iter().filter(|p| p.actor != sender && !p.muted && is_in(p)))?;
-    users.retain(|u| *u != me);
-    // Nobody who may not use Conversations here, and nobody who blocked the sender, is told.
-    let able = directory::users_who_use(&users)?;
-    let mut everyone = users.clone();
-    everyone.push(me);
-    let blockers: Vec<UserId> = store::blocks_among(&everyone)
-        .map_err(host_error)?
-        .into_iter()
-        .filter(|(_, blocked)| *blocked == me)
-        .map(|(blocker, _)| blocker)
-        .collect();
-    users.retain(|u| able.contains(u) && !blockers.contains(u));
-    if users.is_empty() {
-        return Ok(());
-    }
-    let prefs = host::preferences(users.clone(), vec!["in_app_notifications".into()]).map_err(host_error)?;
-    for user in users {
-        if prefs.get(&user).and_then(|p| p.get("in_app_notifications")) != Some(&false) {
-            host::notify(user, text, &format!("/conversations/{id}")).map_err(host_error)?;
-        }
-    }
-    Ok(())
-}
-
 #[derive(Serialize)]
 struct InboxLine {
     href: String,
@@ -256,7 +140,7 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != acting).collect();
         let names = Names::load(&others)?;
         let last = store::messages(entry.conversation, None, 1).map_err(host_error)?;
-        let preview = last.first().map(|m| directory::preview(&m.body)).unwrap_or_default();
+        let preview = last.first().map(|m| rules::preview(&m.body)).unwrap_or_default();
         let unread = if entry.unread {
             store::unread_messages(entry.conversation, entry.last_read, me).map_err(host_error)?
         } else {
@@ -453,7 +337,7 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
     let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
     let id = store::create(ctx.community.id, acting, &key, &others, state, ctx.now).map_err(host_error)?;
     let first = store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
-    crate::digest::invitation_emails(ctx, id, &others, first, &body, require_acceptance)?;
+    crate::emails::invitation_emails(ctx, id, &others, first, &body, require_acceptance)?;
     let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
     let text = if require_acceptance {
         format!("{} invited you to a conversation", viewer_name(ctx))
@@ -462,10 +346,6 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
     };
     notify_others(ctx, &parts, acting, &text, id)?;
     redirect(format!("/conversations/{id}{}", as_query(acting)), FlashKind::Success, "Your message is sent.")
-}
-
-fn viewer_name(ctx: &Context) -> String {
-    ctx.viewer.as_ref().map(|v| v.name.clone()).unwrap_or_default()
 }
 
 fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {

@@ -245,6 +245,16 @@ fn find_url(text: &str) -> Option<usize> {
     }
 }
 
+/// The first 100 characters of a message, on one line.
+pub fn preview(body: &str) -> String {
+    let line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 100 {
+        format!("{}…", line.chars().take(99).collect::<String>())
+    } else {
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //! conversations and those of the groups they administer, counted apart in the avatar
 //! menu), and the profile and group buttons with their disabled reasons.
 
+use crate::call::{host_error, me};
 use crate::directory::{self, Names, REFUSES_DIRECT};
-use crate::pages::{host_error, me};
 use crate::store;
 use plugin_api::guest::host;
 use plugin_api::{ActorRef, Context, PluginError, SlotFill, SlotFills, SlotPage, UserId};

@@ -62,6 +62,9 @@ pub trait Plugin {
 /// `portal_handle` export runs; it is public so tests and benchmarks can call a plugin
 /// natively, through the same codec, without wasm.
 pub fn dispatch<P: Plugin>(input: &[u8]) -> Vec<u8> {
+    // Panics reach the host's log before the trap (installed once, on wasm32).
+    #[cfg(target_arch = "wasm32")]
+    host::install_panic_hook();
     let response = match codec::decode::<PluginRequest>(input) {
         Ok(request) => answer::<P>(request),
         Err(err) => PluginResponse::Error(PluginError::internal(format!(

@@ -69,7 +69,6 @@ fn give(bytes: Vec<u8>) -> u64 {
 /// Runs `portal_handle`: takes the request buffer, answers it with `dispatch`, and hands
 /// the response buffer to the host.
 pub fn handle(ptr: u32, len: u32, dispatch: fn(&[u8]) -> Vec<u8>) -> u64 {
-    super::host::install_panic_hook();
     let input = take(ptr, len);
     let output = dispatch(&input);
     drop(input);
