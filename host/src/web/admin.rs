@@ -2,7 +2,7 @@
 //! the plugins' settings for this community. Community admins only.
 
 use super::error::AppError;
-use super::{Req, in_community, pairs, value};
+use super::{Req, community_page, value};
 use crate::abilities::{self, AbilityError};
 use crate::plugin_settings;
 use crate::portal::Portal;
@@ -32,53 +32,50 @@ pub async fn page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
+    community_page(portal, slug, headers, move |portal, req| {
         if req.visitor.member.is_none() {
-            return req.to_sign_in(&format!("{}/admin", req.base()));
+            return Ok(req.to_sign_in(&format!("{}/admin", req.base())));
         }
-        let result = (|| {
-            require_admin(req)?;
-            let conn = portal.db.get()?;
-            let grants = abilities::list(&conn, &req.community).map_err(AppError::internal)?;
-            let granted_somewhere: BTreeSet<&str> = grants.iter().map(|(g, _)| g.ability.as_str()).collect();
-            let requirements = portal.ability_requirements();
-            let mut plugins = Vec::new();
-            for plugin in &portal.plugins {
-                let settings = portal.settings(&conn, &req.community, plugin)?;
-                let abilities: Vec<_> = plugin
-                    .manifest()
-                    .raw
-                    .abilities
-                    .iter()
-                    .map(|a| {
-                        let granted: Vec<_> = grants
-                            .iter()
-                            .filter(|(g, _)| g.ability == a.name.as_str())
-                            .map(|(_, shown)| json!({ "grantee": shown }))
-                            .collect();
-                        let unmet = abilities::unmet(requirements, a.name.as_str(), &granted_somewhere);
-                        json!({
-                            "name": a.name, "label": a.label, "description": a.description, "grants": granted,
-                            "off": granted.is_empty(),
-                            "requires": a.requires.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
-                            "no_effect": (!granted.is_empty() && !unmet.is_empty()).then(|| unmet.join(", ")),
-                        })
+        require_admin(req)?;
+        let conn = portal.db.get()?;
+        let grants = abilities::list(&conn, &req.community).map_err(AppError::internal)?;
+        let granted_somewhere: BTreeSet<&str> = grants.iter().map(|(g, _)| g.ability.as_str()).collect();
+        let requirements = portal.ability_requirements();
+        let mut plugins = Vec::new();
+        for plugin in &portal.plugins {
+            let settings = portal.settings(&conn, &req.community, plugin)?;
+            let abilities: Vec<_> = plugin
+                .manifest()
+                .raw
+                .abilities
+                .iter()
+                .map(|a| {
+                    let granted: Vec<_> = grants
+                        .iter()
+                        .filter(|(g, _)| g.ability == a.name.as_str())
+                        .map(|(_, shown)| json!({ "grantee": shown }))
+                        .collect();
+                    let unmet = abilities::unmet(requirements, a.name.as_str(), &granted_somewhere);
+                    json!({
+                        "name": a.name, "label": a.label, "description": a.description, "grants": granted,
+                        "off": granted.is_empty(),
+                        "requires": a.requires.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                        "no_effect": (!granted.is_empty() && !unmet.is_empty()).then(|| unmet.join(", ")),
                     })
-                    .collect();
-                let settings: Vec<_> = plugin
-                    .manifest()
-                    .raw
-                    .settings
-                    .iter()
-                    .map(|(name, spec)| setting_view(name, spec, settings.get(name)))
-                    .collect();
-                plugins.push(json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities, "settings": settings }));
-            }
-            let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins, "community": req.community });
-            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &Default::default());
-            Ok(req.render(StatusCode::OK, "admin", "Administration", &data, &slots))
-        })();
-        req.respond(result)
+                })
+                .collect();
+            let settings: Vec<_> = plugin
+                .manifest()
+                .raw
+                .settings
+                .iter()
+                .map(|(name, spec)| setting_view(name, spec, settings.get(name)))
+                .collect();
+            plugins.push(json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities, "settings": settings }));
+        }
+        let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins, "community": req.community });
+        let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &Default::default());
+        Ok(req.render(StatusCode::OK, "admin", "Administration", &data, &slots))
     })
     .await
 }
@@ -125,49 +122,45 @@ pub async fn abilities(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let form = pairs(&body);
-        let result = (|| {
-            require_admin(req)?;
-            req.check_csrf(&form)?;
-            let ability = value(&form, "ability").unwrap_or_default();
-            let grantee = value(&form, "grantee").unwrap_or_default();
-            let known = portal.declared_abilities();
-            let txn = portal.db.write()?;
-            let outcome = match value(&form, "action") {
-                Some("grant") => {
-                    abilities::grant(&txn, &req.community, &known, ability, grantee, portal.clock.now()).map(
-                        |added| {
-                            if added {
-                                format!("Granted {ability} to {grantee}.")
-                            } else {
-                                format!("{grantee} already had {ability}.")
-                            }
-                        },
-                    )
-                }
-                Some("revoke") => {
-                    abilities::revoke(&txn, &req.community, &known, ability, grantee).map(|removed| {
-                        if removed {
-                            format!("Revoked {ability} from {grantee}.")
+    community_page(portal, slug, headers, move |portal, req| {
+        require_admin(req)?;
+        let form = req.form(&body)?;
+        let ability = value(&form, "ability").unwrap_or_default();
+        let grantee = value(&form, "grantee").unwrap_or_default();
+        let known = portal.declared_abilities();
+        let txn = portal.db.write()?;
+        let outcome = match value(&form, "action") {
+            Some("grant") => {
+                abilities::grant(&txn, &req.community, &known, ability, grantee, portal.clock.now()).map(
+                    |added| {
+                        if added {
+                            format!("Granted {ability} to {grantee}.")
                         } else {
-                            format!("{grantee} did not have {ability}.")
+                            format!("{grantee} already had {ability}.")
                         }
-                    })
-                }
-                _ => return Err(AppError::bad_request("Choose grant or revoke.")),
-            };
-            let flash = match outcome {
-                Ok(message) => {
-                    txn.commit()?;
-                    Flash { kind: FlashKind::Success, message }
-                }
-                Err(AbilityError::Db(e)) => return Err(e.into()),
-                Err(e) => Flash { kind: FlashKind::Error, message: e.to_string() },
-            };
-            Ok(req.redirect("/admin", Some(&flash)))
-        })();
-        req.respond(result)
+                    },
+                )
+            }
+            Some("revoke") => {
+                abilities::revoke(&txn, &req.community, &known, ability, grantee).map(|removed| {
+                    if removed {
+                        format!("Revoked {ability} from {grantee}.")
+                    } else {
+                        format!("{grantee} did not have {ability}.")
+                    }
+                })
+            }
+            _ => return Err(AppError::bad_request("Choose grant or revoke.")),
+        };
+        let flash = match outcome {
+            Ok(message) => {
+                txn.commit()?;
+                Flash { kind: FlashKind::Success, message }
+            }
+            Err(AbilityError::Db(e)) => return Err(e.into()),
+            Err(e) => Flash { kind: FlashKind::Error, message: e.to_string() },
+        };
+        Ok(req.redirect("/admin", Some(&flash)))
     })
     .await
 }
@@ -179,36 +172,31 @@ pub async fn settings(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let form = pairs(&body);
-        let result = (|| {
-            require_admin(req)?;
-            req.check_csrf(&form)?;
-            let plugin_id = value(&form, "plugin").unwrap_or_default();
-            let plugin =
-                portal.plugins.iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
-            let txn = portal.db.write()?;
-            let mut errors = Vec::new();
-            for name in plugin.manifest().raw.settings.keys() {
-                let raw = value(&form, name).unwrap_or_default();
-                match plugin_settings::set(&txn, &req.community, plugin.manifest(), name, raw) {
-                    Ok(()) => {}
-                    Err(plugin_settings::SettingError::Db(e)) => return Err(e.into()),
-                    Err(e) => errors.push(e.to_string()),
-                }
+    community_page(portal, slug, headers, move |portal, req| {
+        require_admin(req)?;
+        let form = req.form(&body)?;
+        let plugin_id = value(&form, "plugin").unwrap_or_default();
+        let plugin = portal.plugins.iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
+        let txn = portal.db.write()?;
+        let mut errors = Vec::new();
+        for name in plugin.manifest().raw.settings.keys() {
+            let raw = value(&form, name).unwrap_or_default();
+            match plugin_settings::set(&txn, &req.community, plugin.manifest(), name, raw) {
+                Ok(()) => {}
+                Err(plugin_settings::SettingError::Db(e)) => return Err(e.into()),
+                Err(e) => errors.push(e.to_string()),
             }
-            txn.commit()?;
-            let flash = if errors.is_empty() {
-                Flash {
-                    kind: FlashKind::Success,
-                    message: format!("Saved the settings of {}.", plugin.manifest().raw.name),
-                }
-            } else {
-                Flash { kind: FlashKind::Error, message: format!("Not saved: {}", errors.join("; ")) }
-            };
-            Ok(req.redirect("/admin", Some(&flash)))
-        })();
-        req.respond(result)
+        }
+        txn.commit()?;
+        let flash = if errors.is_empty() {
+            Flash {
+                kind: FlashKind::Success,
+                message: format!("Saved the settings of {}.", plugin.manifest().raw.name),
+            }
+        } else {
+            Flash { kind: FlashKind::Error, message: format!("Not saved: {}", errors.join("; ")) }
+        };
+        Ok(req.redirect("/admin", Some(&flash)))
     })
     .await
 }

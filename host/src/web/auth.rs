@@ -3,7 +3,7 @@
 
 use super::error::AppError;
 use super::session::{self, SESSION_COOKIE};
-use super::{Req, in_community, is_local_path, pairs, value};
+use super::{Req, community_page, in_community, is_local_path, pairs, value};
 use crate::db;
 use crate::portal::{Portal, Slots};
 use axum::Extension;
@@ -65,67 +65,63 @@ pub async fn sign_in(
     RawForm(body): RawForm,
 ) -> Response {
     let address = client.map(|Extension(ConnectInfo(addr))| addr.ip());
-    in_community(portal, slug, headers, move |portal, req| {
-        let form = pairs(&body);
-        let result = (|| {
-            req.check_csrf(&form)?;
-            let email = value(&form, "email").unwrap_or_default().trim();
-            let password = value(&form, "password").unwrap_or_default();
-            let next = next_target(req, value(&form, "next"));
-            let limits = &portal.config.web.sign_in;
-            let window = Duration::from_secs(limits.window_seconds);
-            let account_key = format!("sign-in:{}:{}", req.community.id, email.to_lowercase());
-            let address_key = address.map(|ip| format!("sign-in-from:{ip}"));
-            let allowed = portal.limits.check(&account_key, limits.failures_per_account).and_then(|()| {
-                address_key
-                    .as_ref()
-                    .map_or(Ok(()), |key| portal.limits.take(key, limits.attempts_per_address, window))
-            });
-            if let Err(limited) = allowed {
-                tracing::warn!(community = %req.community.slug, ?address, "sign-in rate limited");
-                return Ok(super::plugin_routes::too_many_requests(
+    community_page(portal, slug, headers, move |portal, req| {
+        let form = req.form(&body)?;
+        let email = value(&form, "email").unwrap_or_default().trim();
+        let password = value(&form, "password").unwrap_or_default();
+        let next = next_target(req, value(&form, "next"));
+        let limits = &portal.config.web.sign_in;
+        let window = Duration::from_secs(limits.window_seconds);
+        let account_key = format!("sign-in:{}:{}", req.community.id, email.to_lowercase());
+        let address_key = address.map(|ip| format!("sign-in-from:{ip}"));
+        let allowed = portal.limits.check(&account_key, limits.failures_per_account).and_then(|()| {
+            address_key
+                .as_ref()
+                .map_or(Ok(()), |key| portal.limits.take(key, limits.attempts_per_address, window))
+        });
+        if let Err(limited) = allowed {
+            tracing::warn!(community = %req.community.slug, ?address, "sign-in rate limited");
+            return Ok(super::plugin_routes::too_many_requests(
+                req,
+                limited,
+                "Too many sign-in attempts. Please wait before trying again.",
+            ));
+        }
+        let conn = portal.db.get()?;
+        let found = db::users::by_email_with_hash(&conn, req.community.id, email)?;
+        let user = match found {
+            Some((user, hash)) if crate::auth::verify_password(password, &hash) => {
+                portal.limits.clear(&account_key);
+                user
+            }
+            _ => {
+                portal.limits.record(&account_key, window);
+                return Ok(form_page(
                     req,
-                    limited,
-                    "Too many sign-in attempts. Please wait before trying again.",
+                    StatusCode::UNAUTHORIZED,
+                    email,
+                    &next,
+                    Some("That email and password do not match an account of this community."),
                 ));
             }
-            let conn = portal.db.get()?;
-            let found = db::users::by_email_with_hash(&conn, req.community.id, email)?;
-            let user = match found {
-                Some((user, hash)) if crate::auth::verify_password(password, &hash) => {
-                    portal.limits.clear(&account_key);
-                    user
-                }
-                _ => {
-                    portal.limits.record(&account_key, window);
-                    return Ok(form_page(
-                        req,
-                        StatusCode::UNAUTHORIZED,
-                        email,
-                        &next,
-                        Some("That email and password do not match an account of this community."),
-                    ));
-                }
-            };
-            // A fresh session id at every sign-in; the old session, if any, ends.
-            let id = crate::auth::random_token().map_err(AppError::internal)?;
-            let now = portal.clock.now();
-            let expires = plugin_api::Timestamp(now.0 + SESSION_DAYS * 86_400_000);
-            let txn = portal.db.write()?;
-            if let Some(old) = &req.visitor.session_id {
-                db::sessions::delete(&txn, old)?;
-            }
-            db::sessions::create(&txn, &id, user.id, now, expires)?;
-            txn.commit()?;
-            tracing::info!(user = %user.id, community = %req.community.slug, "signed in");
-            let mut response = Redirect::to(&next).into_response();
-            let cookie = session::set_cookie(portal, SESSION_COOKIE, &id, SESSION_DAYS * 86_400);
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            Ok(response)
-        })();
-        req.respond(result)
+        };
+        // A fresh session id at every sign-in; the old session, if any, ends.
+        let id = crate::auth::random_token().map_err(AppError::internal)?;
+        let now = portal.clock.now();
+        let expires = plugin_api::Timestamp(now.0 + SESSION_DAYS * 86_400_000);
+        let txn = portal.db.write()?;
+        if let Some(old) = &req.visitor.session_id {
+            db::sessions::delete(&txn, old)?;
+        }
+        db::sessions::create(&txn, &id, user.id, now, expires)?;
+        txn.commit()?;
+        tracing::info!(user = %user.id, community = %req.community.slug, "signed in");
+        let mut response = Redirect::to(&next).into_response();
+        let cookie = session::set_cookie(portal, SESSION_COOKIE, &id, SESSION_DAYS * 86_400);
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(response)
     })
     .await
 }
@@ -137,26 +133,20 @@ pub async fn sign_out(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let form = pairs(&body);
-        let result = (|| {
-            req.check_csrf(&form)?;
-            if let Some(id) = &req.visitor.session_id {
-                let txn = portal.db.write()?;
-                db::sessions::delete(&txn, id)?;
-                txn.commit()?;
-            }
-            let flash = plugin_api::Flash {
-                kind: plugin_api::FlashKind::Info,
-                message: "You are signed out.".into(),
-            };
-            let mut response = req.redirect("", Some(&flash));
-            if let Ok(value) = HeaderValue::from_str(&session::set_cookie(portal, SESSION_COOKIE, "", 0)) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            Ok(response)
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        req.form(&body)?;
+        if let Some(id) = &req.visitor.session_id {
+            let txn = portal.db.write()?;
+            db::sessions::delete(&txn, id)?;
+            txn.commit()?;
+        }
+        let flash =
+            plugin_api::Flash { kind: plugin_api::FlashKind::Info, message: "You are signed out.".into() };
+        let mut response = req.redirect("", Some(&flash));
+        if let Ok(value) = HeaderValue::from_str(&session::set_cookie(portal, SESSION_COOKIE, "", 0)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(response)
     })
     .await
 }

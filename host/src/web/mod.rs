@@ -214,6 +214,18 @@ pub async fn in_community(
     .await
 }
 
+/// A page (or form POST) of a community: runs `page` for the community and the visitor
+/// and shows its error, if it fails, inside the layout. Every handler that can fail is
+/// written as one `page` returning `Result`; a form reads its fields with [`Req::form`].
+pub async fn community_page(
+    portal: Arc<Portal>,
+    slug: String,
+    headers: HeaderMap,
+    page: impl FnOnce(&Portal, &Req<'_>) -> Result<Response, AppError> + Send + 'static,
+) -> Response {
+    in_community(portal, slug, headers, move |portal, req| req.respond(page(portal, req))).await
+}
+
 /// One request to a community's pages: the portal, the community and the visitor.
 pub struct Req<'p> {
     /// The portal.
@@ -383,6 +395,14 @@ impl<'p> Req<'p> {
         if let Ok(value) = HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
+    }
+
+    /// The fields of a submitted form (`application/x-www-form-urlencoded`), once its CSRF
+    /// token is checked: every form POST of the portal reads its fields this way.
+    pub fn form(&self, body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
+        let form = pairs(body);
+        self.check_csrf(&form)?;
+        Ok(form)
     }
 
     /// Checks the CSRF token of a submitted form.

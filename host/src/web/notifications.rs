@@ -2,7 +2,7 @@
 //! header's bell (in the layout) shows the unread count.
 
 use super::error::AppError;
-use super::{in_community, pairs, value};
+use super::{community_page, pairs, value};
 use crate::db;
 use crate::portal::Portal;
 use axum::extract::{Path, RawForm, RawQuery, State};
@@ -23,45 +23,41 @@ pub async fn page(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
+    community_page(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
-            return req.to_sign_in(&format!("{}/notifications", req.base()));
+            return Ok(req.to_sign_in(&format!("{}/notifications", req.base())));
         };
         let query = pairs(query.unwrap_or_default().as_bytes());
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let page =
-                value(&query, "page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1).clamp(1, 10_000);
-            let total = db::notifications::count(&conn, member.user.id)?;
-            let list = db::notifications::list(&conn, member.user.id, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
-            let now = portal.clock.now();
-            let items: Vec<_> = list
-                .iter()
-                .map(|n| {
-                    json!({
-                        "id": n.id,
-                        "text": n.text,
-                        "href": format!("{}{}", req.base(), n.link),
-                        "when": plugin_api::time::Moment::of(n.created_at, now),
-                        "read": n.read,
-                    })
+        let conn = portal.db.get()?;
+        let page = value(&query, "page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(1).clamp(1, 10_000);
+        let total = db::notifications::count(&conn, member.user.id)?;
+        let list = db::notifications::list(&conn, member.user.id, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
+        let now = portal.clock.now();
+        let items: Vec<_> = list
+            .iter()
+            .map(|n| {
+                json!({
+                    "id": n.id,
+                    "text": n.text,
+                    "href": format!("{}{}", req.base(), n.link),
+                    "when": plugin_api::time::Moment::of(n.created_at, now),
+                    "read": n.read,
                 })
-                .collect();
-            let pages = total.div_ceil(PAGE_SIZE).max(1);
-            let data = json!({
-                "base": req.base(),
-                "csrf": req.visitor.csrf,
-                "notifications": items,
-                "any_unread": list.iter().any(|n| !n.read),
-                "page": page,
-                "pages": pages,
-                "prev": (page > 1).then(|| format!("{}/notifications?page={}", req.base(), page - 1)),
-                "next": (page < pages).then(|| format!("{}/notifications?page={}", req.base(), page + 1)),
-            });
-            let slots = portal.slots(&req.community, Some(&member), &SlotPage::default());
-            Ok(req.render(StatusCode::OK, "notifications", "Notifications", &data, &slots))
-        })();
-        req.respond(result)
+            })
+            .collect();
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        let data = json!({
+            "base": req.base(),
+            "csrf": req.visitor.csrf,
+            "notifications": items,
+            "any_unread": list.iter().any(|n| !n.read),
+            "page": page,
+            "pages": pages,
+            "prev": (page > 1).then(|| format!("{}/notifications?page={}", req.base(), page - 1)),
+            "next": (page < pages).then(|| format!("{}/notifications?page={}", req.base(), page + 1)),
+        });
+        let slots = portal.slots(&req.community, Some(&member), &SlotPage::default());
+        Ok(req.render(StatusCode::OK, "notifications", "Notifications", &data, &slots))
     })
     .await
 }
@@ -73,35 +69,30 @@ pub async fn mark_read(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
+    community_page(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
-            return req.to_sign_in(&format!("{}/notifications", req.base()));
+            return Ok(req.to_sign_in(&format!("{}/notifications", req.base())));
         };
-        let form = pairs(&body);
-        let result = (|| {
-            req.check_csrf(&form)?;
-            let now = portal.clock.now();
-            // The member's other open pages refresh their bell.
-            let refresh_bell =
-                || portal.live.send(req.community.id, [(member.user.id, LiveUpdate::default())]);
-            let txn = portal.db.write()?;
-            if value(&form, "all").is_some() {
-                db::notifications::mark_all_read(&txn, member.user.id, now)?;
-                txn.commit()?;
-                refresh_bell();
-                let flash =
-                    Flash { kind: FlashKind::Success, message: "All notifications are marked read.".into() };
-                return Ok(req.redirect("/notifications", Some(&flash)));
-            }
-            let id = value(&form, "id").and_then(|id| id.parse().ok()).ok_or_else(AppError::not_found)?;
-            if !db::notifications::mark_read(&txn, member.user.id, id, now)? {
-                return Err(AppError::not_found());
-            }
+        let form = req.form(&body)?;
+        let now = portal.clock.now();
+        // The member's other open pages refresh their bell.
+        let refresh_bell = || portal.live.send(req.community.id, [(member.user.id, LiveUpdate::default())]);
+        let txn = portal.db.write()?;
+        if value(&form, "all").is_some() {
+            db::notifications::mark_all_read(&txn, member.user.id, now)?;
             txn.commit()?;
             refresh_bell();
-            Ok(req.redirect("/notifications", None))
-        })();
-        req.respond(result)
+            let flash =
+                Flash { kind: FlashKind::Success, message: "All notifications are marked read.".into() };
+            return Ok(req.redirect("/notifications", Some(&flash)));
+        }
+        let id = value(&form, "id").and_then(|id| id.parse().ok()).ok_or_else(AppError::not_found)?;
+        if !db::notifications::mark_read(&txn, member.user.id, id, now)? {
+            return Err(AppError::not_found());
+        }
+        txn.commit()?;
+        refresh_bell();
+        Ok(req.redirect("/notifications", None))
     })
     .await
 }

@@ -2,7 +2,7 @@
 //! directory with search, member profiles and group pages.
 
 use super::error::AppError;
-use super::{blocking, in_community};
+use super::{blocking, community_page};
 use crate::db::{self, communities};
 use crate::portal::Portal;
 use axum::extract::{Path, Query, State};
@@ -56,22 +56,19 @@ pub async fn home(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let members = db::users::count_matching(&conn, req.community.id, "")?;
-            let groups = db::groups::search(&conn, req.community.id, "", 50)?;
-            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &SlotPage::default());
-            let data = serde_json::json!({
-                "community": req.community,
-                "base": req.base(),
-                "members": members,
-                "groups": groups,
-                "signed_in": req.visitor.member.is_some(),
-            });
-            Ok(req.render(StatusCode::OK, "home", &req.community.name, &data, &slots))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let conn = portal.db.get()?;
+        let members = db::users::count_matching(&conn, req.community.id, "")?;
+        let groups = db::groups::search(&conn, req.community.id, "", 50)?;
+        let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &SlotPage::default());
+        let data = serde_json::json!({
+            "community": req.community,
+            "base": req.base(),
+            "members": members,
+            "groups": groups,
+            "signed_in": req.visitor.member.is_some(),
+        });
+        Ok(req.render(StatusCode::OK, "home", &req.community.name, &data, &slots))
     })
     .await
 }
@@ -92,33 +89,30 @@ pub async fn members(
     Query(query): Query<DirectoryQuery>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let q: String = query.q.trim().chars().take(100).collect();
-            let page = query.page.unwrap_or(1).clamp(1, 10_000);
-            let total = db::users::count_matching(&conn, req.community.id, &q)?;
-            let users = db::users::search(&conn, req.community.id, &q, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
-            let pages = total.div_ceil(PAGE_SIZE).max(1);
-            let link = |p: u32| {
-                let query = serde_urlencoded::to_string([("q", q.as_str()), ("page", &p.to_string())])
-                    .unwrap_or_default();
-                format!("{}/members?{query}", req.base())
-            };
-            let data = serde_json::json!({
-                "base": req.base(),
-                "q": q,
-                "total": total,
-                "members": users.iter().map(MemberView::of).collect::<Vec<_>>(),
-                "page": page,
-                "pages": pages,
-                "prev": (page > 1).then(|| link(page - 1)),
-                "next": (page < pages).then(|| link(page + 1)),
-            });
-            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &SlotPage::default());
-            Ok(req.render(StatusCode::OK, "members", "Members", &data, &slots))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let conn = portal.db.get()?;
+        let q: String = query.q.trim().chars().take(100).collect();
+        let page = query.page.unwrap_or(1).clamp(1, 10_000);
+        let total = db::users::count_matching(&conn, req.community.id, &q)?;
+        let users = db::users::search(&conn, req.community.id, &q, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        let link = |p: u32| {
+            let query = serde_urlencoded::to_string([("q", q.as_str()), ("page", &p.to_string())])
+                .unwrap_or_default();
+            format!("{}/members?{query}", req.base())
+        };
+        let data = serde_json::json!({
+            "base": req.base(),
+            "q": q,
+            "total": total,
+            "members": users.iter().map(MemberView::of).collect::<Vec<_>>(),
+            "page": page,
+            "pages": pages,
+            "prev": (page > 1).then(|| link(page - 1)),
+            "next": (page < pages).then(|| link(page + 1)),
+        });
+        let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &SlotPage::default());
+        Ok(req.render(StatusCode::OK, "members", "Members", &data, &slots))
     })
     .await
 }
@@ -129,27 +123,24 @@ pub async fn profile(
     Path((slug, nickname)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let user = db::users::by_nickname(&conn, req.community.id, &nickname)?
-                .ok_or_else(AppError::not_found)?;
-            let groups: Vec<_> = db::groups::ids_of_member(&conn, user.id)?
-                .into_iter()
-                .filter_map(|id| db::groups::by_id(&conn, req.community.id, id).ok().flatten())
-                .collect();
-            let page = SlotPage { profile: Some(user.id), group: None };
-            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &page);
-            let data = serde_json::json!({
-                "base": req.base(),
-                "member": MemberView::of(&user),
-                "groups": groups,
-                "actions": slots.profile_actions,
-                "csrf": req.visitor.csrf,
-            });
-            Ok(req.render(StatusCode::OK, "profile", &user.name, &data, &slots))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let conn = portal.db.get()?;
+        let user =
+            db::users::by_nickname(&conn, req.community.id, &nickname)?.ok_or_else(AppError::not_found)?;
+        let groups: Vec<_> = db::groups::ids_of_member(&conn, user.id)?
+            .into_iter()
+            .filter_map(|id| db::groups::by_id(&conn, req.community.id, id).ok().flatten())
+            .collect();
+        let page = SlotPage { profile: Some(user.id), group: None };
+        let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &page);
+        let data = serde_json::json!({
+            "base": req.base(),
+            "member": MemberView::of(&user),
+            "groups": groups,
+            "actions": slots.profile_actions,
+            "csrf": req.visitor.csrf,
+        });
+        Ok(req.render(StatusCode::OK, "profile", &user.name, &data, &slots))
     })
     .await
 }
@@ -160,28 +151,25 @@ pub async fn group(
     Path((slug, nickname)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let group = db::groups::by_nickname(&conn, req.community.id, &nickname)?.ok_or_else(AppError::not_found)?;
-            let members: Vec<_> = db::groups::members(&conn, group.id)?
-                .into_iter()
-                .map(|(user, role)| {
-                    serde_json::json!({ "member": MemberView::of(&user), "admin": role == db::groups::GroupRole::Admin })
-                })
-                .collect();
-            let page = SlotPage { profile: None, group: Some(group.id) };
-            let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &page);
-            let data = serde_json::json!({
-                "base": req.base(),
-                "initials": db::users::initials(&group.name),
-                "group": group,
-                "members": members,
-                "actions": slots.group_actions,
-            });
-            Ok(req.render(StatusCode::OK, "group", &group.name, &data, &slots))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let conn = portal.db.get()?;
+        let group = db::groups::by_nickname(&conn, req.community.id, &nickname)?.ok_or_else(AppError::not_found)?;
+        let members: Vec<_> = db::groups::members(&conn, group.id)?
+            .into_iter()
+            .map(|(user, role)| {
+                serde_json::json!({ "member": MemberView::of(&user), "admin": role == db::groups::GroupRole::Admin })
+            })
+            .collect();
+        let page = SlotPage { profile: None, group: Some(group.id) };
+        let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &page);
+        let data = serde_json::json!({
+            "base": req.base(),
+            "initials": db::users::initials(&group.name),
+            "group": group,
+            "members": members,
+            "actions": slots.group_actions,
+        });
+        Ok(req.render(StatusCode::OK, "group", &group.name, &data, &slots))
     })
     .await
 }

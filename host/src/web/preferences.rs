@@ -2,7 +2,7 @@
 //! preferences that the plugins the member can use declare in their manifests.
 
 use super::error::AppError;
-use super::{Req, in_community, pairs, value};
+use super::{Req, community_page, value};
 use crate::db;
 use crate::portal::Portal;
 use axum::extract::{Path, RawForm, State};
@@ -29,29 +29,25 @@ pub async fn page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
+    community_page(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
-            return req.to_sign_in(&format!("{}/settings/notifications", req.base()));
+            return Ok(req.to_sign_in(&format!("{}/settings/notifications", req.base())));
         };
-        let result = (|| {
-            let conn = portal.db.get()?;
-            let mut plugins = Vec::new();
-            for plugin in visible(portal, req) {
-                let mut prefs = Vec::new();
-                for pref in &plugin.manifest().raw.preferences {
-                    let on = db::preferences::get(&conn, member.user.id, plugin.id(), &pref.key)?
-                        .unwrap_or(pref.default);
-                    prefs.push(json!({ "key": pref.key, "label": pref.label, "on": on }));
-                }
-                plugins.push(
-                    json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "preferences": prefs }),
-                );
+        let conn = portal.db.get()?;
+        let mut plugins = Vec::new();
+        for plugin in visible(portal, req) {
+            let mut prefs = Vec::new();
+            for pref in &plugin.manifest().raw.preferences {
+                let on = db::preferences::get(&conn, member.user.id, plugin.id(), &pref.key)?
+                    .unwrap_or(pref.default);
+                prefs.push(json!({ "key": pref.key, "label": pref.label, "on": on }));
             }
-            let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins });
-            let slots = portal.slots(&req.community, Some(&member), &SlotPage::default());
-            Ok(req.render(StatusCode::OK, "preferences", "Preferences", &data, &slots))
-        })();
-        req.respond(result)
+            plugins
+                .push(json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "preferences": prefs }));
+        }
+        let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins });
+        let slots = portal.slots(&req.community, Some(&member), &SlotPage::default());
+        Ok(req.render(StatusCode::OK, "preferences", "Preferences", &data, &slots))
     })
     .await
 }
@@ -63,28 +59,22 @@ pub async fn save(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
+    community_page(portal, slug, headers, move |portal, req| {
         let Some(member) = req.visitor.member.clone() else {
-            return req.to_sign_in(&format!("{}/settings/notifications", req.base()));
+            return Ok(req.to_sign_in(&format!("{}/settings/notifications", req.base())));
         };
-        let form = pairs(&body);
-        let result = (|| {
-            req.check_csrf(&form)?;
-            let plugin_id = value(&form, "plugin").unwrap_or_default();
-            let plugin = visible(portal, req)
-                .into_iter()
-                .find(|p| p.id() == plugin_id)
-                .ok_or_else(AppError::not_found)?;
-            let txn = portal.db.write()?;
-            for pref in &plugin.manifest().raw.preferences {
-                let on = value(&form, &pref.key).is_some_and(|v| v == "on");
-                db::preferences::set(&txn, member.user.id, plugin.id(), &pref.key, on)?;
-            }
-            txn.commit()?;
-            let flash = Flash { kind: FlashKind::Success, message: "Your preferences are saved.".into() };
-            Ok(req.redirect("/settings/notifications", Some(&flash)))
-        })();
-        req.respond(result)
+        let form = req.form(&body)?;
+        let plugin_id = value(&form, "plugin").unwrap_or_default();
+        let plugin =
+            visible(portal, req).into_iter().find(|p| p.id() == plugin_id).ok_or_else(AppError::not_found)?;
+        let txn = portal.db.write()?;
+        for pref in &plugin.manifest().raw.preferences {
+            let on = value(&form, &pref.key).is_some_and(|v| v == "on");
+            db::preferences::set(&txn, member.user.id, plugin.id(), &pref.key, on)?;
+        }
+        txn.commit()?;
+        let flash = Flash { kind: FlashKind::Success, message: "Your preferences are saved.".into() };
+        Ok(req.redirect("/settings/notifications", Some(&flash)))
     })
     .await
 }

@@ -8,7 +8,7 @@
 //! member who is gone, gets 404 and changes nothing.
 
 use super::error::AppError;
-use super::{Req, in_community};
+use super::{Req, community_page};
 use crate::db;
 use crate::portal::{Portal, Slots};
 use crate::unsubscribe::Unsubscribe;
@@ -76,16 +76,12 @@ pub async fn confirm(
     Path((slug, token)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let target = target(portal, req, &token)?;
-            let conn = portal.db.get()?;
-            let on =
-                db::preferences::get(&conn, target.what.user, &target.what.plugin, &target.what.preference)?
-                    .unwrap_or(target.default);
-            Ok(page(req, &token, &target, !on, false))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let target = target(portal, req, &token)?;
+        let conn = portal.db.get()?;
+        let on = db::preferences::get(&conn, target.what.user, &target.what.plugin, &target.what.preference)?
+            .unwrap_or(target.default);
+        Ok(page(req, &token, &target, !on, false))
     })
     .await
 }
@@ -97,27 +93,18 @@ pub async fn unsubscribe(
     Path((slug, token)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    in_community(portal, slug, headers, move |portal, req| {
-        let result = (|| {
-            let target = target(portal, req, &token)?;
-            let txn = portal.db.write()?;
-            db::preferences::set(
-                &txn,
-                target.what.user,
-                &target.what.plugin,
-                &target.what.preference,
-                false,
-            )?;
-            txn.commit()?;
-            tracing::info!(
-                user = target.what.user.0,
-                plugin = %target.what.plugin,
-                preference = %target.what.preference,
-                "unsubscribed by email link"
-            );
-            Ok(page(req, &token, &target, true, true))
-        })();
-        req.respond(result)
+    community_page(portal, slug, headers, move |portal, req| {
+        let target = target(portal, req, &token)?;
+        let txn = portal.db.write()?;
+        db::preferences::set(&txn, target.what.user, &target.what.plugin, &target.what.preference, false)?;
+        txn.commit()?;
+        tracing::info!(
+            user = target.what.user.0,
+            plugin = %target.what.plugin,
+            preference = %target.what.preference,
+            "unsubscribed by email link"
+        );
+        Ok(page(req, &token, &target, true, true))
     })
     .await
 }
