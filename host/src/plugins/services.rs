@@ -5,7 +5,7 @@
 
 use super::host_calls::HostServices;
 use crate::db::communities::Community;
-use crate::db::plugin_store::{self, Access, SqlLimits};
+use crate::db::plugin_store::{self, SqlAccess, SqlLimits};
 use crate::db::{self, DbResult, PooledConn, WriteTxn};
 use crate::live::Live;
 use crate::render::Templates;
@@ -27,7 +27,7 @@ pub struct DbServices {
     community: CommunityId,
     /// What the plugin's abilities require (`members_with_ability` applies it).
     requirements: crate::abilities::Requirements,
-    access: Access,
+    access: SqlAccess,
     limits: SqlLimits,
     now: Timestamp,
     live: Arc<Live>,
@@ -125,11 +125,11 @@ impl DbServices {
         mail: Arc<Mail>,
         live: Arc<Live>,
         plugin: &crate::plugins::PluginManifest,
-        access: Access,
+        access: SqlAccess,
         limits: SqlLimits,
         now: Timestamp,
     ) -> DbResult<DbServices> {
-        let conn = if access == Access::ReadOnly {
+        let conn = if access == SqlAccess::ReadOnly {
             CallTxn::Read(db.read_txn()?)
         } else {
             CallTxn::NotYet(db.clone())
@@ -290,7 +290,7 @@ impl HostServices for DbServices {
     }
 
     fn notify(&mut self, to: UserId, text: &str, link: &str) -> Result<(), HostError> {
-        if self.access == Access::ReadOnly {
+        if self.access == SqlAccess::ReadOnly {
             return Err(HostError {
                 kind: HostErrorKind::NotAllowed,
                 message: "no notifications during a GET request".into(),
@@ -346,7 +346,7 @@ impl HostServices for DbServices {
         options: &EmailOptions,
     ) -> Result<(), HostError> {
         let invalid = |message: String| HostError { kind: HostErrorKind::Invalid, message };
-        if self.access == Access::ReadOnly {
+        if self.access == SqlAccess::ReadOnly {
             return Err(HostError {
                 kind: HostErrorKind::NotAllowed,
                 message: "no email during a GET request".into(),

@@ -4,7 +4,7 @@
 
 use super::slots::{slot_fills, slots_request};
 use super::{PageOutcome, PluginEntry, Portal, plugin_abilities};
-use crate::db::plugin_store::{Access, SqlLimits};
+use crate::db::plugin_store::{SqlAccess, SqlLimits};
 use crate::db::{self, communities::Community};
 use crate::plugins::services::DbServices;
 use crate::view::Member;
@@ -55,7 +55,7 @@ impl Portal {
         plugin: &PluginEntry,
         community: &Community,
         member: Option<&Member>,
-        access: Access,
+        access: SqlAccess,
     ) -> db::DbResult<(Context, DbServices)> {
         let mail = Arc::new(crate::plugins::services::Mail {
             templates: self.templates.clone(),
@@ -120,8 +120,8 @@ impl Portal {
     ) -> Result<PageOutcome, db::DbError> {
         let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
         let access = match request.method {
-            plugin_api::HttpMethod::Get if !writes_on_get => Access::ReadOnly,
-            _ => Access::ReadWrite,
+            plugin_api::HttpMethod::Get if !writes_on_get => SqlAccess::ReadOnly,
+            _ => SqlAccess::ReadWrite,
         };
         let commits = db::commits();
         let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
@@ -155,7 +155,7 @@ impl Portal {
                     // Only a read-only GET uses remembered answers: a GET that writes (a
                     // read marker) must show what it wrote, and an answer that includes a
                     // write that may still roll back must not be remembered.
-                    let cacheable = (access == Access::ReadOnly)
+                    let cacheable = (access == SqlAccess::ReadOnly)
                         .then(|| self.cacheable(plugin, community, member, slot_page))
                         .flatten();
                     let now = ctx.now;
@@ -191,7 +191,7 @@ impl Portal {
             Ok(_) | Err(_) => PageOutcome::Failed,
         };
         let committed = matches!(outcome, PageOutcome::Render { .. } | PageOutcome::Redirect { .. })
-            && access != Access::ReadOnly;
+            && access != SqlAccess::ReadOnly;
         // The transaction ends (and the turn to write passes on) before the instance is
         // torn down.
         let finished = session.services_mut().end(committed);
@@ -224,7 +224,7 @@ impl Portal {
                 return Err(format!("the plugin is switched off until {}", until.0));
             }
             let (ctx, services) =
-                self.open_call(plugin, community, None, Access::ReadWrite).map_err(|e| e.to_string())?;
+                self.open_call(plugin, community, None, SqlAccess::ReadWrite).map_err(|e| e.to_string())?;
             let (result, services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
             let health = self.observe(plugin, &result);

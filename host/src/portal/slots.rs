@@ -3,7 +3,7 @@
 
 use super::health::HealthNote;
 use super::{PluginEntry, Portal, plugin_abilities};
-use crate::db::plugin_store::Access;
+use crate::db::plugin_store::SqlAccess;
 use crate::db::{self, communities::Community};
 use crate::plugins::CallError;
 use crate::slot_cache::SlotKey;
@@ -117,7 +117,7 @@ impl Portal {
         let cacheable = self.cacheable(plugin, community, member, page);
         self.remembered_or_asked(cacheable, now, db::commits(), || {
             let (ctx, services) = self
-                .open_call(plugin, community, Some(member), Access::ReadOnly)
+                .open_call(plugin, community, Some(member), SqlAccess::ReadOnly)
                 .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
                 .ok()?;
             let (result, services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
