@@ -2,7 +2,7 @@
 //! connection, repeat one request for a fixed time; every latency is kept, so p50 and p99
 //! are exact.
 
-use crate::client::Client;
+use crate::browser::Client;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

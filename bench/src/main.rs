@@ -14,7 +14,7 @@
 //! Servers are the real `portal` binary on loopback; every workload is bounded in time.
 
 mod boundary;
-mod client;
+mod browser;
 mod digest;
 mod load;
 mod pages;

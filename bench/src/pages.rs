@@ -7,7 +7,7 @@
 //! call per page: the worst case, as if something were written between every two pages).
 
 use crate::Bench;
-use crate::client::Client;
+use crate::browser::{self};
 use crate::load::{self, Stats};
 use crate::server::Server;
 use serde::Serialize;
@@ -52,10 +52,10 @@ fn measure(
     seconds: f64,
 ) -> anyhow::Result<Stats> {
     let clients = (0..CLIENTS)
-        .map(|_| Client::sign_in(&server.base, "riverside", "grace@riverside.example"))
+        .map(|_| browser::signed_in(&server.base, "riverside", "grace@riverside.example"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     load::run(clients, Duration::from_secs_f64(seconds), move |client, _, _| {
-        let r = client.get(path)?;
+        let r = browser::get(client, path)?;
         anyhow::ensure!(r.status == 200, "{path}: status {}", r.status);
         anyhow::ensure!(
             r.body.contains(marker) == on,

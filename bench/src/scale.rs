@@ -4,7 +4,7 @@
 //! and finding the existing conversation of a participant set (starting one again).
 
 use crate::Bench;
-use crate::client::Client;
+use crate::browser::{self};
 use crate::load::{Stats, stats};
 use crate::server::{Server, write_config_as};
 use host::clock::Clock;
@@ -174,8 +174,8 @@ pub fn run(bench: &Bench) -> anyhow::Result<Report> {
         let (config, port) =
             write_config_as(dir.path(), "portal.toml", &bench.manifest, &cache, "slot_cache = false", "")?;
         let server = Server::start(&bench.binary, &config, port, None)?;
-        let mut m0 = Client::sign_in(&server.base, "scale", "m0@scale.example")?;
-        let inbox = m0.get("/c/scale/conversations")?;
+        let mut m0 = browser::signed_in(&server.base, "scale", "m0@scale.example")?;
+        let inbox = browser::get(&mut m0, "/c/scale/conversations")?;
         anyhow::ensure!(inbox.status == 200, "inbox: {}", inbox.status);
         let conversation = inbox
             .body
@@ -195,15 +195,19 @@ pub fn run(bench: &Bench) -> anyhow::Result<Report> {
         };
         let n = bench.samples;
         let path = format!("/c/scale/conversations/{conversation}");
-        let inbox = sample(n, |_| Ok(m0.get("/c/scale/conversations")?.status == 200))?;
-        let conversation = sample(n, |_| Ok(m0.get(&path)?.status == 200))?;
+        let inbox = sample(n, |_| Ok(browser::get(&mut m0, "/c/scale/conversations")?.status == 200))?;
+        let conversation = sample(n, |_| Ok(browser::get(&mut m0, &path)?.status == 200))?;
         let badge = sample(n, |_| {
-            let r = m0.get("/c/scale")?;
+            let r = browser::get(&mut m0, "/c/scale")?;
             Ok(r.status == 200 && r.body.contains("inbox_menu"))
         })?;
         let to = format!("user:{partner}");
         let find_existing = sample(n, |i| {
-            let r = m0.post("/c/scale/conversations", &[("to", &to), ("body", &format!("again {i}"))])?;
+            let r = browser::post(
+                &mut m0,
+                "/c/scale/conversations",
+                &[("to", &to), ("body", &format!("again {i}"))],
+            )?;
             Ok(r.status == 303 && r.location.is_some_and(|l| l.starts_with(&path)))
         })?;
         drop(server);

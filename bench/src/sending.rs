@@ -6,7 +6,7 @@
 //! does, on shared virtual machines) shifts both sides of a ratio alike.
 
 use crate::Bench;
-use crate::client::Client;
+use crate::browser::{self, Client};
 use crate::load::{self, Stats};
 use crate::server::Server;
 use serde::Serialize;
@@ -74,9 +74,9 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
     let mut clients = Vec::new();
     let mut paths = Vec::new();
     for i in 0..SENDERS {
-        let mut client = Client::sign_in(&server.base, "load", &format!("s{i}@load.example"))?;
+        let mut client = browser::signed_in(&server.base, "load", &format!("s{i}@load.example"))?;
         let to = format!("user:{}", ids[i + 1]);
-        let r = client.post("/c/load/conversations", &[("to", &to), ("body", "hello")])?;
+        let r = browser::post(&mut client, "/c/load/conversations", &[("to", &to), ("body", "hello")])?;
         anyhow::ensure!(r.status == 303, "could not start a conversation: {}", r.status);
         paths.push(r.location.unwrap_or_default().split('?').next().unwrap_or_default().to_owned());
         clients.push(client);
@@ -84,7 +84,7 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
 
     let send = std::sync::Arc::new(move |client: &mut Client, i: usize, n: usize| {
         let body = format!("message {n} from sender {i}");
-        Ok(client.post(&paths[i], &[("body", &body)])?.status == 303)
+        Ok(browser::post(client, &paths[i], &[("body", &body)])?.status == 303)
     });
     let seconds = bench.seconds * 2.0 / ROUNDS as f64;
     let mut wal = db.as_os_str().to_owned();
