@@ -78,7 +78,7 @@ pub enum PluginCommand {
 /// `portal abilities ...`.
 #[derive(Debug, Subcommand)]
 pub enum AbilitiesCommand {
-    /// Grant an ability: everyone, role:admin, role:member, group:<nickname>, user:<nickname or email>.
+    /// Grant an ability: everyone, role:admin, role:member, `group:<nickname>`, `user:<nickname or email>`.
     Grant {
         /// The community's slug.
         #[arg(long)]

@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: a page render allocates and frees many
 /// small strings and JSON values on several threads at once, which glibc's allocator
-/// handles slowly (see the README's Performance section).
+/// handles slowly (see docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2,8 +2,8 @@
 //! The host's layout and templates live in a registry no plugin template can reach; each
 //! plugin gets its own registries (HTML, and plain text for emails), whose partials
 //! resolve only to its own templates. Plugin templates are checked when the plugin loads
-//! ([`check`]), rendered under output, work and time caps ([`limits`]), and what they
-//! render is cleaned to an allow-list of HTML ([`clean`]) before the layout prints it.
+//! (`check`), rendered under output, work and time caps (`limits`), and what they
+//! render is cleaned to an allow-list of HTML (`clean`) before the layout prints it.
 
 mod check;
 mod clean;

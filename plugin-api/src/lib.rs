@@ -57,7 +57,10 @@
 //! Each [`HostCall`] needs a [`Capability`] declared in the manifest
 //! ([`HostCall::capability`] is the one mapping). A call without it is answered with
 //! [`HostReply::Error`] of kind [`HostErrorKind::CapabilityDenied`]. SQL may only touch
-//! tables named `{plugin id}_...`; no `ATTACH`, no `PRAGMA`, no writes during a GET.
+//! the tables and indexes the plugin's own migrations created (named `{plugin id}_...`,
+//! and recorded as its own: ownership, not the name, is what the host checks); no schema
+//! tables, `ATTACH`, `PRAGMA`, triggers or views, only allow-listed SQL functions, and no
+//! writes during a GET.
 //! Everything a call does (rows, notifications, queued emails, live updates) commits with
 //! the request's transaction, or not at all if the request fails.
 //!
@@ -83,7 +86,7 @@
 //! - [`PluginRequest`] / [`PluginResponse`], [`HostCall`] / [`HostReply`]: the wire types.
 //! - [`Context`]: what every request carries.
 //! - [`manifest::ManifestFile`]: the manifest schema.
-//! - [`codec`](crate::codec): encoding.
+//! - [`codec`]: encoding.
 //! - `guest` (feature): [`guest::Plugin`], [`register_plugin!`], [`guest::host`].
 
 pub mod codec;

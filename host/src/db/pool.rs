@@ -90,11 +90,10 @@ impl Db {
     /// ([`Db::write`], or [`Db::writer`] for a transaction of their own).
     ///
     /// Why: writers on other connections wait for SQLite's write lock by retrying in its
-    /// busy handler, which sleeps between tries and knows no order. When host writes on
-    /// pool connections followed each other closely (as email delivery marks every email
-    /// it sends), the `RESTART` checkpoint missed the lock in 6 of 20 runs of the WAL unit
-    /// test below and the WAL grew to 9,000-15,000 pages instead of starting again at
-    /// about 4,000.
+    /// busy handler, which sleeps between tries and knows no order: writes that follow
+    /// each other closely (as email delivery marks every email it sends) keep the lock,
+    /// the `RESTART` checkpoint misses it and the WAL grows instead of starting again
+    /// (docs/performance.md has the measurements).
     pub fn get(&self) -> DbResult<PooledConn> {
         let idle = self.inner.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let conn = match idle {
@@ -161,9 +160,9 @@ fn on_commit(_wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()>
 ///
 /// SQLite's own policy (a `PASSIVE` checkpoint whenever the WAL is 1,000 frames or longer
 /// at a commit) fails under concurrent load: a checkpoint cannot start the WAL again while
-/// readers still use it, and with requests always reading, the WAL grew without bound
-/// (836 MB in 40 s of the sending benchmark) while a checkpoint ran, with two `fsync`s,
-/// after EVERY commit. Here a checkpoint runs once [`AUTOCHECKPOINT_PAGES`] frames were
+/// readers still use it, and with requests always reading, the WAL grows without bound
+/// while a checkpoint runs, with two `fsync`s, after EVERY commit (docs/performance.md
+/// has the measurements). Here a checkpoint runs once [`AUTOCHECKPOINT_PAGES`] frames were
 /// added since the last one (whatever it could copy), on the database's checkpoint thread
 /// ([`run_checkpoints`]), never in a request.
 pub(super) fn checkpoint_if_due(db: &Db) {

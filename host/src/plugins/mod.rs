@@ -3,6 +3,7 @@
 //! - [`manifest`]: parse and validate a manifest file;
 //! - [`runtime`]: load a plugin and call it, one fresh instance per call;
 //! - [`host_calls`]: the services behind host calls and the one capability check;
+//! - [`services`]: those services on the portal's database, one transaction per call;
 //! - [`engine`]: the wasmtime engine and the compiled-module cache;
 //! - [`config`]: limits and pool settings;
 //! - [`breaker`]: the circuit breaker that switches a failing plugin off for a while;

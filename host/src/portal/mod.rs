@@ -1,7 +1,7 @@
 //! The running portal: its start-up (database, plugins, migrations, templates) and the
-//! state every request shares. What it does with plugins is in the submodules: [`calls`]
-//! (context, pages, jobs), [`slots`] (a page's slot items), [`health`] (the breaker's
-//! notes) and [`settings`] (a plugin's settings in a community).
+//! state every request shares. What it does with plugins is in the submodules: `calls`
+//! (context, pages, jobs), `slots` (a page's slot items), `health` (the breaker's
+//! notes) and `settings` (a plugin's settings in a community).
 
 mod calls;
 mod health;

@@ -51,7 +51,7 @@ pub enum Rule {
         /// The cap.
         limit: usize,
     },
-    /// More than [`MAX_BLOCK_TAGS`] block tags or [`MAX_PARENS`] parentheses.
+    /// More than `MAX_BLOCK_TAGS` block tags or `MAX_PARENS` parentheses.
     TooManyTags {
         /// What was counted.
         what: &'static str,

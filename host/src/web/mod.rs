@@ -5,11 +5,15 @@
 //! - [`pages`]: communities, home, directory, profiles, groups;
 //! - [`auth`]: sign-in and sign-out;
 //! - [`admin`]: the community admin page (abilities, settings);
+//! - [`notifications`]: the bell's page and marking read;
+//! - [`preferences`]: a member's preferences, per plugin;
 //! - [`plugin_routes`]: plugin pages;
 //! - [`live`]: live updates (server-sent events) and the header they refresh;
 //! - [`unsubscribe`]: one-click unsubscribe from emails (RFC 8058);
-//! - [`render`]: templates and the layout; [`session`]: cookies, CSRF, flash;
-//!   [`error`]: the handlers' error type.
+//! - [`session`]: cookies, CSRF, flash; [`error`]: the handlers' error type.
+//!
+//! Pages are rendered by [`crate::render`], below this layer: the portal's core never
+//! calls up into the web layer.
 
 pub mod admin;
 pub mod auth;

@@ -1,6 +1,6 @@
 //! The native stand-in for the host, so plugin code compiles and unit-tests on the host
 //! target. A test installs a handler with [`set_host`]; without one, every host call
-//! answers [`HostErrorKind::Unavailable`](crate::HostErrorKind::Unavailable). On wasm32 the
+//! answers `HostErrorKind::Unavailable`. On wasm32 the
 //! real host answers and the handler is never used.
 
 use crate::error::{HostError, HostErrorKind};

@@ -328,7 +328,7 @@ thread_local! {
 
 /// Installs the connection's authorizer, once, when the connection is opened. Setting an
 /// authorizer makes SQLite re-prepare every cached statement of the connection, so it is
-/// never changed afterwards: what it allows depends on [`RULES`] instead.
+/// never changed afterwards: what it allows depends on `RULES` instead.
 pub fn install_authorizer(conn: &Connection) -> rusqlite::Result<()> {
     conn.authorizer(Some(|ctx: AuthContext<'_>| {
         RULES.with_borrow_mut(|rules| match rules {
