@@ -86,7 +86,7 @@
 //! - [`PluginRequest`] / [`PluginResponse`], [`HostCall`] / [`HostReply`]: the wire types.
 //! - [`Context`]: what every request carries.
 //! - [`manifest::ManifestFile`]: the manifest schema.
-//! - [`codec`]: encoding.
+//! - [`codec`], the one encoding.
 //! - `guest` (feature): [`guest::Plugin`], [`register_plugin!`], [`guest::host`].
 
 pub mod codec;
