@@ -435,3 +435,28 @@ fn sql_memory_attacks_leave_a_fresh_portals_peak_memory_where_it_was() {
     assert!(grown_mib < 48, "the portal's peak memory grew by {grown_mib} MiB ({before} -> {after} KiB)");
     assert_eq!(grace.get("/c/riverside/conversations").status, 200, "the portal keeps serving");
 }
+
+/// Time inside host calls counts against the call's CPU limit: a statement that would run
+/// past the call's deadline is stopped there (not at its own longer statement limit), and
+/// the call fails as out of CPU time; the portal keeps serving.
+#[test]
+fn a_host_call_that_would_run_past_the_calls_deadline_fails_the_call() {
+    let endless =
+        query("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r");
+    let (server, _dir) = start(&Attacker::new("atk", endless));
+    let limits = &server.portal.config.plugins.runtime.limits;
+    assert!(limits.sql_ms > limits.cpu_ms, "the statement's own limit is longer than the call's");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let page = grace.get("/c/riverside/atk");
+    assert_ne!(page.status, 200, "the call failed: {}", page.body);
+    assert!(!page.body.contains("<p id=\"reply\">"), "the plugin never answered");
+    let failure: String = server
+        .portal
+        .db
+        .get()
+        .expect("conn")
+        .query_row("SELECT last_error FROM plugin_health WHERE plugin = 'atk'", [], |r| r.get(0))
+        .expect("the failure is on record");
+    assert!(failure.contains("CPU time"), "{failure}");
+    assert_eq!(grace.get("/c/riverside/conversations").status, 200, "the portal keeps serving");
+}
