@@ -56,6 +56,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/005_plugin_health.sql")),
     M::up(include_str!("migrations/006_plugin_objects.sql")),
     M::up(include_str!("migrations/007_email_headers.sql")),
+    M::up(include_str!("migrations/008_plugin_refusals.sql")),
 ];
 
 /// Every table and index the portal's migrations create: names no plugin may own, and

@@ -22,6 +22,32 @@ pub struct Health {
     pub last_failure_at: Option<Timestamp>,
     /// Why it failed.
     pub last_error: Option<String>,
+    /// Host calls the sandbox refused since the record began.
+    pub refusals: i64,
+    /// When the last refusal happened.
+    pub last_refusal_at: Option<Timestamp>,
+    /// The last refusal: plugin, host call, rule and fix.
+    pub last_refusal: Option<String>,
+}
+
+/// Records `count` host calls of `plugin` that the sandbox refused, the last being `message`.
+pub fn record_refusals(
+    conn: &Connection,
+    plugin: &str,
+    count: u32,
+    message: &str,
+    now: Timestamp,
+) -> DbResult<()> {
+    conn.execute(
+        "INSERT INTO plugin_health
+           (plugin, state, consecutive_failures, total_failures, refusals, last_refusal_at, last_refusal, updated_at)
+         VALUES (?1, 'closed', 0, 0, ?2, ?3, ?4, ?3)
+         ON CONFLICT (plugin) DO UPDATE SET
+           refusals = refusals + excluded.refusals, last_refusal_at = excluded.last_refusal_at,
+           last_refusal = excluded.last_refusal, updated_at = excluded.updated_at",
+        params![plugin, count, now.0, message],
+    )?;
+    Ok(())
 }
 
 /// Records a failed call of `plugin` and the breaker's state after it.
@@ -70,7 +96,7 @@ pub fn get(conn: &Connection, plugin: &str) -> DbResult<Option<Health>> {
     Ok(conn
         .query_row(
             "SELECT plugin, state, consecutive_failures, total_failures, open_until, last_failure_at,
-                    last_error
+                    last_error, refusals, last_refusal_at, last_refusal
              FROM plugin_health WHERE plugin = ?1",
             [plugin],
             |r| {
@@ -82,6 +108,9 @@ pub fn get(conn: &Connection, plugin: &str) -> DbResult<Option<Health>> {
                     open_until: r.get::<_, Option<i64>>(4)?.map(Timestamp),
                     last_failure_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
                     last_error: r.get(6)?,
+                    refusals: r.get(7)?,
+                    last_refusal_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
+                    last_refusal: r.get(9)?,
                 })
             },
         )

@@ -53,6 +53,10 @@ pub struct RuntimeConfig {
     pub pool_slots: u32,
     /// Bytes of each memory slot kept resident between instances (pooling only).
     pub keep_resident_bytes: usize,
+    /// Count wasm instructions with wasmtime fuel (`portal plugin run` only: it makes
+    /// compiled code slower, so the serving portal never turns it on; not in `portal.toml`).
+    #[serde(skip)]
+    pub fuel: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +67,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             pool_slots: 128,
             keep_resident_bytes: 2 * 1024 * 1024,
+            fuel: false,
         }
     }
 }

@@ -16,6 +16,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub fn new_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut wasm = Config::new();
     wasm.epoch_interruption(true);
+    // Fuel counts instructions for `portal plugin run`; it is off for the serving portal
+    // (fuel checks slow every loop), and the compiled-module cache keys on it.
+    wasm.consume_fuel(config.fuel);
     let memory_bytes = config.limits.memory_bytes();
     if config.pooling {
         let mut pool = PoolingAllocationConfig::new();

@@ -49,14 +49,49 @@ pub enum LoadError {
     },
 }
 
-/// Why one call into a plugin failed. The call's effects are rolled back.
+/// Why one call into a plugin failed. The call's effects are rolled back. Shown, it names
+/// the plugin, the call, the rule it broke and the fix ([`CallFailure::fix`]).
 #[derive(Debug, thiserror::Error)]
-#[error("plugin `{plugin}`: {reason}")]
+#[error("plugin `{plugin}`: {}", self.explained())]
 pub struct CallError {
     /// The plugin id.
     pub plugin: String,
+    /// The call, e.g. "page request (route `about`)" ([`call_name`]).
+    pub call: String,
     /// What went wrong.
     pub reason: CallFailure,
+}
+
+impl CallError {
+    /// The call, the rule and the fix, without the plugin (for `portal plugin status`,
+    /// which names the plugin already).
+    pub fn explained(&self) -> String {
+        format!("{}: {}. Fix: {}", self.call, self.reason, self.reason.fix())
+    }
+}
+
+/// How a request is named in errors: "page request (route `about`, GET)", "job `digest`".
+pub fn call_name(request: &plugin_api::PluginRequest) -> String {
+    use plugin_api::PluginRequest;
+    match request {
+        PluginRequest::Describe => "describe request".into(),
+        PluginRequest::Slots { items, .. } => format!("slots request (items {})", items.join(", ")),
+        PluginRequest::Page { page, .. } => {
+            let method = match page.method {
+                plugin_api::HttpMethod::Get => "GET",
+                plugin_api::HttpMethod::Post => "POST",
+            };
+            format!("page request (route `{}`, {method})", page.route)
+        }
+        PluginRequest::Job { job, .. } => format!("job `{job}`"),
+        PluginRequest::Event { event, .. } => {
+            let name = serde_json::to_value(event)
+                .ok()
+                .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+                .unwrap_or_else(|| "?".into());
+            format!("event `{name}`")
+        }
+    }
 }
 
 /// What went wrong in a call.
@@ -113,10 +148,14 @@ pub enum CallFailure {
         message: String,
     },
     /// The response is of the wrong kind for the request.
-    #[error("answered a `{request}` request with a response of another kind")]
+    #[error(
+        "answered a `{request}` request with `{response}`; the rule: each request kind has one answer (or `error`)"
+    )]
     WrongResponse {
         /// The request kind.
         request: &'static str,
+        /// The kind of response it gave.
+        response: &'static str,
     },
     /// Every instance slot is busy.
     #[error("could not be instantiated: {message}")]
@@ -130,4 +169,44 @@ pub enum CallFailure {
         /// The cause.
         message: String,
     },
+}
+
+impl CallFailure {
+    /// What the plugin author can do about it.
+    pub fn fix(&self) -> String {
+        match self {
+            CallFailure::Timeout { .. } => "do less in one call: page through large tables with LIMIT, answer a job \
+                 with `more = true` to go on in a fresh call, look for a loop that never ends \
+                 (`portal plugin run` shows the time of every host call; the limit is \
+                 `plugins.runtime.limits.cpu_ms` in portal.toml)"
+                .into(),
+            CallFailure::MemoryLimit { .. } => "hold less at once: query in pages, build smaller responses \
+                 (`portal plugin run` prints the peak memory; the limit is `plugins.runtime.limits.memory_mib`)"
+                .into(),
+            CallFailure::Trap { .. } => "a panic's message is in the plugin's log line just before (the SDK \
+                 logs it); `portal plugin run` replays the call with every host call it made"
+                .into(),
+            CallFailure::TooManyHostCalls { .. } => "batch: one query with `IN (...)` or a join instead of one \
+                 per row, `members` with up to 1,000 ids at once (the limit is \
+                 `plugins.runtime.limits.max_host_calls`)"
+                .into(),
+            CallFailure::PayloadTooLarge { .. } => "send less in one message: paginate pages and query results \
+                 (the limit is `plugins.runtime.limits.max_payload_bytes`)"
+                .into(),
+            CallFailure::OutOfBounds { .. } | CallFailure::MalformedResponse { .. } => {
+                "let the SDK encode answers (`plugin_api::register_plugin!`), built against the \
+                 portal's `plugin-api`"
+                    .into()
+            }
+            CallFailure::WrongResponse { request, .. } => format!(
+                "answer a `{request}` request with its own kind: describe -> `described`, slots -> \
+                 `slots`, page -> `page`, job -> `job_done`, event -> `ack`, or `error` for any"
+            ),
+            CallFailure::Instantiate { .. } => "check that the module's initial memory fits \
+                 `plugins.runtime.limits.memory_mib`; if every instance slot was busy, raise \
+                 `plugins.runtime.pool_slots`"
+                .into(),
+            CallFailure::Internal { .. } => "this is the portal's fault: report it with the log".into(),
+        }
+    }
 }

@@ -8,6 +8,7 @@ use plugin_api::{
     LogLevel, MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The services behind host calls, for one plugin call (one request). The storage layer
 /// implements it on top of the request's transaction; a method left at its default answers
@@ -87,6 +88,21 @@ pub trait HostServices: Send + 'static {
     fn set_deadline(&mut self, deadline: std::time::Instant) {
         let _ = deadline;
     }
+    /// Whether these services want [`HostServices::traced`] after every host call. Only
+    /// `portal plugin run`'s tracer does; a constant, so the serving portal pays nothing
+    /// (the call is cloned for the trace only when it is `true`).
+    const TRACES: bool = false;
+    /// A host call the plugin made, the host's reply and the time it took (only when
+    /// [`HostServices::TRACES`]).
+    fn traced(&mut self, call: &HostCall, reply: &HostReply, elapsed: Duration) {
+        let _ = (call, reply, elapsed);
+    }
+    /// A host call was refused by a rule of the sandbox; `message` names the plugin, the
+    /// call, the rule and the fix (already logged). The portal keeps the last one for
+    /// `portal plugin status`.
+    fn refused(&mut self, message: &str) {
+        let _ = message;
+    }
     /// A log line from the plugin: one quoted field, control characters escaped, so a
     /// plugin can never write a line of its own into the portal's log.
     fn log(&mut self, plugin: &str, level: LogLevel, message: &str) {
@@ -146,25 +162,22 @@ pub fn unavailable(service: &str) -> HostError {
     }
 }
 
-/// Checks `call` against the manifest's capabilities and runs it.
+/// Checks `call` against the manifest's capabilities and runs it. A refusal names the
+/// plugin, the host call, the rule and the fix ([`explain`]), in the reply, the log and
+/// [`HostServices::refused`].
 pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call: HostCall) -> HostReply {
+    let name = call.name();
     let needed = call.capability();
     if !plugin.allows(needed) {
-        tracing::warn!(plugin = plugin.id(), call = call.name(), capability = %needed, "host call refused: capability not declared");
-        return HostReply::Error(HostError {
+        let refusal = HostError {
             kind: HostErrorKind::CapabilityDenied,
-            message: format!(
-                "host call `{}` needs the `{needed}` capability, which the manifest of `{}` does not declare",
-                call.name(),
-                plugin.id()
-            ),
-        });
+            message: format!("it needs the `{needed}` capability, which the manifest does not declare"),
+        };
+        return HostReply::Error(explain(plugin, services, name, needed, refusal));
     }
     if let Some(why) = too_large(&call) {
-        return HostReply::Error(HostError {
-            kind: HostErrorKind::LimitExceeded,
-            message: format!("host call `{}` {why}", call.name()),
-        });
+        let refusal = HostError { kind: HostErrorKind::LimitExceeded, message: format!("it {why}") };
+        return HostReply::Error(explain(plugin, services, name, needed, refusal));
     }
     let result = match call {
         HostCall::Query { sql, params } => services.query(&sql, &params),
@@ -204,7 +217,55 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
             Ok(HostReply::Done)
         }
     };
-    result.unwrap_or_else(HostReply::Error)
+    match result {
+        Ok(reply) => reply,
+        Err(err) => HostReply::Error(explain(plugin, services, name, needed, err)),
+    }
+}
+
+/// A refusal as the plugin author reads it: the plugin, the host call, the rule (the
+/// service's message) and the fix; logged and handed to [`HostServices::refused`]. Failures
+/// of the host itself (`failed`, `unavailable`) are passed on as they are.
+pub fn explain<S: HostServices>(
+    plugin: &PluginManifest,
+    services: &mut S,
+    call: &str,
+    needed: plugin_api::Capability,
+    err: HostError,
+) -> HostError {
+    let id = plugin.id();
+    let fix = match (err.kind, call) {
+        (HostErrorKind::Failed | HostErrorKind::Unavailable, _) => return err,
+        (HostErrorKind::CapabilityDenied, _) => {
+            format!("add \"{needed}\" to `capabilities` in the manifest of `{id}`")
+        }
+        (HostErrorKind::NotAllowed, "query" | "execute") => format!(
+            "name only the tables and indexes that the migrations of `{id}` created (`{id}_...`), call only \
+             allowed SQL functions, and write only in a POST route, a GET route with `writes = true`, a job \
+             or an event (docs/plugin-authors.md, \"The SQL a plugin may write\")"
+        ),
+        (HostErrorKind::NotAllowed, "notify" | "send_email") => {
+            "notify and email from a POST route, a job or an event: a GET runs read-only".to_owned()
+        }
+        (HostErrorKind::NotAllowed, "members_with_ability") => {
+            format!("ask only about an ability that the manifest of `{id}` declares")
+        }
+        (HostErrorKind::LimitExceeded, "query" | "execute") => {
+            "make the statement cheaper and smaller: an index for its WHERE, a LIMIT, values under 1 MiB \
+             (the time limit is `plugins.runtime.limits.sql_ms`)"
+                .to_owned()
+        }
+        (HostErrorKind::LimitExceeded, _) => format!(
+            "send at most {MAX_LIST} items per host call ({MAX_PREFERENCE_PAIRS} user × key pairs for \
+             `preferences`): split the list over several calls"
+        ),
+        (HostErrorKind::NotAllowed, _) => "see \"Host calls\" in docs/plugin-authors.md".to_owned(),
+        (HostErrorKind::Invalid, _) => "correct the call's arguments".to_owned(),
+    };
+    let message = format!("host call `{call}` of plugin `{id}` refused: {}. Fix: {fix}", err.message);
+    tracing::warn!(plugin = id, call, rule = ?err.kind, message = %message, "host call refused");
+    services.refused(&message);
+    HostError { kind: err.kind, message }
 }
 
 #[cfg(test)]

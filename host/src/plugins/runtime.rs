@@ -69,7 +69,8 @@ impl PluginRuntime {
         // Version and description, in an instance with no services.
         let probe: Prepared<NoServices> =
             Prepared::new(&self.engine, &loaded.module, &manifest, &self.config.limits)
-                .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?;
+                .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?
+                .counting_fuel(self.config.fuel);
         let version = probe
             .abi_version()
             .map_err(|reason| module_error(format!("`{}` failed: {reason}", names::ABI_VERSION)))?;
@@ -104,13 +105,26 @@ impl PluginRuntime {
             }
         }
         let prepared = Prepared::new(&self.engine, &loaded.module, &manifest, &self.config.limits)
-            .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?;
+            .map_err(|e| module_error(format!("cannot be linked: {e:#}")))?
+            .counting_fuel(self.config.fuel);
         Ok(LoadedPlugin {
             prepared,
             description,
             module_source: loaded.source,
             module_load_time: loaded.elapsed,
         })
+    }
+}
+
+/// The wire name of a response's kind, for errors.
+fn response_kind(response: &PluginResponse) -> &'static str {
+    match response {
+        PluginResponse::Described(_) => "described",
+        PluginResponse::Slots(_) => "slots",
+        PluginResponse::Page(_) => "page",
+        PluginResponse::JobDone { .. } => "job_done",
+        PluginResponse::Ack => "ack",
+        PluginResponse::Error(_) => "error",
     }
 }
 
@@ -181,6 +195,12 @@ impl<S: HostServices> LoadedPlugin<S> {
         self.prepared.call(request, services, true)
     }
 
+    /// Opens an instance in which host calls are refused, as while answering `Describe`
+    /// at load (`portal plugin run` replays `Describe` in one).
+    pub fn describe_session(&self, services: S) -> Result<Session<'_, S>, (CallError, S)> {
+        self.prepared.session(services, false)
+    }
+
     /// Opens an instance for several calls of the same request (e.g. `Slots` and `Page` of
     /// one HTTP request). State may carry over between its calls, so never share a session
     /// between requests.
@@ -196,7 +216,13 @@ struct Prepared<S: HostServices> {
     exports: Exports,
     engine: Engine,
     limits: Limits,
+    /// Whether the engine counts fuel (`portal plugin run`).
+    fuel: bool,
 }
+
+/// The fuel a call starts with when the engine counts it: more than any call can burn
+/// before its CPU deadline, so fuel measures and never limits.
+const FUEL: u64 = u64::MAX / 2;
 
 #[derive(Clone)]
 struct Exports {
@@ -287,7 +313,19 @@ impl<S: HostServices> Prepared<S> {
             free: export(names::FREE)?,
             handle: export(names::HANDLE)?,
         };
-        Ok(Prepared { manifest: manifest.clone(), pre, exports, engine: engine.clone(), limits: *limits })
+        Ok(Prepared {
+            manifest: manifest.clone(),
+            pre,
+            exports,
+            engine: engine.clone(),
+            limits: *limits,
+            fuel: false,
+        })
+    }
+
+    fn counting_fuel(mut self, fuel: bool) -> Self {
+        self.fuel = fuel;
+        self
     }
 
     fn failure_of(store: &mut Store<CallState<S>>, err: &wasmtime::Error, limits: &Limits) -> CallFailure {
@@ -304,8 +342,8 @@ impl<S: HostServices> Prepared<S> {
         }
     }
 
-    fn error(&self, reason: CallFailure) -> CallError {
-        CallError { plugin: self.manifest.id().to_owned(), reason }
+    fn error(&self, call: String, reason: CallFailure) -> CallError {
+        CallError { plugin: self.manifest.id().to_owned(), call, reason }
     }
 
     fn new_store(&self, services: S, allow_host_calls: bool) -> Store<CallState<S>> {
@@ -324,6 +362,9 @@ impl<S: HostServices> Prepared<S> {
             },
         );
         store.limiter(|state| &mut state.limiter);
+        if self.fuel {
+            let _ = store.set_fuel(FUEL);
+        }
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(self.limits.cpu_ms));
         store
@@ -341,7 +382,7 @@ impl<S: HostServices> Prepared<S> {
                     },
                     InstantiateError::Shape(message) => CallFailure::Instantiate { message },
                 };
-                return Err((self.error(reason), store.into_data().services));
+                return Err((self.error("instantiation".into(), reason), store.into_data().services));
             }
         };
         store.data_mut().guest = Some(fns.clone());
@@ -428,7 +469,7 @@ impl<S: HostServices> Session<'_, S> {
         if result.is_err() {
             self.poisoned = true;
         }
-        result.map_err(|reason| self.prepared.error(reason))
+        result.map_err(|reason| self.prepared.error(super::error::call_name(request), reason))
     }
 
     fn call_inner(&mut self, request: &PluginRequest) -> Result<PluginResponse, CallFailure> {
@@ -442,7 +483,10 @@ impl<S: HostServices> Session<'_, S> {
         let response: PluginResponse =
             codec::decode(&output).map_err(|e| CallFailure::MalformedResponse { message: e.to_string() })?;
         if !request.accepts(&response) {
-            return Err(CallFailure::WrongResponse { request: request.kind() });
+            return Err(CallFailure::WrongResponse {
+                request: request.kind(),
+                response: response_kind(&response),
+            });
         }
         Ok(response)
     }
@@ -451,7 +495,7 @@ impl<S: HostServices> Session<'_, S> {
     pub fn call_raw(&mut self, input: &[u8]) -> Result<Vec<u8>, CallError> {
         self.call_encoded(input).map_err(|reason| {
             self.poisoned = true;
-            self.prepared.error(reason)
+            self.prepared.error("raw request".into(), reason)
         })
     }
 
@@ -466,6 +510,9 @@ impl<S: HostServices> Session<'_, S> {
             })?;
         let store = &mut self.store;
         store.set_epoch_deadline(deadline_ticks(limits.cpu_ms));
+        if self.prepared.fuel {
+            let _ = store.set_fuel(FUEL);
+        }
         store.data_mut().host_calls = 0;
         store.data_mut().deadline = Instant::now() + Duration::from_millis(limits.cpu_ms);
         let fail =
@@ -491,6 +538,20 @@ impl<S: HostServices> Session<'_, S> {
             .to_vec();
         self.fns.free.call(&mut *store, (out_ptr, out_len)).map_err(|e| fail(store, e))?;
         Ok(output)
+    }
+
+    /// The fuel (wasm instructions, roughly) the last call burnt, when the runtime counts
+    /// fuel ([`RuntimeConfig::fuel`](super::RuntimeConfig)); host calls burn none.
+    pub fn fuel_used(&self) -> Option<u64> {
+        if !self.prepared.fuel {
+            return None;
+        }
+        self.store.get_fuel().ok().map(|left| FUEL.saturating_sub(left))
+    }
+
+    /// The size of the instance's linear memory: its peak, since wasm memory never shrinks.
+    pub fn memory_bytes(&self) -> usize {
+        self.fns.memory.data_size(&self.store)
     }
 
     /// The services, between calls (to end their transaction before the instance is torn
@@ -564,12 +625,32 @@ fn host_call<S: HostServices>(
     };
     let state = caller.data_mut();
     let reply = match codec::decode::<HostCall>(&bytes) {
-        Ok(_) if !state.allow_host_calls => {
-            reply_error(HostErrorKind::NotAllowed, "no host calls are allowed while answering Describe")
+        Ok(call) if !state.allow_host_calls => {
+            let reply = reply_error(
+                HostErrorKind::NotAllowed,
+                format!(
+                    "host call `{}` of plugin `{}` refused: no host calls are allowed while answering Describe. \
+                     Fix: return migrations and templates as constants; read the database in later requests",
+                    call.name(),
+                    state.manifest.id()
+                ),
+            );
+            if S::TRACES {
+                state.services.traced(&call, &reply, Duration::ZERO);
+            }
+            reply
         }
         Ok(call) => {
             state.services.set_deadline(state.deadline);
-            host_calls::dispatch(&state.manifest, &mut state.services, call)
+            if S::TRACES {
+                let started = Instant::now();
+                let traced = call.clone();
+                let reply = host_calls::dispatch(&state.manifest, &mut state.services, call);
+                state.services.traced(&traced, &reply, started.elapsed());
+                reply
+            } else {
+                host_calls::dispatch(&state.manifest, &mut state.services, call)
+            }
         }
         Err(e) => reply_error(HostErrorKind::Invalid, format!("undecodable host call: {e}")),
     };

@@ -34,6 +34,8 @@ pub struct DbServices {
     /// Live updates to send once the transaction commits: topics per member (an empty set
     /// refreshes only the member's header).
     updates: BTreeMap<UserId, BTreeSet<String>>,
+    /// Host calls the sandbox refused in this call, and the last refusal's message.
+    refusals: Option<(u32, String)>,
 }
 
 /// The transaction of a plugin call.
@@ -147,7 +149,14 @@ impl DbServices {
             now,
             live,
             updates: BTreeMap::new(),
+            refusals: None,
         })
+    }
+
+    /// The host calls the sandbox refused in this call (how many, and the last message),
+    /// for `portal plugin status`; stored once the call's transaction has ended.
+    pub fn take_refusals(&mut self) -> Option<(u32, String)> {
+        self.refusals.take()
     }
 
     /// Ends the call's transaction: commits everything the call did when `keep` (returning
@@ -204,6 +213,11 @@ fn member_info(user: db::users::User) -> MemberInfo {
 }
 
 impl HostServices for DbServices {
+    fn refused(&mut self, message: &str) {
+        let count = self.refusals.as_ref().map_or(0, |(n, _)| *n);
+        self.refusals = Some((count.saturating_add(1), message.to_owned()));
+    }
+
     fn set_deadline(&mut self, deadline: std::time::Instant) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         self.limits.time = self.limits.time.min(left);

@@ -49,8 +49,9 @@ impl Portal {
 
     /// Opens one plugin call: its transaction, and the call's context (read inside that
     /// transaction for a read-only call; for a call that may write, just before: its write
-    /// transaction begins at its first host call).
-    pub(super) fn open_call(
+    /// transaction begins at its first host call). `portal plugin run` opens its calls here
+    /// too, so they get the portal's own context and services.
+    pub fn open_call(
         &self,
         plugin: &PluginEntry,
         community: &Community,
@@ -195,7 +196,8 @@ impl Portal {
         // The transaction ends (and the turn to write passes on) before the instance is
         // torn down.
         let finished = session.services_mut().end(committed);
-        let services = session.finish();
+        let mut services = session.finish();
+        health.push(super::health::HealthNote::refused(services.take_refusals()));
         if committed && finished.is_ok() {
             services.send_updates();
         }
@@ -225,9 +227,9 @@ impl Portal {
             }
             let (ctx, services) =
                 self.open_call(plugin, community, None, SqlAccess::ReadWrite).map_err(|e| e.to_string())?;
-            let (result, services) =
+            let (result, mut services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
-            let health = self.observe(plugin, &result);
+            let health = self.observe(plugin, &result).with_refusals(services.take_refusals());
             // The transaction ends before the breaker's change is stored (see `HealthNote`).
             let done = match result {
                 Ok(PluginResponse::JobDone { summary, more }) => {

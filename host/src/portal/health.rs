@@ -14,15 +14,15 @@ impl Portal {
         let change = match result {
             Ok(_) => plugin.breaker.success(),
             Err(err) => {
-                tracing::warn!(plugin = %err.plugin, reason = %err.reason, "plugin call failed");
+                tracing::warn!(plugin = %err.plugin, error = %err, "plugin call failed");
                 plugin.breaker.failure(now)
             }
         };
-        match (change, result) {
-            (Change::None, _) | (Change::Failed { .. }, Ok(_)) => HealthNote(None),
+        let record = match (change, result) {
+            (Change::None, _) | (Change::Failed { .. }, Ok(_)) => None,
             (Change::Recovered, _) => {
                 tracing::info!(plugin = plugin.id(), "plugin answers again; its circuit breaker is closed");
-                HealthNote(Some(HealthRecord::Recovered { now }))
+                Some(HealthRecord::Recovered { now })
             }
             (Change::Failed { consecutive, open_until }, Err(err)) => {
                 if let Some(until) = open_until {
@@ -33,16 +33,24 @@ impl Portal {
                         "plugin switched off after failing repeatedly (circuit breaker open)"
                     );
                 }
-                let reason = err.reason.to_string();
-                HealthNote(Some(HealthRecord::Failed { consecutive, open_until, reason, now }))
+                let reason = err.explained();
+                Some(HealthRecord::Failed { consecutive, open_until, reason, now })
             }
-        }
+        };
+        HealthNote { record, refusals: None }
     }
 
-    /// Stores a breaker change for `portal plugin status`.
+    /// Stores a breaker change and the call's refused host calls for `portal plugin status`.
     pub(super) fn store_health(&self, plugin: &PluginEntry, note: HealthNote) {
-        let Some(record) = note.0 else { return };
+        if note.record.is_none() && note.refusals.is_none() {
+            return;
+        }
+        let now = self.clock.now();
         let stored = self.db.write().and_then(|txn| {
+            if let Some((count, message)) = &note.refusals {
+                db::plugin_health::record_refusals(&txn, plugin.id(), *count, message, now)?;
+            }
+            let Some(record) = note.record else { return txn.commit() };
             match record {
                 HealthRecord::Recovered { now } => {
                     db::plugin_health::record_recovery(&txn, plugin.id(), now)?
@@ -71,7 +79,24 @@ impl Portal {
 /// may write is open, it holds the turn to write (storing it earlier would wait for that
 /// call's turn to end on the same thread: forever).
 #[must_use]
-pub(super) struct HealthNote(Option<HealthRecord>);
+pub(super) struct HealthNote {
+    /// A change of the breaker.
+    record: Option<HealthRecord>,
+    /// Host calls the sandbox refused in the call: how many, and the last message.
+    refusals: Option<(u32, String)>,
+}
+
+impl HealthNote {
+    /// Only the refusals of a call.
+    pub(super) fn refused(refusals: Option<(u32, String)>) -> HealthNote {
+        HealthNote { record: None, refusals }
+    }
+
+    /// This change with the refusals of the same call.
+    pub(super) fn with_refusals(self, refusals: Option<(u32, String)>) -> HealthNote {
+        HealthNote { refusals, ..self }
+    }
+}
 
 /// What changed.
 enum HealthRecord {

@@ -120,9 +120,10 @@ impl Portal {
                 .open_call(plugin, community, Some(member), SqlAccess::ReadOnly)
                 .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
                 .ok()?;
-            let (result, services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
+            let (result, mut services) = plugin.plugin.call(&slots_request(ctx, page, items), services);
+            let refusals = services.take_refusals();
             let _ = services.rollback();
-            health.push((plugin, self.observe(plugin, &result)));
+            health.push((plugin, self.observe(plugin, &result).with_refusals(refusals)));
             slot_fills(plugin.id(), result)
         })
     }

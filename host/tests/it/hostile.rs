@@ -97,7 +97,8 @@ fn a_host_call_outside_the_capabilities_is_refused_and_never_reaches_the_service
             assert_eq!(e.kind, HostErrorKind::CapabilityDenied);
             assert_eq!(
                 e.message,
-                "host call `query` needs the `sql` capability, which the manifest of `host_call_proxy` does not declare"
+                "host call `query` of plugin `host_call_proxy` refused: it needs the `sql` capability, which \
+                 the manifest does not declare. Fix: add \"sql\" to `capabilities` in the manifest of `host_call_proxy`"
             );
         }
         other => panic!("expected a refusal, got {other:?}"),

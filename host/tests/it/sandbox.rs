@@ -130,7 +130,16 @@ fn host_rows(server: &Server) -> Vec<String> {
     let conn = server.portal.db.get().expect("conn");
     let mut out = Vec::new();
     for table in host::db::HOST_SCHEMA {
-        let Ok(mut stmt) = conn.prepare(&format!("SELECT * FROM {table}")) else { continue };
+        // The portal writes down each host call it refuses (for `portal plugin status`):
+        // its own record of the attack, left out; the rest of the table is compared.
+        let select = match *table {
+            "plugin_health" => "SELECT plugin, state, consecutive_failures, total_failures, open_until,
+                                       last_failure_at, last_error FROM plugin_health
+                                WHERE NOT (total_failures = 0 AND last_error IS NULL AND refusals > 0)"
+                .to_owned(),
+            _ => format!("SELECT * FROM {table}"),
+        };
+        let Ok(mut stmt) = conn.prepare(&select) else { continue };
         let width = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {
