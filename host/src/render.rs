@@ -68,7 +68,11 @@ pub enum TemplateError {
         source: Box<handlebars::TemplateError>,
     },
     /// A plugin template breaks a sandbox rule.
-    #[error("plugin `{plugin}`: template `{template}` is refused by the template sandbox: {rule}")]
+    #[error(
+        "plugin `{plugin}`: template `{template}` is refused by the template sandbox: {rule}. Fix: change \
+         `{template}` in what Describe returns (output only escaped `{{{{name}}}}`, name partials of the plugin's \
+         own in full, use the allowed helpers); `portal plugin check` finds this before the portal starts"
+    )]
     Refused {
         /// The plugin.
         plugin: String,

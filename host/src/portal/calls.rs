@@ -180,7 +180,7 @@ impl Portal {
                         PageOutcome::Render { html, title, slots }
                     }
                     Err(err) => {
-                        tracing::error!(plugin = plugin.id(), template, error = %err, "plugin template failed");
+                        tracing::error!(plugin = plugin.id(), template, error = %err, fix = err.fix(), "plugin template failed");
                         PageOutcome::Failed
                     }
                 }

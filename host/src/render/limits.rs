@@ -187,6 +187,24 @@ pub enum RenderFailure {
     Host(#[from] RenderError),
 }
 
+impl RenderFailure {
+    /// What the plugin author can do about it.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            RenderFailure::NoTemplate { .. } => {
+                "answer `render` with the name of a template that Describe returns"
+            }
+            RenderFailure::Limit { .. } => {
+                "render less: paginate lists, and do not loop over a list inside a loop over it"
+            }
+            RenderFailure::Template { .. } => {
+                "send the data the template expects (`portal plugin run` prints the data and the rendered page)"
+            }
+            RenderFailure::Host(_) => "this is the portal's fault: report it with the log",
+        }
+    }
+}
+
 /// Renders `template` of `plugin` from `registry` under `budget`.
 pub fn render_capped<T: Serialize>(
     budget: &Rc<Budget>,

@@ -38,9 +38,11 @@ fn templates_that_include_each_other_are_refused_when_the_plugin_loads() {
     config.plugins.runtime = test_config();
     match Portal::start(config, Clock::system()) {
         Ok(_) => panic!("a plugin with a partial cycle loaded"),
-        Err(err) => assert_eq!(
-            err.to_string(),
-            "plugin `template_loop`: template `a` is refused by the template sandbox: partial cycle: a > b > a"
+        Err(err) => assert!(
+            err.to_string().starts_with(
+                "plugin `template_loop`: template `a` is refused by the template sandbox: partial cycle: a > b > a. Fix: "
+            ),
+            "{err}"
         ),
     }
 }
