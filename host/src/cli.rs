@@ -71,8 +71,58 @@ pub enum PluginCommand {
         manifest: PathBuf,
     },
     /// Show each configured plugin's health: on, or switched off by its circuit breaker
-    /// after repeated failures, with the last failure.
+    /// after repeated failures, with the last failure and the last refused host call.
     Status,
+    /// Run one call of a plugin in the real runtime and print the response, every host
+    /// call (arguments, answer, time), the call's time, fuel and peak memory. Exits
+    /// non-zero when the call fails.
+    Run(RunArgs),
+    /// Create a new plugin crate: manifest, one page, one menu entry behind one ability
+    /// (off by default), and a test that runs it through the real runtime.
+    New(NewArgs),
+}
+
+/// `portal plugin run MANIFEST --request FILE`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The plugin's manifest.
+    pub manifest: PathBuf,
+    /// The request file (JSON; `-` reads standard input), e.g.
+    /// `{"as": "ada@riverside.example", "request": {"page": {"route": "index"}}}`.
+    #[arg(long)]
+    pub request: PathBuf,
+    /// Run against this SQLite database (the plugin's migrations are applied to it, and
+    /// the call commits as in the portal); default: a throwaway one with the demo data.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the call this many times (each in a fresh instance and transaction) and report
+    /// min, median and max.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Roll back what the call wrote, even where the portal would commit it.
+    #[arg(long)]
+    pub rollback: bool,
+}
+
+/// `portal plugin new NAME`.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The plugin id: lowercase letters, digits and `_`, starting with a letter.
+    pub name: String,
+    /// The folder to create the crate in (as `<dir>/<name>`).
+    #[arg(long, default_value = "plugins")]
+    pub dir: PathBuf,
+    /// A crate of its own (its own `[workspace]`, path dependencies on this portal)
+    /// instead of a member of the portal's workspace.
+    #[arg(long)]
+    pub standalone: bool,
+    /// The portal's source tree (for the path dependencies and the workspace);
+    /// default: the current folder if it is one, else where this binary was built from.
+    #[arg(long)]
+    pub portal: Option<PathBuf>,
 }
 
 /// `portal abilities ...`.
@@ -280,6 +330,15 @@ pub fn status_line(
     let mut out = format!("{id} {version}: {state}; {} failures in total", h.total_failures);
     if let (Some(at), Some(error)) = (h.last_failure_at, &h.last_error) {
         let _ = write!(out, "\n    last failure {} ({}): {error}", exact(at), relative(at, now));
+    }
+    if let (Some(at), Some(refusal)) = (h.last_refusal_at, &h.last_refusal) {
+        let _ = write!(
+            out,
+            "\n    {} host calls refused; the last {} ({}): {refusal}",
+            h.refusals,
+            exact(at),
+            relative(at, now)
+        );
     }
     out
 }

@@ -112,6 +112,13 @@ pub fn read(path: &Path) -> Result<DemoFile, DemoError> {
     toml::from_str(&text).map_err(|e| file_error(e.to_string()))
 }
 
+/// The demo data of `fixtures/demo.toml`, built into the binary (for `portal plugin run`'s
+/// throwaway database, wherever the command runs).
+pub fn built_in() -> Result<DemoFile, DemoError> {
+    toml::from_str(include_str!("../../fixtures/demo.toml"))
+        .map_err(|e| DemoError::File { path: "fixtures/demo.toml (built in)".into(), message: e.to_string() })
+}
+
 /// Loads the communities of `file` that do not exist yet; returns their slugs.
 pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> {
     let hash = crate::auth::hash_password(&file.password).map_err(DemoError::Invalid)?;

@@ -8,6 +8,7 @@
 
 pub mod abilities;
 pub mod auth;
+pub mod authoring;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -41,6 +41,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { command: PluginCommand::Check { manifest } } => {
             let runtime = cli::runtime(&config)?;
             let plugin = runtime.load::<NoServices>(&manifest)?;
+            // The templates go through the same sandbox as when the portal starts.
+            host::web::render::Templates::new()?
+                .register_plugin(plugin.id(), &plugin.description().templates)?;
             print!("{}", cli::describe(&plugin));
             println!("ok: manifest and module agree (id, version, ABI {})", plugin_api::ABI_VERSION);
             Ok(())
@@ -54,6 +57,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let health = db::plugin_health::get(&conn, m.id())?;
                 println!("{}", cli::status_line(m.id(), m.version(), health.as_ref(), now));
             }
+            Ok(())
+        }
+        Command::Plugin { command: PluginCommand::Run(args) } => plugin_run(&config, args),
+        Command::Plugin { command: PluginCommand::New(args) } => {
+            let created = host::authoring::new::create(&args)?;
+            print!("{}", created.next_steps());
             Ok(())
         }
         Command::Serve { demo } => serve(config, demo),
@@ -79,6 +88,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Abilities { command } => abilities_command(&config, command),
         Command::Settings { command } => settings_command(&config, command),
+    }
+}
+
+/// `portal plugin run`: the request is read and checked before the portal starts.
+fn plugin_run(config: &Config, args: cli::RunArgs) -> anyhow::Result<()> {
+    use host::authoring::request::RequestFile;
+    use host::authoring::run::{RunOptions, Runner, read_request};
+    let (text, source) = read_request(&args.request)?;
+    let file = RequestFile::parse(&text, &source)?;
+    let runner = Runner::start(config, &args.manifest, args.db.as_deref())?;
+    let report = runner.run(&file, &source, RunOptions { repeat: args.repeat, rollback: args.rollback })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(anyhow!("the call failed; the report above says why and what to fix"))
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`engine`]: the wasmtime engine and the compiled-module cache;
 //! - [`config`]: limits and pool settings;
 //! - [`breaker`]: the circuit breaker that switches a failing plugin off for a while;
+//! - [`trace`]: host services that record every host call (`portal plugin run`);
 //! - [`error`]: load and call errors.
 
 pub mod breaker;
@@ -17,6 +18,7 @@ pub mod host_calls;
 pub mod manifest;
 pub mod runtime;
 pub mod services;
+pub mod trace;
 
 pub use config::{Limits, RuntimeConfig};
 pub use error::{CallError, CallFailure, LoadError};

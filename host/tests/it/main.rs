@@ -2,6 +2,7 @@
 //! Conversations wasm, the hostile fixture plugins and the bad manifests.
 
 mod authorization;
+mod authors;
 mod browser;
 mod cli;
 mod conversation_rules;
