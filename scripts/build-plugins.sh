@@ -13,6 +13,12 @@
 # (1.85: Debian 12's own rustc-web, the oldest wasm32 toolchain a fresh machine meets) and
 # says in one line what to do if not. It prints the route it took and how long it took.
 # Wasm builds use their own target directory (target-wasm/) so they never disturb host builds.
+#
+# Plugins made by `portal plugin new` are built too: every crate folder under plugins/ (a
+# workspace member), and any crate folder given as an argument (`scripts/build-plugins.sh
+# plugins/hello` builds only that one; a crate of its own, `--standalone`, builds with its
+# own Cargo.toml and target-wasm/). Such a folder holds Cargo.toml and `<id>.toml`, and the
+# module goes to `<folder>/wasm/<id>.wasm`, where the generated manifest points.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +31,39 @@ plugins=(
 )
 profile=wasm
 target=wasm32-unknown-unknown
-
 say() { echo "build-plugins: $*" >&2; }
+
+# Crates of their own (given as arguments): "crate:id:folder" each, built apart.
+standalone=()
+
+# A plugin crate folder: its crate (Cargo.toml's package name) and id (the folder's name).
+plugin_of_folder() {
+    local folder=$1 crate id
+    [ -f "$folder/Cargo.toml" ] || { say "$folder has no Cargo.toml: give a plugin crate's folder"; exit 1; }
+    crate=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$folder/Cargo.toml" | head -n 1)
+    id=$(basename "$folder")
+    [ -f "$folder/$id.toml" ] || { say "$folder has no manifest $id.toml"; exit 1; }
+    echo "$crate:$id:$folder"
+}
+
+if [ $# -gt 0 ]; then
+    plugins=()
+    for folder in "$@"; do
+        folder=$(cd "$folder" && pwd)
+        p=$(plugin_of_folder "$folder")
+        if grep -q '^\[workspace\]' "$folder/Cargo.toml"; then
+            standalone+=("$p")
+        else
+            plugins+=("$p:member")
+        fi
+    done
+else
+    # Workspace members made by `portal plugin new` (plugins/<id>/).
+    for folder in "$root"/plugins/*/; do
+        [ -f "$folder/Cargo.toml" ] || continue
+        plugins+=("$(plugin_of_folder "${folder%/}"):member")
+    done
+fi
 
 rustup_has_target() {
     command -v rustup >/dev/null 2>&1 &&
@@ -55,7 +92,7 @@ install_debian() {
 build_rustup() {
     check_version rustc "rustup's"
     say "using rustup's $(rustc --version) with its $target target"
-    cargo build --locked --profile "$profile" --target "$target" --target-dir "$target_dir" "${packages[@]}"
+    cargo build ${locked---locked} --profile "$profile" --target "$target" --target-dir "$target_dir" "${packages[@]}"
 }
 
 # A wasm linker: rustup's rust-lld (any installed toolchain has one), Debian's sysroot or
@@ -108,7 +145,7 @@ build_debian() {
     env -u RUSTUP_TOOLCHAIN \
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
         RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
-        /usr/bin/cargo build --locked --profile "$profile" --target "$target" --target-dir "$target_dir" \
+        /usr/bin/cargo build ${locked---locked} --profile "$profile" --target "$target" --target-dir "$target_dir" \
         -Zbuild-std=std,panic_abort "${packages[@]}"
 }
 
@@ -117,6 +154,23 @@ for p in "${plugins[@]}"; do
     IFS=: read -r crate _ _ <<<"$p"
     packages+=(-p "$crate")
 done
+# The workspace's build, then each crate of its own with its Cargo.toml and target-wasm/.
+build_all() {
+    local build=$1 p crate id folder
+    if [ ${#packages[@]} -gt 0 ]; then
+        "$build"
+    fi
+    for p in "${standalone[@]+"${standalone[@]}"}"; do
+        IFS=: read -r crate id folder <<<"$p"
+        say "building $crate, a crate of its own, in $folder"
+        (
+            packages=(--manifest-path "$folder/Cargo.toml")
+            target_dir="$folder/target-wasm"
+            locked=""
+            "$build"
+        )
+    done
+}
 
 choice=${PORTAL_WASM_TOOLCHAIN:-}
 if [ -z "$choice" ]; then
@@ -138,16 +192,22 @@ MSG
 fi
 
 case "$choice" in
-    rustup) build_rustup ;;
-    debian) build_debian ;;
+    rustup) build_all build_rustup ;;
+    debian) build_all build_debian ;;
     *) say "PORTAL_WASM_TOOLCHAIN must be rustup or debian, not '$choice'"; exit 1 ;;
 esac
 
-for p in "${plugins[@]}"; do
-    IFS=: read -r crate id folder <<<"$p"
-    out="$root/$folder/wasm"
+for p in "${plugins[@]}" "${standalone[@]+"${standalone[@]}"}"; do
+    IFS=: read -r crate id folder kind <<<"$p"
+    from="$target_dir"
+    case "$folder" in
+        /*) # an absolute folder: a crate of its own (own target-wasm/) or a member under plugins/
+            [ "${kind:-}" = member ] || from="$folder/target-wasm"
+            out="$folder/wasm" ;;
+        *) out="$root/$folder/wasm" ;;
+    esac
     mkdir -p "$out"
-    src="$target_dir/$target/$profile/${crate//-/_}.wasm"
+    src="$from/$target/$profile/${crate//-/_}.wasm"
     cp "$src" "$out/$id.wasm.tmp"
     mv "$out/$id.wasm.tmp" "$out/$id.wasm"
     say "${out#"$root"/}/$id.wasm ($(wc -c <"$out/$id.wasm") bytes)"
