@@ -120,6 +120,12 @@ pub use request::{
 #[doc = include_str!("../../docs/plugin-first-steps.md")]
 pub struct ReadmeGuide;
 
+/// The plugin authors' guide (`docs/plugin-authors.md`): its `rust` code blocks compile as
+/// doc tests too.
+#[cfg(all(doctest, feature = "guest"))]
+#[doc = include_str!("../../docs/plugin-authors.md")]
+pub struct AuthorsGuide;
+
 /// The ABI version this crate describes. A module's `portal_abi_version` export and its
 /// manifest's `abi_version` must both equal it.
 pub const ABI_VERSION: u32 = 1;
