@@ -315,9 +315,7 @@ impl Runner {
             match member {
                 None => Err(wrong(
                     "as",
-                    format!(
-                        "this request needs a signed-in member (the portal sends visitors to sign in); add \"as\": an email, nickname or id"
-                    ),
+                    "this request needs a signed-in member (the portal sends visitors to sign in); add \"as\": an email, nickname or id".to_owned(),
                 )),
                 Some(m) if !m.abilities.contains(ability.as_str()) => Err(wrong(
                     field,
@@ -358,7 +356,7 @@ impl Runner {
                         ),
                     ));
                 }
-                for (name, _) in &call.params {
+                for name in call.params.keys() {
                     if !route.path.contains(&format!("{{{name}}}")) {
                         return Err(wrong(
                             "request.page.params",
