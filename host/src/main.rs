@@ -42,8 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = cli::runtime(&config)?;
             let plugin = runtime.load::<NoServices>(&manifest)?;
             // The templates go through the same sandbox as when the portal starts.
-            host::web::render::Templates::new()?
-                .register_plugin(plugin.id(), &plugin.description().templates)?;
+            host::render::Templates::new()?.register_plugin(plugin.id(), &plugin.description().templates)?;
             print!("{}", cli::describe(&plugin));
             println!("ok: manifest and module agree (id, version, ABI {})", plugin_api::ABI_VERSION);
             Ok(())

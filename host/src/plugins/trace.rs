@@ -5,8 +5,8 @@
 
 use super::host_calls::HostServices;
 use plugin_api::{
-    DirectoryEntry, GroupId, GroupInfo, HostCall, HostError, HostReply, LogLevel, MemberInfo, SqlValue,
-    TemplateData, Timestamp, UserId,
+    DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError, HostReply, LogLevel, MemberInfo,
+    SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,8 +85,9 @@ impl<S: HostServices> HostServices for Traced<S> {
         subject: &str,
         template: &str,
         data: &TemplateData,
+        options: &EmailOptions,
     ) -> Result<(), HostError> {
-        self.inner.send_email(to, subject, template, data)
+        self.inner.send_email(to, subject, template, data, options)
     }
     fn preferences(
         &mut self,
