@@ -10,7 +10,7 @@ use super::request::{RequestError, RequestFile, RunRequest};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::communities::Community;
-use crate::db::plugin_store::Access;
+use crate::db::plugin_store::SqlAccess;
 use crate::db::{self, users::User};
 use crate::plugins::services::DbServices;
 use crate::plugins::trace::Traced;
@@ -203,7 +203,7 @@ impl Runner {
             };
             let wall = started.elapsed();
             let keep = !options.rollback
-                && access != Access::ReadOnly
+                && access != SqlAccess::ReadOnly
                 && matches!(
                     result,
                     Ok(PluginResponse::Page(_) | PluginResponse::JobDone { .. } | PluginResponse::Ack)
@@ -308,7 +308,7 @@ impl Runner {
         file: &RequestFile,
         member: Option<&Member>,
         wrong: &dyn Fn(&str, String) -> RunError,
-    ) -> Result<(Box<dyn Fn(plugin_api::Context) -> PluginRequest>, Access), RunError> {
+    ) -> Result<(Box<dyn Fn(plugin_api::Context) -> PluginRequest>, SqlAccess), RunError> {
         let manifest = &entry.manifest().raw;
         let id = entry.id().to_owned();
         let lacks = |ability: &AbilityName, field: &str| -> Result<(), RunError> {
@@ -330,7 +330,7 @@ impl Runner {
             }
         };
         Ok(match &file.request {
-            RunRequest::Describe => (Box::new(|_| PluginRequest::Describe), Access::ReadOnly),
+            RunRequest::Describe => (Box::new(|_| PluginRequest::Describe), SqlAccess::ReadOnly),
             RunRequest::Page(call) => {
                 let Some(route) = manifest.routes.iter().find(|r| r.name == call.route) else {
                     let names: Vec<_> = manifest.routes.iter().map(|r| r.name.as_str()).collect();
@@ -366,8 +366,8 @@ impl Runner {
                 }
                 lacks(&route.ability, "request.page.route")?;
                 let access = match route.method {
-                    HttpMethod::Get if !route.writes => Access::ReadOnly,
-                    _ => Access::ReadWrite,
+                    HttpMethod::Get if !route.writes => SqlAccess::ReadOnly,
+                    _ => SqlAccess::ReadWrite,
                 };
                 let page = PageRequest {
                     route: route.name.clone(),
@@ -433,7 +433,7 @@ impl Runner {
                         page: page.clone(),
                         items: items.clone(),
                     }),
-                    Access::ReadOnly,
+                    SqlAccess::ReadOnly,
                 )
             }
             RunRequest::Job(call) => {
@@ -455,14 +455,17 @@ impl Runner {
                     ));
                 }
                 let job = call.name.clone();
-                (Box::new(move |ctx| PluginRequest::Job { ctx, job: job.clone() }), Access::ReadWrite)
+                (Box::new(move |ctx| PluginRequest::Job { ctx, job: job.clone() }), SqlAccess::ReadWrite)
             }
             RunRequest::Event(event) => {
                 if file.member.is_some() {
                     return Err(wrong("as", "an event has no member: leave `as` out".into()));
                 }
                 let event = event.clone();
-                (Box::new(move |ctx| PluginRequest::Event { ctx, event: event.clone() }), Access::ReadWrite)
+                (
+                    Box::new(move |ctx| PluginRequest::Event { ctx, event: event.clone() }),
+                    SqlAccess::ReadWrite,
+                )
             }
         })
     }
@@ -479,11 +482,11 @@ fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn access_name(access: Access) -> &'static str {
+fn access_name(access: SqlAccess) -> &'static str {
     match access {
-        Access::ReadOnly => "read-only (a GET, or slots)",
-        Access::ReadWrite => "read-write",
-        Access::Migrate => "migration",
+        SqlAccess::ReadOnly => "read-only (a GET, or slots)",
+        SqlAccess::ReadWrite => "read-write",
+        SqlAccess::Migrate => "migration",
     }
 }
 
