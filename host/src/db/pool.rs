@@ -36,9 +36,19 @@ struct Inner {
     /// The WAL's length after the last commit looked at: a shorter one means the WAL
     /// started again from the beginning.
     frames: AtomicU32,
+    /// Transactions committed to this database by this process (see [`Db::commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 impl Db {
+    /// How many transactions this process has committed to this database so far. A value
+    /// read before a read transaction began that still equals this one means no commit of
+    /// this process has happened since: what the read saw is still current (for writes of
+    /// this process). Remembered slot answers are checked against it.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::SeqCst)
+    }
+
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     pub fn open(path: &Path) -> DbResult<Db> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -56,6 +66,7 @@ impl Db {
             turns: super::turns::Turns::default(),
             checked: AtomicU32::new(0),
             frames: AtomicU32::new(0),
+            commits: Arc::default(),
             checkpoints,
             checkpoint_asked: AtomicBool::new(false),
         });
@@ -111,6 +122,19 @@ impl Db {
 /// Write transactions committed by this process, to any database, since it started.
 static COMMITS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// The commit counter of the database whose writer connection this thread last took
+    /// a turn on. Every commit happens on a writer connection during a turn, on the thread
+    /// that took it, so the WAL hook counts each commit for its own database; a turn
+    /// always sets it first.
+    static COMMITTING: std::cell::RefCell<Option<Arc<AtomicU64>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called when this thread takes a turn on `db`'s writer connection.
+pub(super) fn committing_to(db: &Db) {
+    COMMITTING.with_borrow_mut(|c| *c = Some(db.inner.commits.clone()));
+}
+
 /// How many transactions this process has committed so far. A value read before a read
 /// transaction began that still equals this one means no commit of this process has
 /// happened since: what the read saw is still current (for writes of this process).
@@ -152,6 +176,7 @@ thread_local! {
 /// write and every other writer waits (measured: the slowest 1% of commits took 1 to 15 ms).
 fn on_commit(_wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
     COMMITS.fetch_add(1, Ordering::SeqCst);
+    COMMITTING.with_borrow(|c| c.as_ref().map(|n| n.fetch_add(1, Ordering::SeqCst)));
     WAL_FRAMES.with(|f| f.set(Some(u32::try_from(frames).unwrap_or(0))));
     Ok(())
 }
@@ -375,6 +400,24 @@ pub(super) mod tests {
         });
         assert!(commits() - before >= 12_000, "every commit is counted");
         assert!(pages < 5_000, "the WAL starts again after about 4,000 pages: {pages} pages");
+    }
+
+    /// Each database counts its own commits: remembered slot answers of one portal are not
+    /// forgotten because another database (another portal in the same process: the tests)
+    /// committed.
+    #[test]
+    fn each_database_counts_its_own_commits() {
+        let (_a_dir, a) = db_with_table("id INTEGER PRIMARY KEY, v BLOB");
+        let (_b_dir, b) = db_with_table("id INTEGER PRIMARY KEY, v BLOB");
+        let (a0, b0) = (a.commits(), b.commits());
+        for i in 0..3 {
+            let txn = a.write().unwrap();
+            txn.execute(INSERT, [i]).unwrap();
+            txn.commit().unwrap();
+        }
+        a.writer().unwrap().execute(INSERT, [10]).unwrap();
+        assert_eq!(a.commits() - a0, 4);
+        assert_eq!(b.commits(), b0, "nothing was committed to b");
     }
 
     #[test]

@@ -35,6 +35,7 @@ impl Db {
     fn take_turn(&self, waiter: Waiter) -> DbResult<(Connection, Option<OpenGroup>)> {
         let turns = self.turns();
         let (conn, open) = turns.take(waiter)?;
+        super::pool::committing_to(self);
         match conn.map_or_else(|| open_connection(self.path()), Ok) {
             Ok(conn) => Ok((conn, open)),
             Err(err) => {

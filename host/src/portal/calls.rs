@@ -124,7 +124,7 @@ impl Portal {
             plugin_api::HttpMethod::Get if !writes_on_get => SqlAccess::ReadOnly,
             _ => SqlAccess::ReadWrite,
         };
-        let commits = db::commits();
+        let commits = self.db.commits();
         let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
             Ok(opened) => opened,
             Err(err) => {

@@ -3,8 +3,8 @@
 
 use super::health::HealthNote;
 use super::{PluginEntry, Portal, plugin_abilities};
+use crate::db::communities::Community;
 use crate::db::plugin_store::SqlAccess;
-use crate::db::{self, communities::Community};
 use crate::plugins::CallError;
 use crate::slot_cache::SlotKey;
 use crate::view::{Member, SlotItem, Slots};
@@ -115,7 +115,7 @@ impl Portal {
         // A plugin switched off by its breaker shows no slots, remembered or not.
         plugin.breaker.admit(now).ok()?;
         let cacheable = self.cacheable(plugin, community, member, page);
-        self.remembered_or_asked(cacheable, now, db::commits(), || {
+        self.remembered_or_asked(cacheable, now, self.db.commits(), || {
             let (ctx, services) = self
                 .open_call(plugin, community, Some(member), SqlAccess::ReadOnly)
                 .map_err(|e| tracing::error!(plugin = plugin.id(), error = %e, "cannot open the slots call"))
@@ -139,13 +139,13 @@ impl Portal {
         ask: impl FnOnce() -> Option<Vec<SlotFill>>,
     ) -> Option<Vec<SlotFill>> {
         if let Some((key, max_age)) = &cacheable
-            && let Some(fills) = self.slot_cache.get(key, db::commits(), now, *max_age)
+            && let Some(fills) = self.slot_cache.get(key, self.db.commits(), now, *max_age)
         {
             return Some(fills);
         }
         let fills = ask()?;
         if let Some((key, _)) = cacheable {
-            self.slot_cache.put(key, fills.clone(), began, db::commits(), now);
+            self.slot_cache.put(key, fills.clone(), began, self.db.commits(), now);
         }
         Some(fills)
     }
