@@ -46,8 +46,9 @@ pub struct SqlLimits {
 /// The hard limits of a connection while a plugin statement runs (`sqlite3_limit`), and
 /// why each is what it is. The connection's own values come back when the statement ends.
 const PLUGIN_LIMITS: &[(Limit, i32)] = &[
-    // No string or blob larger than a call's payload: one zeroblob, randomblob, printf
-    // width, replace or group_concat cannot grow the portal's memory past it.
+    // No string or blob larger than a call's payload (this value, 1 MiB, is replaced by
+    // the call's own payload cap, `limits.max_payload_bytes`): one zeroblob, randomblob,
+    // printf width, replace or group_concat cannot grow the portal's memory past it.
     (Limit::SQLITE_LIMIT_LENGTH, 1 << 20),
     // Statements are small; the statement cache holds at most 128 of them per connection.
     (Limit::SQLITE_LIMIT_SQL_LENGTH, 16 * 1024),
@@ -92,6 +93,7 @@ impl<'c> Confined<'c> {
         plugin: &str,
         access: SqlAccess,
         time: Duration,
+        max_value: usize,
         installed: Installed,
     ) -> Result<Self, HostError> {
         let plugin = plugin.to_ascii_lowercase();
@@ -102,6 +104,7 @@ impl<'c> Confined<'c> {
             // A migration is one batch of statements: SQLite measures the batch's text.
             let value = match (limit, access) {
                 (Limit::SQLITE_LIMIT_SQL_LENGTH, SqlAccess::Migrate) => MAX_MIGRATION_SQL,
+                (Limit::SQLITE_LIMIT_LENGTH, _) => i32::try_from(max_value).unwrap_or(i32::MAX).max(1),
                 _ => *value,
             };
             saved.push((*limit, conn.set_limit(*limit, value).map_err(failed)?));
@@ -260,7 +263,7 @@ pub fn query(
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
     let conn = conn.connection();
-    let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
+    let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
         let mut stmt = confined.prepare(plugin, access, sql)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -301,7 +304,7 @@ pub fn execute(
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
     let conn = conn.connection();
-    let confined = Confined::new(conn, plugin, access, limits.time, Installed::ByThePool)?;
+    let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<HostReply> {
         let mut stmt = confined.prepare(plugin, access, sql)?;
         let before = conn.last_insert_rowid();
@@ -361,9 +364,15 @@ pub fn apply_migrations(
         let tx = conn.transaction().map_err(super::DbError::from)?;
         let before = schema_objects(&tx).map_err(super::DbError::from)?;
         {
-            let confined =
-                Confined::new(&tx, plugin, SqlAccess::Migrate, Duration::from_secs(60), Installed::Unknown)
-                    .map_err(|e| fail(e.message))?;
+            let confined = Confined::new(
+                &tx,
+                plugin,
+                SqlAccess::Migrate,
+                Duration::from_secs(60),
+                1 << 20,
+                Installed::Unknown,
+            )
+            .map_err(|e| fail(e.message))?;
             run_batch(&tx, &migration.sql)
                 .map_err(|e| fail(confined.error(e, Duration::from_secs(60)).message))?;
         }
@@ -376,9 +385,15 @@ pub fn apply_migrations(
         // they run inside the plugin's inserts: each is judged as a statement of its own.
         let defaults = column_defaults(&tx, &before, &after).map_err(super::DbError::from)?;
         {
-            let confined =
-                Confined::new(&tx, plugin, SqlAccess::Migrate, Duration::from_secs(60), Installed::Unknown)
-                    .map_err(|e| fail(e.message))?;
+            let confined = Confined::new(
+                &tx,
+                plugin,
+                SqlAccess::Migrate,
+                Duration::from_secs(60),
+                1 << 20,
+                Installed::Unknown,
+            )
+            .map_err(|e| fail(e.message))?;
             for (table, default) in &defaults {
                 tx.prepare(&format!("SELECT ({default})")).map_err(|e| {
                     fail(format!(
