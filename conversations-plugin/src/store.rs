@@ -396,6 +396,19 @@ pub struct Pending {
     pub last_message_id: i64,
 }
 
+impl Pending {
+    /// A row of `conversation_id, last_read_message_id, digested_message_id,
+    /// last_message_id` (the columns of [`sql::PENDING_OF`] and [`sql::UNREAD_OF`]).
+    fn of(r: &[SqlValue]) -> Pending {
+        Pending {
+            conversation: int(r, 0),
+            last_read: int(r, 1),
+            digested: int(r, 2),
+            last_message_id: int(r, 3),
+        }
+    }
+}
+
 /// Up to `limit` participants of `community` with messages no email covered yet.
 pub fn pending_actors(community: CommunityId, limit: u32) -> StoreResult<Vec<ActorRef>> {
     let rows = host::query(sql::PENDING_ACTORS, vec![community.0.into(), i64::from(limit).into()])?;
@@ -406,32 +419,14 @@ pub fn pending_actors(community: CommunityId, limit: u32) -> StoreResult<Vec<Act
 pub fn pending_of(community: CommunityId, actor: ActorRef) -> StoreResult<Vec<Pending>> {
     let (k, id) = kind(actor);
     let rows = host::query(sql::PENDING_OF, vec![k.into(), id.into(), community.0.into()])?;
-    Ok(rows
-        .rows
-        .iter()
-        .map(|r| Pending {
-            conversation: int(r, 0),
-            last_read: int(r, 1),
-            digested: int(r, 2),
-            last_message_id: int(r, 3),
-        })
-        .collect())
+    Ok(rows.rows.iter().map(|r| Pending::of(r)).collect())
 }
 
 /// Up to `limit` conversations of `actor` with unread messages, newest activity first.
 pub fn unread_of(actor: ActorRef, limit: u32) -> StoreResult<Vec<Pending>> {
     let (k, id) = kind(actor);
     let rows = host::query(sql::UNREAD_OF, vec![k.into(), id.into(), i64::from(limit).into()])?;
-    Ok(rows
-        .rows
-        .iter()
-        .map(|r| Pending {
-            conversation: int(r, 0),
-            last_read: int(r, 1),
-            digested: int(r, 2),
-            last_message_id: int(r, 3),
-        })
-        .collect())
+    Ok(rows.rows.iter().map(|r| Pending::of(r)).collect())
 }
 
 /// How many messages after `after` others than `reader` wrote (leaving out the members

@@ -3,7 +3,8 @@
 //! may not use Conversations), refusals in conversations of every size, leaving means
 //! leaving, one badge and one digest per person, the envelope, and what no route allows.
 
-use crate::http::{Client, Resp, Server};
+use crate::conversations::{group, id_of, start, user};
+use crate::http::Server;
 use host::clock::Clock;
 use plugin_api::Timestamp;
 
@@ -12,24 +13,6 @@ const ALAN: &str = "alan@riverside.example";
 const HEDY: &str = "hedy@riverside.example";
 const TIM: &str = "tim@riverside.example";
 const MARIE: &str = "marie@hilltop.example";
-
-fn id_of(server: &Server, table: &str, nickname: &str) -> i64 {
-    server.count(&format!("SELECT id FROM {table} WHERE nickname = '{nickname}'"))
-}
-
-fn user(server: &Server, nickname: &str) -> String {
-    format!("user:{}", id_of(server, "users", nickname))
-}
-
-fn group(server: &Server, nickname: &str) -> String {
-    format!("group:{}", id_of(server, "groups", nickname))
-}
-
-fn start(client: &mut Client, to: &[&str], body: &str) -> Resp {
-    let mut form: Vec<(&str, &str)> = to.iter().map(|t| ("to", *t)).collect();
-    form.push(("body", body));
-    client.post("/c/riverside/conversations", &form)
-}
 
 fn no_acceptance(server: &Server) {
     server.set_setting("riverside", "conversations.require_acceptance", "false");

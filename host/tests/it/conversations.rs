@@ -10,20 +10,24 @@ const ADA: &str = "ada@riverside.example";
 const TIM: &str = "tim@riverside.example";
 const HEDY: &str = "hedy@riverside.example";
 
-fn id_of(server: &Server, table: &str, nickname: &str) -> i64 {
-    server.count(&format!("SELECT id FROM {table} WHERE nickname = '{nickname}' AND community_id = 1"))
+/// The id of the demo member or group `nickname` (the demo's nicknames differ across
+/// its communities).
+pub fn id_of(server: &Server, table: &str, nickname: &str) -> i64 {
+    server.count(&format!("SELECT id FROM {table} WHERE nickname = '{nickname}'"))
 }
 
-fn user(server: &Server, nickname: &str) -> String {
+/// `user:ID` of the demo member `nickname`.
+pub fn user(server: &Server, nickname: &str) -> String {
     format!("user:{}", id_of(server, "users", nickname))
 }
 
-fn group(server: &Server, nickname: &str) -> String {
+/// `group:ID` of the demo group `nickname`.
+pub fn group(server: &Server, nickname: &str) -> String {
     format!("group:{}", id_of(server, "groups", nickname))
 }
 
 /// Starts a conversation from `client` to `to`; returns the response.
-fn start(client: &mut Client, to: &[&str], body: &str) -> Resp {
+pub fn start(client: &mut Client, to: &[&str], body: &str) -> Resp {
     let mut form: Vec<(&str, &str)> = to.iter().map(|t| ("to", *t)).collect();
     form.push(("body", body));
     client.post("/c/riverside/conversations", &form)
