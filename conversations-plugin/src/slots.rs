@@ -6,7 +6,7 @@ use crate::call::{host_error, me};
 use crate::directory::{self, Names, REFUSES_DIRECT};
 use crate::store;
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, PluginError, SlotFill, SlotFills, SlotPage, UserId};
+use plugin_api::{ActorRef, Context, GroupId, GroupInfo, PluginError, SlotFill, SlotFills, SlotPage, UserId};
 
 /// Unread conversations: the member's own and, summed, those of their groups.
 #[derive(Clone, Copy)]
@@ -19,32 +19,48 @@ fn count(actor: ActorRef) -> Result<u32, PluginError> {
     Ok(u32::try_from(store::unread_conversations(actor).map_err(host_error)?).unwrap_or(u32::MAX))
 }
 
-fn unread(ctx: &Context, me: UserId) -> Result<Unread, PluginError> {
-    let mut groups = 0u32;
-    for group in directory::admin_groups(ctx)? {
-        groups = groups.saturating_add(count(ActorRef::Group(group.id))?);
+/// What the items of one `Slots` call share, asked of the host at most once: the groups
+/// the member administers (for groups) and the unread counts.
+struct Asked<'c> {
+    ctx: &'c Context,
+    me: UserId,
+    groups: Option<Vec<GroupInfo>>,
+    unread: Option<Unread>,
+}
+
+impl Asked<'_> {
+    fn groups(&mut self) -> Result<&[GroupInfo], PluginError> {
+        if self.groups.is_none() {
+            self.groups = Some(directory::admin_groups(self.ctx)?);
+        }
+        Ok(self.groups.as_deref().unwrap_or_default())
     }
-    Ok(Unread { mine: count(ActorRef::User(me))?, groups })
+
+    fn unread(&mut self) -> Result<Unread, PluginError> {
+        if let Some(u) = self.unread {
+            return Ok(u);
+        }
+        let ids: Vec<GroupId> = self.groups()?.iter().map(|g| g.id).collect();
+        let mut groups = 0u32;
+        for id in ids {
+            groups = groups.saturating_add(count(ActorRef::Group(id))?);
+        }
+        let u = Unread { mine: count(ActorRef::User(self.me))?, groups };
+        self.unread = Some(u);
+        Ok(u)
+    }
 }
 
 /// Fills the items the host is about to render.
 pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFills, PluginError> {
     let me = me(ctx)?;
     let mut fills = Vec::new();
-    let mut counts: Option<Unread> = None;
-    let mut counted = |ctx: &Context| -> Result<Unread, PluginError> {
-        if let Some(c) = counts {
-            return Ok(c);
-        }
-        let c = unread(ctx, me)?;
-        counts = Some(c);
-        Ok(c)
-    };
+    let mut asked = Asked { ctx, me, groups: None, unread: None };
     for item in items {
         match item.as_str() {
             // The envelope and the avatar badge: everything the member reads, in one number.
             "inbox_icon" | "unread_badge" => {
-                let c = counted(ctx)?;
+                let c = asked.unread()?;
                 fills.push(SlotFill {
                     badge: Some(c.mine.saturating_add(c.groups)),
                     ..SlotFill::shown(item.clone())
@@ -52,14 +68,14 @@ pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFill
             }
             // The avatar menu counts the member's own and their groups' apart.
             "inbox_menu" => {
-                let c = counted(ctx)?;
+                let c = asked.unread()?;
                 fills.push(SlotFill { badge: Some(c.mine), ..SlotFill::shown(item.clone()) });
             }
             "group_inbox_menu" => {
-                if directory::admin_groups(ctx)?.is_empty() {
+                if asked.groups()?.is_empty() {
                     fills.push(SlotFill { hidden: true, ..SlotFill::shown(item.clone()) });
                 } else {
-                    let c = counted(ctx)?;
+                    let c = asked.unread()?;
                     fills.push(SlotFill { badge: Some(c.groups), ..SlotFill::shown(item.clone()) });
                 }
             }
@@ -94,11 +110,10 @@ pub fn fill(ctx: &Context, page: &SlotPage, items: &[String]) -> Result<SlotFill
                 fills.push(SlotFill { disabled_reason: reason, ..SlotFill::shown(item.clone()) });
             }
             "group_inbox" => {
-                let admin = page.group.is_some_and(|g| {
-                    directory::admin_groups(ctx)
-                        .map(|groups| groups.iter().any(|info| info.id == g))
-                        .unwrap_or(false)
-                });
+                let admin = match page.group {
+                    Some(g) => asked.groups()?.iter().any(|info| info.id == g),
+                    None => false,
+                };
                 if !admin {
                     fills.push(SlotFill { hidden: true, ..SlotFill::shown(item.clone()) });
                 }
