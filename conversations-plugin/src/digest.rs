@@ -66,24 +66,29 @@ pub fn run(ctx: &Context) -> Result<(String, bool), PluginError> {
             continue;
         }
         let acts_for_groups = groups_ok.contains(person);
+        let readable: Vec<ActorRef> = inbox
+            .iter()
+            .copied()
+            .filter(|actor| acts_for_groups || matches!(actor, ActorRef::User(_)))
+            .collect();
         let mut fresh = Vec::new();
+        for actor in &readable {
+            fresh.extend(entries(ctx, &pending_by_actor[actor], *actor, *person, true)?);
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        // Conversations still unread that an earlier email already covered: looked up only
+        // for a person who gets an email.
         let mut still = Vec::new();
-        for actor in inbox {
-            if matches!(actor, ActorRef::Group(_)) && !acts_for_groups {
-                continue;
-            }
+        for actor in &readable {
             let pending = &pending_by_actor[actor];
-            fresh.extend(entries(ctx, pending, *actor, *person, true)?);
-            // Conversations still unread that an earlier email already covered.
             let older: Vec<Pending> = store::unread_of(*actor, 50)
                 .map_err(host_error)?
                 .into_iter()
                 .filter(|u| !pending.iter().any(|p| p.conversation == u.conversation))
                 .collect();
             still.extend(entries(ctx, &older, *actor, *person, false)?);
-        }
-        if fresh.is_empty() {
-            continue;
         }
         let count = fresh.len() + still.len();
         let subject = format!(
