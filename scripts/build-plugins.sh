@@ -27,6 +27,7 @@ target_dir="$root/target-wasm"
 # crate name : plugin id : folder of its manifest (the module goes to <folder>/wasm/<id>.wasm)
 plugins=(
     "conversations-plugin:conversations:manifests"
+    "moderation-plugin:moderation:manifests"
     "notes-plugin:notes:fixtures/plugins/notes"
 )
 profile=wasm

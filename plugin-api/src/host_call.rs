@@ -28,11 +28,16 @@ pub enum Capability {
     Log,
     /// Tell members' open pages that something changed ([`HostCall::Publish`]).
     Live,
+    /// Emit the events the manifest declares ([`HostCall::Emit`]). Added in ABI 1.2.
+    Events,
+    /// Ask the implementers of the manifest's check points ([`HostCall::Check`]), and
+    /// resolve what one's own checks held ([`HostCall::Resolve`]). Added in ABI 1.2.
+    Checks,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 10] = [
         Capability::Sql,
         Capability::Directory,
         Capability::Notifications,
@@ -41,6 +46,8 @@ impl Capability {
         Capability::Clock,
         Capability::Log,
         Capability::Live,
+        Capability::Events,
+        Capability::Checks,
     ];
 
     /// The name used in manifests.
@@ -54,6 +61,8 @@ impl Capability {
             Capability::Clock => "clock",
             Capability::Log => "log",
             Capability::Live => "live",
+            Capability::Events => "events",
+            Capability::Checks => "checks",
         }
     }
 }
@@ -327,6 +336,37 @@ pub enum HostCall {
         /// Topics of the plugin, e.g. `conversation/7`; may be empty (header only).
         topics: Vec<String>,
     },
+    /// Emit one of the events the manifest declares (`[[events]]`). The host queues one
+    /// delivery per subscriber in the call's transaction and delivers them after it
+    /// commits (nothing for a call that rolls back). Not during a GET. Added in ABI 1.2.
+    /// Answer: [`HostReply::Done`].
+    Emit {
+        /// The event's full name, e.g. `conversations.message_posted`.
+        event: String,
+        /// The payload, as the plugin documents it (at most
+        /// [`crate::extension::MAX_PAYLOAD_BYTES`] encoded).
+        payload: serde_json::Value,
+    },
+    /// Ask every plugin that implements one of the manifest's check points (`[[extension_points]]`
+    /// with `kind = "check"`) for a verdict, inside this call's transaction. Not during a
+    /// GET. Added in ABI 1.2. Answer: [`HostReply::Checked`].
+    Check {
+        /// The check point's full name, e.g. `conversations.check_message`.
+        point: String,
+        /// What is checked, as the plugin documents it (at most
+        /// [`crate::extension::MAX_PAYLOAD_BYTES`] encoded).
+        subject: serde_json::Value,
+    },
+    /// Release or reject something this plugin checked (a hold it answered, or, to take
+    /// it down, something it allowed). The plugin that declared the check point gets a
+    /// [`crate::extension::CHECK_RESOLVED`] delivery. Added in ABI 1.2. Answer:
+    /// [`HostReply::Done`].
+    Resolve {
+        /// The check, from [`crate::extension::CheckRequest::check`].
+        check: crate::extension::CheckId,
+        /// Release or reject.
+        decision: crate::extension::Decision,
+    },
     /// The host's clock. Answer: [`HostReply::Now`].
     Now,
     /// Write a line to the host's log, tagged with the plugin id and request id. Answer:
@@ -354,6 +394,8 @@ impl HostCall {
             HostCall::SendEmail { .. } => Capability::Email,
             HostCall::Preferences { .. } => Capability::Preferences,
             HostCall::Publish { .. } => Capability::Live,
+            HostCall::Emit { .. } => Capability::Events,
+            HostCall::Check { .. } | HostCall::Resolve { .. } => Capability::Checks,
             HostCall::Now => Capability::Clock,
             HostCall::Log { .. } => Capability::Log,
         }
@@ -373,6 +415,9 @@ impl HostCall {
             HostCall::SendEmail { .. } => "send_email",
             HostCall::Preferences { .. } => "preferences",
             HostCall::Publish { .. } => "publish",
+            HostCall::Emit { .. } => "emit",
+            HostCall::Check { .. } => "check",
+            HostCall::Resolve { .. } => "resolve",
             HostCall::Now => "now",
             HostCall::Log { .. } => "log",
         }
@@ -390,6 +435,9 @@ pub struct MemberInfo {
     pub nickname: String,
     /// Initials for the avatar.
     pub initials: String,
+    /// When the member joined the community. Added in ABI 1.2 (absent from older hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Timestamp>,
 }
 
 /// A group as the directory shows it to plugins.
@@ -459,6 +507,8 @@ pub enum HostReply {
         /// The values.
         values: BTreeMap<UserId, BTreeMap<String, bool>>,
     },
+    /// The combined verdict of a [`HostCall::Check`].
+    Checked(crate::extension::CheckOutcome),
     /// The host's clock.
     Now {
         /// The time.

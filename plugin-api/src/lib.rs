@@ -49,6 +49,17 @@
 //!   sign-in and the route's ability. GET requests run with read-only SQL.
 //! - [`PluginRequest::Job`] when a job is due for a community.
 //! - [`PluginRequest::Event`] when something happened in the host.
+//! - [`PluginRequest::Check`] when a check point the plugin implements asks for a verdict
+//!   (ABI 1.2).
+//! - [`PluginRequest::Deliver`] for an event the plugin subscribes to, after the emitting
+//!   call committed (ABI 1.2).
+//!
+//! ## Extending other plugins (ABI 1.2)
+//! Events, checks and extension slots let one plugin extend another through the host,
+//! declared in both manifests so the operator sees who extends whom: see [`extension`] and
+//! the `[[events]]`, `[[subscriptions]]`, `[[extension_points]]`, `[[implements]]` and
+//! `[[extension_slots]]` sections of [`manifest`]. Each addition is additive: a module
+//! built before them loads and runs unchanged.
 //!
 //! Every request but `Describe` carries a [`Context`]: the community with its settings, the
 //! viewer, the viewer's abilities, the time and a request id.
@@ -92,6 +103,7 @@
 pub mod codec;
 pub mod context;
 pub mod error;
+pub mod extension;
 pub mod host_call;
 pub mod ids;
 pub mod live;
@@ -108,6 +120,7 @@ pub use host_call::{
     Capability, DirectoryEntry, EmailKind, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel,
     MemberInfo, SqlValue,
 };
+pub use extension::{CheckId, CheckOutcome, CheckRequest, Decision, Delivery, FailurePolicy, Verdict};
 pub use ids::{ActorRef, CommunityId, GroupId, Timestamp, UserId};
 pub use request::{
     Description, Flash, FlashKind, HostEvent, HttpMethod, Migration, PageRequest, PageResponse,

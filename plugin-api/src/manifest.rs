@@ -88,6 +88,119 @@ pub struct ManifestFile {
     /// database.
     #[serde(default)]
     pub slots_cache_seconds: u32,
+    /// Events the plugin emits ([`crate::HostCall::Emit`], capability `events`). ABI 1.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventSpec>,
+    /// Events of other plugins this plugin receives ([`crate::PluginRequest::Deliver`]).
+    /// ABI 1.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionSpec>,
+    /// Check points and slots this plugin offers other plugins. ABI 1.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension_points: Vec<ExtensionPointSpec>,
+    /// Check points of other plugins this plugin answers ([`crate::PluginRequest::Check`]).
+    /// ABI 1.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implements: Vec<ImplementSpec>,
+    /// UI this plugin contributes to slots that other plugins declare (`kind = "slot"`
+    /// extension points). ABI 1.2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension_slots: Vec<ExtensionSlotSpec>,
+}
+
+/// An event the plugin emits (`[[events]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// `{plugin id}.{name}`, e.g. `conversations.message_posted`.
+    pub name: String,
+    /// One line: what happened.
+    pub description: String,
+    /// The Rust type that documents the payload, e.g. `conversations_api::MessagePosted`.
+    pub payload: String,
+}
+
+/// An event of another plugin this plugin receives (`[[subscriptions]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// The event's full name, e.g. `conversations.message_posted`.
+    pub event: String,
+    /// One of this plugin's abilities: the event is queued for this plugin only in
+    /// communities where the ability is granted to anyone.
+    pub ability: AbilityName,
+}
+
+/// What kind of extension point a plugin declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionKind {
+    /// Other plugins answer allow, refuse or hold ([`crate::HostCall::Check`]).
+    Check,
+    /// Other plugins add UI items that this plugin's templates place
+    /// (`{{extension_slot "name" param=value}}`).
+    Slot,
+}
+
+/// A check point or slot the plugin offers other plugins (`[[extension_points]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionPointSpec {
+    /// `{plugin id}.{name}`, e.g. `conversations.check_message`.
+    pub name: String,
+    /// `check` or `slot`.
+    pub kind: ExtensionKind,
+    /// One line for operators and authors.
+    pub description: String,
+    /// For a check: the Rust type that documents the subject, e.g.
+    /// `conversations_api::MessageCheck`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// For a check (required): what an implementer's failure, timeout or breaker means,
+    /// `allow` (fail open) or `refuse` (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<crate::extension::FailurePolicy>,
+    /// For a check: each implementer's CPU budget in milliseconds (default
+    /// [`DEFAULT_CHECK_CPU_MS`], at most [`MAX_CHECK_CPU_MS`]), well below a page call's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u32>,
+    /// For a slot: the parameters the declaring plugin's templates give each placement,
+    /// which implementers' links use as `{name}` (values are numbers or short words).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
+}
+
+/// Default CPU budget of one implementer of a check point.
+pub const DEFAULT_CHECK_CPU_MS: u32 = 50;
+
+/// Largest CPU budget a check point may give its implementers.
+pub const MAX_CHECK_CPU_MS: u32 = 200;
+
+/// A check point of another plugin that this plugin answers (`[[implements]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImplementSpec {
+    /// The check point's full name, e.g. `conversations.check_message`.
+    pub point: String,
+    /// One of this plugin's abilities: the plugin is asked only in communities where it is
+    /// granted to anyone.
+    pub ability: AbilityName,
+}
+
+/// One UI item in a slot another plugin declares (`[[extension_slots]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionSlotSpec {
+    /// The slot's full name, e.g. `conversations.message_actions`.
+    pub point: String,
+    /// Unique among the manifest's slot items; the `Slots` request refers to it.
+    pub key: String,
+    /// The visible text.
+    pub label: String,
+    /// A path inside the community; `{param}` is replaced by the placement's parameter.
+    pub link: String,
+    /// Shown only to members who have this ability.
+    pub ability: AbilityName,
 }
 
 /// The most [`ManifestFile::slots_cache_seconds`] may be.

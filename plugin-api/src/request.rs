@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::error::PluginError;
+use crate::extension::{CheckRequest, Delivery, Verdict};
 use crate::ids::{GroupId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,6 +52,27 @@ pub enum PluginRequest {
         /// What happened.
         event: HostEvent,
     },
+    /// A check point this plugin implements (`[[implements]]`) asks for a verdict, inside
+    /// the asking call's transaction and under the check point's CPU budget. The context's
+    /// viewer is the member whose action is checked. Added in ABI 1.2. Answer:
+    /// [`PluginResponse::Verdict`].
+    Check {
+        /// The request context.
+        ctx: Context,
+        /// What is checked.
+        check: CheckRequest,
+    },
+    /// An event this plugin subscribes to (`[[subscriptions]]`), or the resolution of a
+    /// check of a check point it declares, after the emitting call committed. The plugin's
+    /// writes and the host's note that it was delivered commit together when it answers
+    /// `Ack`; an error or a failure delivers it again later. Added in ABI 1.2. Answer:
+    /// [`PluginResponse::Ack`].
+    Deliver {
+        /// The request context (no viewer).
+        ctx: Context,
+        /// The event.
+        delivery: Delivery,
+    },
 }
 
 impl PluginRequest {
@@ -62,6 +84,8 @@ impl PluginRequest {
             PluginRequest::Page { .. } => "page",
             PluginRequest::Job { .. } => "job",
             PluginRequest::Event { .. } => "event",
+            PluginRequest::Check { .. } => "check",
+            PluginRequest::Deliver { .. } => "deliver",
         }
     }
 
@@ -76,6 +100,8 @@ impl PluginRequest {
                 | (PluginRequest::Page { .. }, PluginResponse::Page(_))
                 | (PluginRequest::Job { .. }, PluginResponse::JobDone { .. })
                 | (PluginRequest::Event { .. }, PluginResponse::Ack)
+                | (PluginRequest::Check { .. }, PluginResponse::Verdict(_))
+                | (PluginRequest::Deliver { .. }, PluginResponse::Ack)
         )
     }
 }
@@ -99,8 +125,10 @@ pub enum PluginResponse {
         #[serde(default)]
         more: bool,
     },
-    /// Answer to [`PluginRequest::Event`].
+    /// Answer to [`PluginRequest::Event`] and [`PluginRequest::Deliver`].
     Ack,
+    /// Answer to [`PluginRequest::Check`].
+    Verdict(Verdict),
     /// The plugin refuses or failed the request.
     Error(PluginError),
 }

@@ -147,7 +147,9 @@ impl RunReport {
             PluginRequest::Slots { ctx, .. }
             | PluginRequest::Page { ctx, .. }
             | PluginRequest::Job { ctx, .. }
-            | PluginRequest::Event { ctx, .. } => ctx.abilities.iter().map(|a| a.0.clone()).collect(),
+            | PluginRequest::Event { ctx, .. }
+            | PluginRequest::Check { ctx, .. }
+            | PluginRequest::Deliver { ctx, .. } => ctx.abilities.iter().map(|a| a.0.clone()).collect(),
             PluginRequest::Describe => Vec::new(),
         };
         RunReport {

@@ -50,6 +50,8 @@ pub struct User {
     pub bio: String,
     /// Member or admin.
     pub role: Role,
+    /// When the account was made (the member joined the community).
+    pub joined: Timestamp,
 }
 
 impl User {
@@ -64,9 +66,9 @@ pub fn initials(name: &str) -> String {
     name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
 }
 
-const COLUMNS: &str = "id, community_id, email, nickname, name, bio, role";
+const COLUMNS: &str = "id, community_id, email, nickname, name, bio, role, created_at";
 
-/// Reads a user from the first seven columns of a row, in the order of `COLUMNS`.
+/// Reads a user from the first eight columns of a row, in the order of `COLUMNS`.
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(6)?;
     Ok(User {
@@ -77,6 +79,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         name: row.get(4)?,
         bio: row.get(5)?,
         role: Role::parse(&role).unwrap_or(Role::Member),
+        joined: Timestamp(row.get(7)?),
     })
 }
 
@@ -156,7 +159,7 @@ pub fn by_email_with_hash(
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, password_hash FROM users WHERE community_id = ?1 AND email = ?2 COLLATE NOCASE"
         ))?
-        .query_row(params![community.0, email.trim()], |row| Ok((from_row(row)?, row.get(7)?)))
+        .query_row(params![community.0, email.trim()], |row| Ok((from_row(row)?, row.get(8)?)))
         .optional()?)
 }
 

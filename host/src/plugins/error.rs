@@ -91,6 +91,10 @@ pub fn call_name(request: &plugin_api::PluginRequest) -> String {
                 .unwrap_or_else(|| "?".into());
             format!("event `{name}`")
         }
+        PluginRequest::Check { check, .. } => format!("check `{}` (check {})", check.point, check.check),
+        PluginRequest::Deliver { delivery, .. } => {
+            format!("delivery of `{}` (delivery {})", delivery.event, delivery.id)
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::manifest::PluginManifest;
 use plugin_api::{
-    DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply,
+    CheckId, CheckOutcome, Decision, DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply,
     LogLevel, MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
@@ -79,6 +79,22 @@ pub trait HostServices: Send + 'static {
     ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
         let _ = (users, keys);
         Err(unavailable("preferences"))
+    }
+    /// Queues `event` (declared by the plugin) for its subscribers, in the call's
+    /// transaction.
+    fn emit(&mut self, event: &str, payload: &serde_json::Value) -> Result<(), HostError> {
+        let _ = (event, payload);
+        Err(unavailable("events"))
+    }
+    /// Asks the implementers of the plugin's check point `point` about `subject`.
+    fn check(&mut self, point: &str, subject: &serde_json::Value) -> Result<CheckOutcome, HostError> {
+        let _ = (point, subject);
+        Err(unavailable("checks"))
+    }
+    /// Releases or rejects what the plugin checked.
+    fn resolve(&mut self, check: CheckId, decision: &Decision) -> Result<(), HostError> {
+        let _ = (check, decision);
+        Err(unavailable("checks"))
     }
     /// The host's clock.
     fn now(&mut self) -> Timestamp {
@@ -211,6 +227,11 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
             services.preferences(&users, &keys).map(|values| HostReply::Preferences { values })
         }
         HostCall::Publish { to, topics } => services.publish(&to, &topics).map(|()| HostReply::Done),
+        HostCall::Emit { event, payload } => services.emit(&event, &payload).map(|()| HostReply::Done),
+        HostCall::Check { point, subject } => services.check(&point, &subject).map(HostReply::Checked),
+        HostCall::Resolve { check, decision } => {
+            services.resolve(check, &decision).map(|()| HostReply::Done)
+        }
         HostCall::Now => Ok(HostReply::Now { now: services.now() }),
         HostCall::Log { level, message } => {
             services.log(plugin.id(), level, &message);

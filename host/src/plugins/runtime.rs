@@ -124,6 +124,7 @@ fn response_kind(response: &PluginResponse) -> &'static str {
         PluginResponse::Page(_) => "page",
         PluginResponse::JobDone { .. } => "job_done",
         PluginResponse::Ack => "ack",
+        PluginResponse::Verdict(_) => "verdict",
         PluginResponse::Error(_) => "error",
     }
 }
@@ -136,6 +137,7 @@ fn other_kind(response: &PluginResponse) -> &'static str {
         PluginResponse::Page(_) => "a page",
         PluginResponse::JobDone { .. } => "a job result",
         PluginResponse::Ack => "an acknowledgement",
+        PluginResponse::Verdict(_) => "a verdict",
         PluginResponse::Error(_) => "an error",
     }
 }

@@ -209,7 +209,13 @@ fn group_info(
 }
 
 fn member_info(user: db::users::User) -> MemberInfo {
-    MemberInfo { initials: user.initials(), id: user.id, name: user.name, nickname: user.nickname }
+    MemberInfo {
+        initials: user.initials(),
+        id: user.id,
+        name: user.name,
+        nickname: user.nickname,
+        joined: Some(user.joined),
+    }
 }
 
 impl HostServices for DbServices {

@@ -25,6 +25,7 @@ fn member() -> Member {
         name: "Ada".into(),
         bio: String::new(),
         role: Role::Member,
+        joined: plugin_api::Timestamp(0),
     };
     Member { user, abilities: Default::default() }
 }

@@ -7,6 +7,7 @@ use crate::error::{HostError, HostErrorKind};
 use crate::host_call::{
     DirectoryEntry, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue,
 };
+use crate::extension::{CheckId, CheckOutcome, Decision};
 use crate::ids::{GroupId, Timestamp, UserId};
 use crate::request::TemplateData;
 use std::collections::BTreeMap;
@@ -155,6 +156,28 @@ pub fn preferences(
         HostReply::Preferences { values } => Ok(values),
         other => Err(unexpected(&other)),
     }
+}
+
+/// Emits one of the events the manifest declares (`[[events]]`): every subscriber gets
+/// `payload` after this call commits (nothing if it rolls back).
+pub fn emit<T: serde::Serialize>(event: &str, payload: &T) -> Result<(), HostError> {
+    let payload = serde_json::to_value(payload).map_err(|e| invalid(e.to_string()))?;
+    done(call(&HostCall::Emit { event: event.to_owned(), payload })?)
+}
+
+/// Asks the implementers of one of the manifest's check points for a verdict on
+/// `subject`, inside this call's transaction.
+pub fn check<T: serde::Serialize>(point: &str, subject: &T) -> Result<CheckOutcome, HostError> {
+    let subject = serde_json::to_value(subject).map_err(|e| invalid(e.to_string()))?;
+    match call(&HostCall::Check { point: point.to_owned(), subject })? {
+        HostReply::Checked(outcome) => Ok(outcome),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Releases or rejects something this plugin checked (see [`HostCall::Resolve`]).
+pub fn resolve(check: CheckId, decision: Decision) -> Result<(), HostError> {
+    done(call(&HostCall::Resolve { check, decision })?)
 }
 
 /// The host's clock.

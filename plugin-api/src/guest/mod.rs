@@ -23,6 +23,7 @@ static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 use crate::codec;
 use crate::context::Context;
 use crate::error::PluginError;
+use crate::extension::{CheckRequest, Delivery, Verdict};
 use crate::request::{
     Description, HostEvent, PageRequest, PageResponse, PluginRequest, PluginResponse, SlotFills, SlotPage,
 };
@@ -55,6 +56,24 @@ pub trait Plugin {
     fn event(ctx: &Context, event: &HostEvent) -> Result<(), PluginError> {
         let _ = (ctx, event);
         Ok(())
+    }
+
+    /// Answer a check point this plugin implements (`[[implements]]` in the manifest):
+    /// allow, refuse or hold. Runs inside the asking call's transaction, under the check
+    /// point's small CPU budget. Not implementing it while declaring `[[implements]]` is a
+    /// failure, to which the check point's `on_failure` policy applies.
+    fn check(ctx: &Context, check: &CheckRequest) -> Result<Verdict, PluginError> {
+        let _ = ctx;
+        Err(PluginError::internal(format!("no check for `{}`", check.point)))
+    }
+
+    /// Receive an event this plugin subscribes to, or the resolution of a check of one of
+    /// its check points ([`crate::extension::CHECK_RESOLVED`]). `Ok` commits what the
+    /// plugin wrote together with the host's note that it got the event; `Err` (or a
+    /// failure) delivers it again later, and the events behind it in the community wait.
+    fn deliver(ctx: &Context, delivery: &Delivery) -> Result<(), PluginError> {
+        let _ = ctx;
+        Err(PluginError::internal(format!("no handler for event `{}`", delivery.event)))
     }
 }
 
@@ -92,6 +111,10 @@ pub fn answer<P: Plugin>(request: PluginRequest) -> PluginResponse {
             P::job(&ctx, &job).map(|(summary, more)| PluginResponse::JobDone { summary, more })
         }
         PluginRequest::Event { ctx, event } => P::event(&ctx, &event).map(|()| PluginResponse::Ack),
+        PluginRequest::Check { ctx, check } => P::check(&ctx, &check).map(PluginResponse::Verdict),
+        PluginRequest::Deliver { ctx, delivery } => {
+            P::deliver(&ctx, &delivery).map(|()| PluginResponse::Ack)
+        }
     };
     result.unwrap_or_else(PluginResponse::Error)
 }
