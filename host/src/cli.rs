@@ -293,11 +293,153 @@ pub fn describe<S: HostServices>(plugin: &LoadedPlugin<S>) -> String {
             let _ = writeln!(out, "    {:<22} default {:<5} {}", p.key, p.default, p.label);
         }
     }
+    describe_extensions(&mut out, m);
     let migrations: Vec<_> = d.migrations.iter().map(|m| format!("{} {}", m.version, m.name)).collect();
     let templates: Vec<_> = d.templates.iter().map(|t| t.name.as_str()).collect();
     let _ = writeln!(out, "  migrations    {}", migrations.join("; "));
     let _ = writeln!(out, "  templates     {}", templates.join(", "));
     out
+}
+
+/// The ABI 1.2 sections of a manifest: what the plugin offers other plugins and what it
+/// takes from them.
+fn describe_extensions(out: &mut String, m: &plugin_api::manifest::ManifestFile) {
+    use plugin_api::manifest::ExtensionKind;
+    if !m.events.is_empty() {
+        let _ =
+            writeln!(out, "  events        (emitted; subscribers get them after the emitting call commits)");
+        for e in &m.events {
+            let _ = writeln!(out, "    {:<36} payload {:<36} {}", e.name, e.payload, e.description);
+        }
+    }
+    if !m.subscriptions.is_empty() {
+        let _ = writeln!(
+            out,
+            "  subscriptions (delivered after commit, in order per community, retried until acknowledged)"
+        );
+        for s in &m.subscriptions {
+            let _ = writeln!(out, "    {:<36} where {} is granted", s.event, s.ability);
+        }
+    }
+    if !m.extension_points.is_empty() {
+        let _ = writeln!(out, "  extension points");
+        for p in &m.extension_points {
+            let what = match p.kind {
+                ExtensionKind::Check => format!(
+                    "check, {} ms per implementer, on failure: {}{}",
+                    p.cpu_ms.unwrap_or(plugin_api::manifest::DEFAULT_CHECK_CPU_MS),
+                    p.on_failure.map_or("allow", |f| f.as_str()),
+                    p.subject.as_deref().map(|s| format!(", subject {s}")).unwrap_or_default()
+                ),
+                ExtensionKind::Slot => format!("slot, params {}", p.params.join(", ")),
+            };
+            let _ = writeln!(out, "    {:<36} {what}: {}", p.name, p.description);
+        }
+    }
+    if !m.implements.is_empty() {
+        let _ = writeln!(out, "  implements    (answers allow, refuse or hold inside the asking call)");
+        for i in &m.implements {
+            let _ = writeln!(out, "    {:<36} where {} is granted", i.point, i.ability);
+        }
+    }
+    if !m.extension_slots.is_empty() {
+        let _ = writeln!(out, "  extension slots");
+        for s in &m.extension_slots {
+            let _ = writeln!(
+                out,
+                "    {:<36} {:<12} {:<12} {:<40} needs {}",
+                s.point,
+                s.key,
+                format!("\"{}\"", s.label),
+                s.link,
+                s.ability
+            );
+        }
+    }
+}
+
+/// What the plugins of `config` (with `checked` in place of the configured manifest of the
+/// same id, or added) extend of each other; an error names an implementation,
+/// subscription or slot item that no plugin declares.
+pub fn check_extensions(
+    config: &Config,
+    checked: &plugin_api::manifest::ManifestFile,
+) -> anyhow::Result<crate::extensions::Index> {
+    let mut manifests = Vec::new();
+    for path in &config.plugins.manifests {
+        let m = crate::plugins::manifest::load(path)?;
+        if m.id() != checked.id {
+            manifests.push(m.raw);
+        }
+    }
+    manifests.push(checked.clone());
+    crate::extensions::Index::build(manifests.iter()).map_err(|e| {
+        anyhow::anyhow!("{e} (checked against the plugins of the configuration: {})", {
+            let ids: Vec<_> = manifests.iter().map(|m| m.id.as_str()).collect();
+            ids.join(", ")
+        })
+    })
+}
+
+/// Who extends `id` and what `id` extends, from `index`: lines for `portal plugin check`.
+pub fn describe_links(id: &str, index: &crate::extensions::Index) -> String {
+    let mut out = String::new();
+    for (name, point) in &index.checks {
+        if point.declarer == id {
+            let who: Vec<_> = point.implementers.iter().map(|i| i.plugin.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "  check point {name}: implemented by {}",
+                if who.is_empty() { "no loaded plugin".to_owned() } else { who.join(", ") }
+            );
+        } else if point.implementers.iter().any(|i| i.plugin == id) {
+            let _ = writeln!(out, "  implements {name}, declared by {}", point.declarer);
+        }
+    }
+    for (event, subscribers) in &index.subscribers {
+        let who: Vec<_> = subscribers.iter().map(|s| s.plugin.as_str()).collect();
+        if index.events.get(event).is_some_and(|d| d == id) {
+            let _ = writeln!(out, "  event {event}: received by {}", who.join(", "));
+        } else if who.contains(&id) {
+            let _ = writeln!(
+                out,
+                "  receives {event}, emitted by {}",
+                index.events.get(event).map_or("?", String::as_str)
+            );
+        }
+    }
+    for (name, slot) in &index.slots {
+        let who: Vec<_> = slot.items.iter().map(|(p, i)| format!("{p}.{}", i.key)).collect();
+        if slot.declarer == id {
+            let _ = writeln!(
+                out,
+                "  slot {name}: filled by {}",
+                if who.is_empty() { "no loaded plugin".to_owned() } else { who.join(", ") }
+            );
+        } else if slot.items.iter().any(|(p, _)| p == id) {
+            let _ = writeln!(out, "  fills slot {name}, declared by {}", slot.declarer);
+        }
+    }
+    out
+}
+
+/// The line of `portal plugin status` about a plugin's queue of events.
+pub fn queue_line(queue: &crate::db::extensions::QueueStatus, now: plugin_api::Timestamp) -> Option<String> {
+    use plugin_api::time::relative;
+    if queue.waiting == 0 {
+        return None;
+    }
+    let mut out = format!("    events waiting: {}", queue.waiting);
+    if let Some(oldest) = queue.oldest {
+        let _ = write!(out, ", the oldest emitted {}", relative(oldest, now));
+    }
+    if queue.failing > 0 {
+        let _ = write!(out, "; {} failing", queue.failing);
+    }
+    if let Some((attempts, event, error)) = &queue.worst {
+        let _ = write!(out, "\n    stuck: `{event}` failed {attempts} times; the last error: {error}");
+    }
+    Some(out)
 }
 
 /// Builds the plugin runtime for `config`.

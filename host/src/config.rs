@@ -151,6 +151,40 @@ pub struct PluginsConfig {
     /// Reuse `Slots` answers of plugins that allow it (`slots_cache_seconds` in their
     /// manifest); `false` asks the plugin at every page render.
     pub slot_cache: bool,
+    /// Delivery of events between plugins.
+    pub events: EventsConfig,
+}
+
+/// `[plugins.events]`: how events are delivered to subscribing plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Deliver events in this process (`portal serve`). Turn it off on all processes but
+    /// one or more that deliver; every delivering process may deliver an event once more
+    /// only if it dies between a subscriber's commit and its own (at-least-once).
+    pub deliver: bool,
+    /// The first retry of a failed delivery waits this long; each further failure doubles
+    /// the wait, up to `retry_max_seconds`.
+    pub retry_ms: u64,
+    /// The longest wait between two attempts of one delivery.
+    pub retry_max_seconds: u64,
+    /// How often the deliverer looks for due retries when nothing wakes it.
+    pub poll_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { deliver: true, retry_ms: 2000, retry_max_seconds: 600, poll_ms: 1000 }
+    }
+}
+
+impl EventsConfig {
+    /// How long a delivery that failed `attempts` times (1 or more) waits.
+    pub fn backoff_ms(&self, attempts: u32) -> i64 {
+        let doubled = self.retry_ms.saturating_mul(1u64 << attempts.saturating_sub(1).min(30));
+        let capped = doubled.min(self.retry_max_seconds.saturating_mul(1000));
+        i64::try_from(capped).unwrap_or(i64::MAX)
+    }
 }
 
 impl Default for Config {
@@ -175,6 +209,7 @@ impl Default for PluginsConfig {
             runtime: RuntimeConfig::default(),
             breaker: crate::plugins::breaker::BreakerConfig::default(),
             slot_cache: true,
+            events: EventsConfig::default(),
         }
     }
 }

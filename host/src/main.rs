@@ -12,7 +12,6 @@ use host::db::{self, Db};
 use host::plugins::{NoServices, manifest};
 use host::portal::Portal;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: a page render allocates and frees many
@@ -43,7 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let plugin = runtime.load::<NoServices>(&manifest)?;
             // The templates go through the same sandbox as when the portal starts.
             host::render::Templates::new()?.register_plugin(plugin.id(), &plugin.description().templates)?;
+            let index = cli::check_extensions(&config, &plugin.manifest().raw)?;
             print!("{}", cli::describe(&plugin));
+            print!("{}", cli::describe_links(plugin.id(), &index));
             println!("ok: manifest and module agree (id, version, ABI {})", plugin_api::ABI_VERSION);
             Ok(())
         }
@@ -55,6 +56,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let m = manifest::load(path)?;
                 let health = db::plugin_health::get(&conn, m.id())?;
                 println!("{}", cli::status_line(m.id(), m.version(), health.as_ref(), now));
+                let queue = db::extensions::queue_status(&conn, m.id())?;
+                if let Some(line) = cli::queue_line(&queue, now) {
+                    println!("{line}");
+                }
             }
             Ok(())
         }
@@ -127,10 +132,12 @@ fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()>
     }
     let listen = portal.config.listen.clone();
     let public_url = portal.config.public_url.clone();
-    let portal = Arc::new(portal);
     host::email::spawn_worker(portal.clone()).map_err(|e| anyhow!(e))?;
     if portal.config.jobs.enabled {
         host::jobs::spawn_scheduler(portal.clone()).map_err(|e| anyhow!(e))?;
+    }
+    if portal.config.plugins.events.deliver {
+        host::deliveries::spawn(portal.clone()).map_err(|e| anyhow!(e))?;
     }
     let live = portal.live.clone();
     let app = host::web::app(portal).map_err(|e| anyhow!(e))?;

@@ -198,6 +198,7 @@ impl Templates {
         let mut text = build(text_parsed, &text_walked)?;
         text.register_escape_fn(handlebars::no_escape);
         html.register_helper("csrf_field", Box::new(limits::CsrfField));
+        html.register_helper("extension_slot", Box::new(limits::ExtensionSlot));
         self.plugins.insert(plugin.to_owned(), PluginTemplates { html, text });
         Ok(())
     }
@@ -210,7 +211,10 @@ impl Templates {
     /// Renders a plugin's template with its data plus `portal`, which the host sets:
     /// `portal.base` (`/c/{slug}`), `portal.csrf` (for the hidden `csrf` field every form
     /// must carry; `{{csrf_field}}` writes that field), `portal.community` and
-    /// `portal.viewer`. The result is cleaned ([`Cleaner::page`]) and ready for [`Self::page`].
+    /// `portal.viewer`, and `portal.extensions`: the items other plugins put in the
+    /// plugin's slots (`{{extension_slot ...}}` renders them). The result is cleaned
+    /// ([`Cleaner::page`]) and ready for [`Self::page`].
+    #[allow(clippy::too_many_arguments)]
     pub fn render_plugin(
         &self,
         plugin: &str,
@@ -219,6 +223,7 @@ impl Templates {
         community: &Community,
         member: &Member,
         csrf: &str,
+        extensions: Value,
     ) -> Result<String, RenderFailure> {
         let mut data = match &data.0 {
             Value::Object(map) => Value::Object(map.clone()),
@@ -233,6 +238,7 @@ impl Templates {
                     "csrf": csrf::CSRF_PLACEHOLDER,
                     "community": { "slug": community.slug, "name": community.name },
                     "viewer": { "id": member.user.id, "name": member.user.name },
+                    "extensions": extensions,
                 }),
             );
         }

@@ -168,9 +168,10 @@ mod tests {
         assert_eq!(codec::encode(&Verdict::Allow).unwrap(), br#""allow""#);
         let hold = Verdict::Hold { reason: "links from new members".into() };
         assert_eq!(codec::encode(&hold).unwrap(), br#"{"hold":{"reason":"links from new members"}}"#);
-        assert_eq!(codec::decode::<Verdict>(br#"{"refuse":{"reason":"x"}}"#).unwrap(), Verdict::Refuse {
-            reason: "x".into()
-        });
+        assert_eq!(
+            codec::decode::<Verdict>(br#"{"refuse":{"reason":"x"}}"#).unwrap(),
+            Verdict::Refuse { reason: "x".into() }
+        );
         assert!(codec::decode::<Verdict>(br#""maybe""#).is_err());
         assert_eq!(codec::encode(&Decision::Release).unwrap(), br#""release""#);
         let outcome =

@@ -116,11 +116,11 @@ pub mod guest;
 
 pub use context::{AbilityName, CommunityInfo, Context, SettingValue, Viewer};
 pub use error::{ErrorKind, HostError, HostErrorKind, PluginError};
+pub use extension::{CheckId, CheckOutcome, CheckRequest, Decision, Delivery, FailurePolicy, Verdict};
 pub use host_call::{
     Capability, DirectoryEntry, EmailKind, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel,
     MemberInfo, SqlValue,
 };
-pub use extension::{CheckId, CheckOutcome, CheckRequest, Decision, Delivery, FailurePolicy, Verdict};
 pub use ids::{ActorRef, CommunityId, GroupId, Timestamp, UserId};
 pub use request::{
     Description, Flash, FlashKind, HostEvent, HttpMethod, Migration, PageRequest, PageResponse,

@@ -63,7 +63,7 @@ impl Default for RunOptions {
 
 /// A portal with one plugin, ready to run calls of it.
 pub struct Runner {
-    portal: Portal,
+    portal: std::sync::Arc<Portal>,
     plugin: LoadedPlugin<Traced<DbServices>>,
     database: String,
     /// The throwaway database and module cache, removed with the runner.
@@ -234,6 +234,7 @@ impl Runner {
                                 &community,
                                 m,
                                 "csrf-token",
+                                self.portal.extension_items(entry, &community, m),
                             ) {
                                 Ok(html) => r.html = Some(html),
                                 Err(e) => {

@@ -4,6 +4,7 @@
 
 pub mod abilities;
 pub mod communities;
+pub mod extensions;
 pub mod groups;
 pub mod jobs;
 pub mod notifications;
@@ -57,6 +58,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/006_plugin_objects.sql")),
     M::up(include_str!("migrations/007_email_headers.sql")),
     M::up(include_str!("migrations/008_plugin_refusals.sql")),
+    M::up(include_str!("migrations/009_extensions.sql")),
 ];
 
 /// Every table and index the portal's migrations create: names no plugin may own, and
@@ -85,6 +87,10 @@ pub const HOST_SCHEMA: &[&str] = &[
     "job_runs",
     "plugin_health",
     "plugin_objects",
+    "event_deliveries",
+    "event_deliveries_queue",
+    "extension_checks",
+    "extension_holds",
 ];
 
 /// SQLite's own schema names (and the prefixes of its internal and eponymous tables):

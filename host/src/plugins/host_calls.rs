@@ -4,8 +4,8 @@
 
 use super::manifest::PluginManifest;
 use plugin_api::{
-    CheckId, CheckOutcome, Decision, DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError, HostErrorKind, HostReply,
-    LogLevel, MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
+    CheckId, CheckOutcome, Decision, DirectoryEntry, EmailOptions, GroupId, GroupInfo, HostCall, HostError,
+    HostErrorKind, HostReply, LogLevel, MemberInfo, SqlValue, TemplateData, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -229,9 +229,7 @@ pub fn dispatch<S: HostServices>(plugin: &PluginManifest, services: &mut S, call
         HostCall::Publish { to, topics } => services.publish(&to, &topics).map(|()| HostReply::Done),
         HostCall::Emit { event, payload } => services.emit(&event, &payload).map(|()| HostReply::Done),
         HostCall::Check { point, subject } => services.check(&point, &subject).map(HostReply::Checked),
-        HostCall::Resolve { check, decision } => {
-            services.resolve(check, &decision).map(|()| HostReply::Done)
-        }
+        HostCall::Resolve { check, decision } => services.resolve(check, &decision).map(|()| HostReply::Done),
         HostCall::Now => Ok(HostReply::Now { now: services.now() }),
         HostCall::Log { level, message } => {
             services.log(plugin.id(), level, &message);
@@ -268,12 +266,29 @@ pub fn explain<S: HostServices>(
         (HostErrorKind::NotAllowed, "notify" | "send_email") => {
             "notify and email from a POST route, a job or an event: a GET runs read-only".to_owned()
         }
+        (HostErrorKind::NotAllowed, "emit") => format!(
+            "declare the event in [[events]] of `{id}` (and add \"events\" to `capabilities`), and emit from a POST \
+             route, a job or a delivery: a GET runs read-only"
+        ),
+        (HostErrorKind::NotAllowed, "check") => format!(
+            "declare the check point in [[extension_points]] of `{id}` with kind = \"check\", and ask from a POST \
+             route, a job or a delivery (never while answering a check)"
+        ),
+        (HostErrorKind::NotAllowed, "resolve") => {
+            "resolve only checks of a check point the plugin implements ([[implements]]), from a POST route, a job \
+             or a delivery"
+                .to_owned()
+        }
         (HostErrorKind::NotAllowed, "members_with_ability") => {
             format!("ask only about an ability that the manifest of `{id}` declares")
         }
         (HostErrorKind::LimitExceeded, "query" | "execute") => {
             "make the statement cheaper and smaller: an index for its WHERE, a LIMIT, values under 1 MiB \
              (the time limit is `plugins.runtime.limits.sql_ms`)"
+                .to_owned()
+        }
+        (HostErrorKind::LimitExceeded, "emit" | "check") => {
+            "keep event payloads and check subjects under 64 KiB: send ids and the text that matters, not whole records"
                 .to_owned()
         }
         (HostErrorKind::LimitExceeded, _) => format!(

@@ -470,6 +470,8 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
         jobs.push(JobSpec { name: job.name.clone(), interval, ability: job.ability.clone() });
     }
 
+    validate_extensions(&v, &raw, &capabilities, &mut keys, &known_ability, &undeclared)?;
+
     let mut prefs = BTreeSet::new();
     for (i, pref) in raw.preferences.iter().enumerate() {
         if !is_identifier(&pref.key) || !prefs.insert(pref.key.as_str()) {
@@ -481,6 +483,170 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
     }
 
     Ok(PluginManifest { file: path.to_owned(), wasm_path, capabilities, jobs, raw })
+}
+
+/// Whether `name` is `{plugin}.{local}` with both parts identifiers.
+fn is_full_name(name: &str) -> bool {
+    name.split_once('.').is_some_and(|(plugin, local)| is_identifier(plugin) && is_identifier(local))
+}
+
+/// The ABI 1.2 sections: events, subscriptions, extension points, implementations and
+/// extension slots. What they name in OTHER plugins is checked when plugins are loaded
+/// together ([`crate::extensions::Index::build`]).
+fn validate_extensions<'r>(
+    v: &Validator<'_>,
+    raw: &'r ManifestFile,
+    capabilities: &BTreeSet<Capability>,
+    keys: &mut BTreeSet<&'r str>,
+    known_ability: &dyn Fn(&AbilityName) -> bool,
+    undeclared: &dyn Fn(&AbilityName) -> String,
+) -> Result<(), ManifestError> {
+    use plugin_api::manifest::{ExtensionKind, MAX_CHECK_CPU_MS};
+    let own = |name: &str| name.strip_prefix(&format!("{}.", raw.id)).is_some_and(is_identifier);
+    let not_own = |what: &str, name: &str| {
+        format!(
+            "`{name}` is not a valid {what} name; expected `{}.` followed by lowercase letters, digits and `_`",
+            raw.id
+        )
+    };
+    let needs = |capability: Capability, section: &str| {
+        (!capabilities.contains(&capability)).then(|| {
+            v.error(
+                &[Seg::Key(section)],
+                format!("declaring {section} needs the `{capability}` capability; add \"{capability}\" to `capabilities`"),
+            )
+        })
+    };
+    let mut events = BTreeSet::new();
+    for (i, event) in raw.events.iter().enumerate() {
+        let at = |field| [Seg::Key("events"), Seg::Index(i), Seg::Key(field)];
+        if !own(&event.name) {
+            return Err(v.error(&at("name"), not_own("event", &event.name)));
+        }
+        if !events.insert(event.name.as_str()) {
+            return Err(v.error(&at("name"), format!("event `{}` is declared twice", event.name)));
+        }
+        if event.description.trim().is_empty() {
+            return Err(v.error(&at("description"), "expected one line saying what happened"));
+        }
+        if event.payload.trim().is_empty() {
+            return Err(v.error(&at("payload"), "expected the Rust type that documents the payload"));
+        }
+    }
+    if !raw.events.is_empty()
+        && let Some(err) = needs(Capability::Events, "events")
+    {
+        return Err(err);
+    }
+    let mut subscribed = BTreeSet::new();
+    for (i, sub) in raw.subscriptions.iter().enumerate() {
+        let at = |field| [Seg::Key("subscriptions"), Seg::Index(i), Seg::Key(field)];
+        if !is_full_name(&sub.event) {
+            return Err(v.error(
+                &at("event"),
+                format!("`{}` is not an event name; expected e.g. `conversations.message_posted`", sub.event),
+            ));
+        }
+        if !subscribed.insert(sub.event.as_str()) {
+            return Err(v.error(&at("event"), format!("`{}` is subscribed to twice", sub.event)));
+        }
+        if !known_ability(&sub.ability) {
+            return Err(v.error(&at("ability"), undeclared(&sub.ability)));
+        }
+    }
+    let mut points = BTreeSet::new();
+    for (i, point) in raw.extension_points.iter().enumerate() {
+        let at = |field| [Seg::Key("extension_points"), Seg::Index(i), Seg::Key(field)];
+        if !own(&point.name) {
+            return Err(v.error(&at("name"), not_own("extension point", &point.name)));
+        }
+        if !points.insert(point.name.as_str()) {
+            return Err(v.error(&at("name"), format!("extension point `{}` is declared twice", point.name)));
+        }
+        if point.description.trim().is_empty() {
+            return Err(v.error(&at("description"), "expected one line for operators and authors"));
+        }
+        match point.kind {
+            ExtensionKind::Check => {
+                if point.on_failure.is_none() {
+                    return Err(v.error(
+                        &at("on_failure"),
+                        "a check point must say what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
+                    ));
+                }
+                if point.cpu_ms.is_some_and(|ms| ms == 0 || ms > MAX_CHECK_CPU_MS) {
+                    return Err(
+                        v.error(&at("cpu_ms"), format!("expected 1 to {MAX_CHECK_CPU_MS} milliseconds"))
+                    );
+                }
+                if !point.params.is_empty() {
+                    return Err(v.error(&at("params"), "only a `slot` extension point has params"));
+                }
+                if let Some(err) = needs(Capability::Checks, "extension_points") {
+                    return Err(err);
+                }
+            }
+            ExtensionKind::Slot => {
+                if point.on_failure.is_some() || point.cpu_ms.is_some() || point.subject.is_some() {
+                    return Err(v.error(
+                        &[Seg::Key("extension_points"), Seg::Index(i)],
+                        "`on_failure`, `cpu_ms` and `subject` belong to a `check` point, not a `slot`",
+                    ));
+                }
+                let mut seen = BTreeSet::new();
+                for (j, param) in point.params.iter().enumerate() {
+                    if !is_identifier(param) || !seen.insert(param.as_str()) {
+                        return Err(v.error(
+                            &[Seg::Key("extension_points"), Seg::Index(i), Seg::Key("params"), Seg::Index(j)],
+                            format!("`{param}` is not a valid, unique parameter name"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut implemented = BTreeSet::new();
+    for (i, imp) in raw.implements.iter().enumerate() {
+        let at = |field| [Seg::Key("implements"), Seg::Index(i), Seg::Key(field)];
+        if !is_full_name(&imp.point) {
+            return Err(v.error(
+                &at("point"),
+                format!(
+                    "`{}` is not a check point name; expected e.g. `conversations.check_message`",
+                    imp.point
+                ),
+            ));
+        }
+        if !implemented.insert(imp.point.as_str()) {
+            return Err(v.error(&at("point"), format!("`{}` is implemented twice", imp.point)));
+        }
+        if !known_ability(&imp.ability) {
+            return Err(v.error(&at("ability"), undeclared(&imp.ability)));
+        }
+    }
+    for (i, slot) in raw.extension_slots.iter().enumerate() {
+        let at = |field| [Seg::Key("extension_slots"), Seg::Index(i), Seg::Key(field)];
+        if !is_full_name(&slot.point) {
+            return Err(v.error(
+                &at("point"),
+                format!("`{}` is not a slot name; expected e.g. `conversations.message_actions`", slot.point),
+            ));
+        }
+        if !is_identifier(&slot.key) || !keys.insert(slot.key.as_str()) {
+            return Err(v.error(
+                &at("key"),
+                format!("`{}` is not a valid key unique among the manifest's slot items", slot.key),
+            ));
+        }
+        if slot.label.trim().is_empty() {
+            return Err(v.error(&at("label"), "expected the visible text"));
+        }
+        if !known_ability(&slot.ability) {
+            return Err(v.error(&at("ability"), undeclared(&slot.ability)));
+        }
+        check_local_path(&slot.link).map_err(|m| v.error(&at("link"), m))?;
+    }
+    Ok(())
 }
 
 fn list(names: &BTreeSet<&str>) -> String {

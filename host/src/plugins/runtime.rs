@@ -82,7 +82,8 @@ impl PluginRuntime {
                 module: version.to_string(),
             });
         }
-        let description = match probe.call(&PluginRequest::Describe, NoServices, false).0 {
+        let description = match probe.call(&PluginRequest::Describe, NoServices, false, self.config.limits).0
+        {
             Ok(PluginResponse::Described(d)) => d,
             Ok(PluginResponse::Error(e)) => {
                 return Err(module_error(format!("refused Describe: {e}")));
@@ -194,20 +195,33 @@ impl<S: HostServices> LoadedPlugin<S> {
     /// Calls the plugin once in a fresh instance; gives the services back with the result,
     /// so the caller can commit or roll back what they did.
     pub fn call(&self, request: &PluginRequest, services: S) -> (Result<PluginResponse, CallError>, S) {
-        self.prepared.call(request, services, true)
+        self.prepared.call(request, services, true, self.prepared.limits)
+    }
+
+    /// [`LoadedPlugin::call`] with a CPU limit of `cpu_ms` (when lower than the runtime's):
+    /// a check point's budget for its implementers.
+    pub fn call_within(
+        &self,
+        request: &PluginRequest,
+        services: S,
+        cpu_ms: u64,
+    ) -> (Result<PluginResponse, CallError>, S) {
+        let mut limits = self.prepared.limits;
+        limits.cpu_ms = limits.cpu_ms.min(cpu_ms.max(1));
+        self.prepared.call(request, services, true, limits)
     }
 
     /// Opens an instance in which host calls are refused, as while answering `Describe`
     /// at load (`portal plugin run` replays `Describe` in one).
     pub fn describe_session(&self, services: S) -> Result<Session<'_, S>, (CallError, S)> {
-        self.prepared.session(services, false)
+        self.prepared.session(services, false, self.prepared.limits)
     }
 
     /// Opens an instance for several calls of the same request (e.g. `Slots` and `Page` of
     /// one HTTP request). State may carry over between its calls, so never share a session
     /// between requests.
     pub fn session(&self, services: S) -> Result<Session<'_, S>, (CallError, S)> {
-        self.prepared.session(services, true)
+        self.prepared.session(services, true, self.prepared.limits)
     }
 }
 
@@ -348,19 +362,19 @@ impl<S: HostServices> Prepared<S> {
         CallError { plugin: self.manifest.id().to_owned(), call, reason }
     }
 
-    fn new_store(&self, services: S, allow_host_calls: bool) -> Store<CallState<S>> {
+    fn new_store(&self, services: S, allow_host_calls: bool, limits: Limits) -> Store<CallState<S>> {
         let mut store = Store::new(
             &self.engine,
             CallState {
                 services,
                 manifest: self.manifest.clone(),
-                limits: self.limits,
-                limiter: MemoryLimiter { max_bytes: self.limits.memory_bytes(), hit: false },
+                limits,
+                limiter: MemoryLimiter { max_bytes: limits.memory_bytes(), hit: false },
                 host_calls: 0,
                 allow_host_calls,
                 guest: None,
                 abort: None,
-                deadline: Instant::now() + Duration::from_millis(self.limits.cpu_ms),
+                deadline: Instant::now() + Duration::from_millis(limits.cpu_ms),
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -368,17 +382,22 @@ impl<S: HostServices> Prepared<S> {
             let _ = store.set_fuel(FUEL);
         }
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(self.limits.cpu_ms));
+        store.set_epoch_deadline(deadline_ticks(limits.cpu_ms));
         store
     }
 
-    fn session(&self, services: S, allow_host_calls: bool) -> Result<Session<'_, S>, (CallError, S)> {
-        let mut store = self.new_store(services, allow_host_calls);
+    fn session(
+        &self,
+        services: S,
+        allow_host_calls: bool,
+        limits: Limits,
+    ) -> Result<Session<'_, S>, (CallError, S)> {
+        let mut store = self.new_store(services, allow_host_calls, limits);
         let fns = match self.instantiate(&mut store) {
             Ok(fns) => fns,
             Err(err) => {
                 let reason = match err {
-                    InstantiateError::Wasm(e) => match Self::failure_of(&mut store, &e, &self.limits) {
+                    InstantiateError::Wasm(e) => match Self::failure_of(&mut store, &e, &limits) {
                         CallFailure::Trap { message } => CallFailure::Instantiate { message },
                         other => other,
                     },
@@ -388,7 +407,7 @@ impl<S: HostServices> Prepared<S> {
             }
         };
         store.data_mut().guest = Some(fns.clone());
-        Ok(Session { prepared: self, store, fns, poisoned: false })
+        Ok(Session { prepared: self, store, fns, poisoned: false, limits })
     }
 
     fn instantiate(&self, store: &mut Store<CallState<S>>) -> Result<GuestFns, InstantiateError> {
@@ -418,8 +437,9 @@ impl<S: HostServices> Prepared<S> {
         request: &PluginRequest,
         services: S,
         allow_host_calls: bool,
+        limits: Limits,
     ) -> (Result<PluginResponse, CallError>, S) {
-        match self.session(services, allow_host_calls) {
+        match self.session(services, allow_host_calls, limits) {
             Ok(mut session) => {
                 let result = session.call(request);
                 (result, session.finish())
@@ -432,7 +452,7 @@ impl<S: HostServices> Prepared<S> {
 impl Prepared<NoServices> {
     /// Runs `portal_abi_version` in a fresh instance.
     fn abi_version(&self) -> Result<u32, CallFailure> {
-        let mut store = self.new_store(NoServices, false);
+        let mut store = self.new_store(NoServices, false, self.limits);
         let instance =
             self.pre.instantiate(&mut store).map_err(|e| Self::failure_of(&mut store, &e, &self.limits))?;
         let func = instance
@@ -461,6 +481,8 @@ pub struct Session<'p, S: HostServices> {
     store: Store<CallState<S>>,
     fns: GuestFns,
     poisoned: bool,
+    /// This session's limits (a check's CPU budget may be lower than the runtime's).
+    limits: Limits,
 }
 
 impl<S: HostServices> Session<'_, S> {
@@ -502,7 +524,7 @@ impl<S: HostServices> Session<'_, S> {
     }
 
     fn call_encoded(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
-        let limits = &self.prepared.limits;
+        let limits = &self.limits;
         let max = limits.max_payload_bytes;
         let len =
             u32::try_from(input.len()).ok().filter(|l| *l <= max).ok_or(CallFailure::PayloadTooLarge {

@@ -69,9 +69,13 @@ impl Portal {
             mail,
             self.live.clone(),
             plugin.manifest(),
-            access,
-            self.sql_limits(),
-            self.clock.now(),
+            crate::plugins::services::CallScope {
+                access,
+                limits: self.sql_limits(),
+                now: self.clock.now(),
+                viewer: member.map(|m| m.user.id),
+            },
+            self.call_extensions(),
         )?;
         let ctx = match services.read_conn() {
             Some(conn) => self.context(conn, community, member, plugin)?,
@@ -173,7 +177,16 @@ impl Portal {
                 } else {
                     None
                 };
-                match self.templates.render_plugin(plugin.id(), &template, &data, community, member, csrf) {
+                let extensions = self.extension_items(plugin, community, member);
+                match self.templates.render_plugin(
+                    plugin.id(),
+                    &template,
+                    &data,
+                    community,
+                    member,
+                    csrf,
+                    extensions,
+                ) {
                     Ok(html) => {
                         let slots =
                             self.slots_with(community, Some(member), slot_page, known, &mut slots_health);
@@ -197,6 +210,7 @@ impl Portal {
         // torn down.
         let finished = session.services_mut().end(committed);
         let mut services = session.finish();
+        let after = services.take_after();
         health.push(super::health::HealthNote::refused(services.take_refusals()));
         if committed && finished.is_ok() {
             services.send_updates();
@@ -206,6 +220,9 @@ impl Portal {
         }
         for (other, note) in slots_health {
             self.store_health(other, note);
+        }
+        for work in after {
+            work();
         }
         match finished {
             Ok(()) => Ok(outcome),
@@ -230,6 +247,7 @@ impl Portal {
             let (result, mut services) =
                 plugin.plugin.call(&PluginRequest::Job { ctx, job: job.to_owned() }, services);
             let health = self.observe(plugin, &result).with_refusals(services.take_refusals());
+            let after = services.take_after();
             // The transaction ends before the breaker's change is stored (see `HealthNote`).
             let done = match result {
                 Ok(PluginResponse::JobDone { summary, more }) => {
@@ -245,6 +263,9 @@ impl Portal {
                 }
             };
             self.store_health(plugin, health);
+            for work in after {
+                work();
+            }
             match done {
                 Ok((summary, more)) => {
                     summaries.push(summary);

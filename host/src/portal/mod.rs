@@ -4,6 +4,7 @@
 //! notes) and `settings` (a plugin's settings in a community).
 
 mod calls;
+mod extend;
 mod health;
 mod settings;
 mod slots;
@@ -128,12 +129,18 @@ pub struct Portal {
     requests: AtomicU64,
     /// What the loaded plugins' abilities require.
     requirements: crate::abilities::Requirements,
+    /// Who extends whom among the loaded plugins.
+    extensions: Arc<crate::extensions::Index>,
+    /// Wakes the event deliverer.
+    wake: Arc<crate::deliveries::Wake>,
+    /// This portal, for the calls that run other plugins' checks.
+    me: std::sync::Weak<Portal>,
 }
 
 impl Portal {
     /// Opens the database, loads every configured plugin, applies its migrations and
     /// registers its templates.
-    pub fn start(config: Config, clock: Clock) -> Result<Portal, StartError> {
+    pub fn start(config: Config, clock: Clock) -> Result<Arc<Portal>, StartError> {
         let db = Db::open(&config.database_path())?;
         let unsubscribe = Arc::new(crate::unsubscribe::UnsubscribeKey::load_or_create(&config.data_dir)?);
         let dkim = match &config.email.dkim {
@@ -171,9 +178,11 @@ impl Portal {
         }
         let requirements =
             crate::abilities::requirements(plugins.iter().flat_map(|p| p.manifest().raw.abilities.iter()));
+        let extensions = crate::extensions::Index::build(plugins.iter().map(|p| &p.manifest().raw))
+            .map_err(StartError::Invalid)?;
         let templates = Arc::new(templates);
         let limits = crate::rate_limit::RateLimiter::new(clock.clone());
-        Ok(Portal {
+        Ok(Arc::new_cyclic(|me| Portal {
             config,
             db,
             clock,
@@ -187,7 +196,15 @@ impl Portal {
             _runtime: runtime,
             requests: AtomicU64::new(0),
             requirements,
-        })
+            extensions: Arc::new(extensions),
+            wake: Arc::default(),
+            me: me.clone(),
+        }))
+    }
+
+    /// Who extends whom among the loaded plugins.
+    pub fn extensions(&self) -> &crate::extensions::Index {
+        &self.extensions
     }
 
     /// Every ability declared by the loaded plugins.

@@ -35,6 +35,7 @@ pub const HELPERS: &[&str] = &[
     "not",
     "len",
     "csrf_field",
+    "extension_slot",
 ];
 
 /// A rule a plugin template breaks.

@@ -379,3 +379,82 @@ impl HelperDef for CsrfField {
         Ok(())
     }
 }
+
+/// Longest value of an `extension_slot` parameter.
+const MAX_PARAM_LEN: usize = 64;
+
+/// `{{extension_slot "conversations.message_actions" conversation=7 message=42}}`: the
+/// items other plugins put in one of the rendering plugin's slots (the host sets them in
+/// `portal.extensions`, for the viewer's abilities and the plugins not switched off), as
+/// host markup: a list of links whose `{param}` placeholders are replaced by the
+/// placement's parameters (integers or short words; anything else is an error). A slot
+/// nobody fills renders nothing.
+pub struct ExtensionSlot;
+
+impl HelperDef for ExtensionSlot {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let name = h.param(0).and_then(|p| p.value().as_str()).ok_or_else(|| {
+            RenderErrorReason::Other("extension_slot needs the slot's name in quotes".into())
+        })?;
+        let items = ctx
+            .data()
+            .get("portal")
+            .and_then(|p| p.get("extensions"))
+            .and_then(|e| e.get(name))
+            .and_then(JsonValue::as_array);
+        let Some(items) = items.filter(|items| !items.is_empty()) else { return Ok(()) };
+        let mut params = Vec::new();
+        for (key, value) in h.hash() {
+            let text = match value.value() {
+                JsonValue::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                JsonValue::String(s)
+                    if !s.is_empty()
+                        && s.len() <= MAX_PARAM_LEN
+                        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+                {
+                    s.clone()
+                }
+                other => {
+                    return Err(RenderErrorReason::Other(format!(
+                        "extension_slot `{name}`: parameter `{key}` is {other}; expected an integer or a short word (letters, digits, - and _)"
+                    ))
+                    .into());
+                }
+            };
+            params.push((format!("{{{key}}}"), text));
+        }
+        out.write(&format!(
+            "<ul class=\"extension-slot\" aria-label=\"{}\">",
+            handlebars::html_escape(name)
+        ))?;
+        for item in items {
+            let (Some(label), Some(link)) =
+                (item.get("label").and_then(JsonValue::as_str), item.get("link").and_then(JsonValue::as_str))
+            else {
+                continue;
+            };
+            let mut href = link.to_owned();
+            for (placeholder, value) in &params {
+                href = href.replace(placeholder.as_str(), value);
+            }
+            if href.contains('{') {
+                // A placeholder this placement does not give: the item is left out.
+                continue;
+            }
+            out.write(&format!(
+                "<li><a class=\"extension-action\" href=\"{}\">{}</a></li>",
+                handlebars::html_escape(&href),
+                handlebars::html_escape(label)
+            ))?;
+        }
+        out.write("</ul>")?;
+        Ok(())
+    }
+}

@@ -58,7 +58,7 @@ fn refused(list: &[(&str, &str)], template: &str, rule: &str) {
 }
 
 fn render(t: &Templates, template: &str, data: Value) -> Result<String, super::RenderFailure> {
-    t.render_plugin("evil", template, &TemplateData(data), &community(), &member(), TOKEN)
+    t.render_plugin("evil", template, &TemplateData(data), &community(), &member(), TOKEN, json!({}))
 }
 
 fn page(list: &[(&str, &str)], data: Value) -> String {
@@ -70,8 +70,15 @@ fn page(list: &[(&str, &str)], data: Value) -> String {
 fn still_serves(t: &Templates) {
     let mut t2 = Templates::new().expect("host");
     t2.register_plugin("good", &templates(&[("ok", "<p>{{x}}</p>")])).expect("good");
-    let ok =
-        t2.render_plugin("good", "ok", &TemplateData(json!({"x": "fine"})), &community(), &member(), TOKEN);
+    let ok = t2.render_plugin(
+        "good",
+        "ok",
+        &TemplateData(json!({"x": "fine"})),
+        &community(),
+        &member(),
+        TOKEN,
+        json!({}),
+    );
     assert_eq!(ok.expect("renders"), "<p>fine</p>");
     let _ = t;
 }
@@ -252,8 +259,15 @@ fn the_csrf_token_appears_only_in_the_hidden_field() {
     }
     // A token that is not a plain word is escaped where it goes.
     let t = sandbox(&[("page", "{{csrf_field}}")]).expect("sandbox");
-    let odd =
-        t.render_plugin("evil", "page", &TemplateData(json!({})), &community(), &member(), "\"><script>");
+    let odd = t.render_plugin(
+        "evil",
+        "page",
+        &TemplateData(json!({})),
+        &community(),
+        &member(),
+        "\"><script>",
+        json!({}),
+    );
     assert_eq!(
         odd.expect("renders"),
         "<input type=\"hidden\" name=\"csrf\" value=\"&quot;&gt;&lt;script&gt;\">"

@@ -60,7 +60,10 @@ impl Server {
         config.plugins.manifests = manifests;
         config.plugins.runtime = test_config();
         configure(&mut config);
-        let portal = Arc::new(Portal::start(config, clock).expect("portal starts"));
+        let portal = Portal::start(config, clock).expect("portal starts");
+        if portal.config.plugins.events.deliver {
+            host::deliveries::spawn(portal.clone()).expect("deliverer");
+        }
         let demo = host::demo::read(&root().join("fixtures/demo.toml")).expect("demo file");
         host::demo::load(&portal, &demo).expect("demo loads");
         let app = host::web::app(portal.clone()).expect("router");

@@ -4,10 +4,10 @@
 
 use crate::codec;
 use crate::error::{HostError, HostErrorKind};
+use crate::extension::{CheckId, CheckOutcome, Decision};
 use crate::host_call::{
     DirectoryEntry, EmailOptions, GroupInfo, HostCall, HostReply, LogLevel, MemberInfo, SqlValue,
 };
-use crate::extension::{CheckId, CheckOutcome, Decision};
 use crate::ids::{GroupId, Timestamp, UserId};
 use crate::request::TemplateData;
 use std::collections::BTreeMap;

@@ -112,9 +112,7 @@ pub fn answer<P: Plugin>(request: PluginRequest) -> PluginResponse {
         }
         PluginRequest::Event { ctx, event } => P::event(&ctx, &event).map(|()| PluginResponse::Ack),
         PluginRequest::Check { ctx, check } => P::check(&ctx, &check).map(PluginResponse::Verdict),
-        PluginRequest::Deliver { ctx, delivery } => {
-            P::deliver(&ctx, &delivery).map(|()| PluginResponse::Ack)
-        }
+        PluginRequest::Deliver { ctx, delivery } => P::deliver(&ctx, &delivery).map(|()| PluginResponse::Ack),
     };
     result.unwrap_or_else(PluginResponse::Error)
 }

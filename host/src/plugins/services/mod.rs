@@ -1,7 +1,12 @@
 //! The host services behind plugin calls in the running portal: SQL on the plugin's own
 //! tables, the directory, notifications, live updates and the clock, all inside ONE database transaction
 //! per plugin call (or per request, when its `Slots` and `Page` share an instance). The
-//! caller commits it if the plugin answered and rolls it back otherwise.
+//! caller commits it if the plugin answered and rolls it back otherwise. Events, checks
+//! and resolutions (plugins extending plugins) are in `extend`.
+
+mod extend;
+
+pub use extend::{CheckRunner, Extensions};
 
 use super::host_calls::HostServices;
 use crate::db::communities::Community;
@@ -36,6 +41,16 @@ pub struct DbServices {
     updates: BTreeMap<UserId, BTreeSet<String>>,
     /// Host calls the sandbox refused in this call, and the last refusal's message.
     refusals: Option<(u32, String)>,
+    /// Events, checks and resolutions: what the portal knows of the other plugins.
+    ext: Extensions,
+    /// The member whose request this call serves, if any (the viewer of a check).
+    viewer: Option<UserId>,
+    /// Whether this call runs inside another plugin's check (it may not ask for checks).
+    in_check: bool,
+    /// Whether the call queued event deliveries (the deliverer is woken after commit).
+    emitted: bool,
+    /// Work for after the transaction ended (the health of the implementers of checks).
+    after: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 /// The transaction of a plugin call.
@@ -112,6 +127,19 @@ pub struct Mail {
     pub unsubscribe: Arc<UnsubscribeKey>,
 }
 
+/// What one call may do, when, and for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct CallScope {
+    /// Read-only or read-write SQL.
+    pub access: SqlAccess,
+    /// The SQL limits.
+    pub limits: SqlLimits,
+    /// The call's clock.
+    pub now: Timestamp,
+    /// The member the call serves, if any.
+    pub viewer: Option<UserId>,
+}
+
 /// Most members one [`plugin_api::HostCall::Publish`] may name.
 pub const MAX_PUBLISH_MEMBERS: usize = 1_000;
 
@@ -127,16 +155,16 @@ impl DbServices {
         mail: Arc<Mail>,
         live: Arc<Live>,
         plugin: &crate::plugins::PluginManifest,
-        access: SqlAccess,
-        limits: SqlLimits,
-        now: Timestamp,
+        scope: CallScope,
+        ext: Extensions,
     ) -> DbResult<DbServices> {
+        let CallScope { access, limits, now, viewer } = scope;
         let conn = if access == SqlAccess::ReadOnly {
             CallTxn::Read(db.read_txn()?)
         } else {
             CallTxn::NotYet(db.clone())
         };
-        let preference_defaults = plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect();
+        let preference_defaults = preference_defaults(plugin);
         Ok(DbServices {
             conn,
             community: mail.community.id,
@@ -150,7 +178,19 @@ impl DbServices {
             live,
             updates: BTreeMap::new(),
             refusals: None,
+            ext,
+            viewer,
+            in_check: false,
+            emitted: false,
+            after: Vec::new(),
         })
+    }
+
+    /// Work to do once the call's transaction has ended (storing the health of the
+    /// plugins its checks called: their breaker state is written in a transaction of its
+    /// own).
+    pub fn take_after(&mut self) -> Vec<Box<dyn FnOnce() + Send>> {
+        std::mem::take(&mut self.after)
     }
 
     /// The host calls the sandbox refused in this call (how many, and the last message),
@@ -167,8 +207,12 @@ impl DbServices {
         self.conn.end(keep)
     }
 
-    /// Sends the live updates of a committed call.
+    /// Sends the live updates of a committed call, and wakes the deliverer if the call
+    /// queued events.
     pub fn send_updates(self) {
+        if self.emitted {
+            self.ext.wake.notify();
+        }
         let updates = self
             .updates
             .into_iter()
@@ -197,6 +241,11 @@ impl DbServices {
             CallTxn::NotYet(_) | CallTxn::Write(_) | CallTxn::Ended => None,
         }
     }
+}
+
+/// The defaults of a plugin's preferences.
+fn preference_defaults(plugin: &crate::plugins::PluginManifest) -> BTreeMap<String, bool> {
+    plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect()
 }
 
 fn group_info(
@@ -478,6 +527,26 @@ impl HostServices for DbServices {
             out.insert(*user, values);
         }
         Ok(out)
+    }
+
+    fn emit(&mut self, event: &str, payload: &serde_json::Value) -> Result<(), HostError> {
+        self.emit_event(event, payload)
+    }
+
+    fn check(
+        &mut self,
+        point: &str,
+        subject: &serde_json::Value,
+    ) -> Result<plugin_api::CheckOutcome, HostError> {
+        self.run_checks(point, subject)
+    }
+
+    fn resolve(
+        &mut self,
+        check: plugin_api::CheckId,
+        decision: &plugin_api::Decision,
+    ) -> Result<(), HostError> {
+        self.resolve_check(check, decision)
     }
 
     fn now(&mut self) -> Timestamp {

@@ -1,0 +1,209 @@
+//! Plugins extending plugins: the queue of event deliveries, the checks plugins asked
+//! for, and the holds their implementers placed (see `plugin_api::extension`).
+
+use super::DbResult;
+use plugin_api::{CheckId, CommunityId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// One event waiting for one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The delivery's id (increasing in the order of the events).
+    pub id: i64,
+    /// The community.
+    pub community: CommunityId,
+    /// The plugin that receives it.
+    pub subscriber: String,
+    /// The plugin that emitted it, or `portal`.
+    pub source: String,
+    /// The event's full name.
+    pub event: String,
+    /// The payload, JSON.
+    pub payload: String,
+    /// When it was emitted.
+    pub created_at: Timestamp,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// A delivery to queue.
+pub struct NewDelivery<'a> {
+    /// The community.
+    pub community: CommunityId,
+    /// The plugin that receives it.
+    pub subscriber: &'a str,
+    /// The plugin that emitted it, or `portal`.
+    pub source: &'a str,
+    /// The event's full name.
+    pub event: &'a str,
+    /// The payload, JSON.
+    pub payload: &'a str,
+}
+
+/// Queues one delivery, due at once.
+pub fn queue(conn: &Connection, delivery: &NewDelivery<'_>, now: Timestamp) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_deliveries (community_id, subscriber, source, event, payload, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        delivery.community.0,
+        delivery.subscriber,
+        delivery.source,
+        delivery.event,
+        delivery.payload,
+        now.0
+    ])?;
+    Ok(())
+}
+
+/// The deliveries due now, at most `limit`: for each (subscriber, community), its oldest
+/// undelivered event, if that one is due (the ones behind it wait for it).
+pub fn due(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<Pending>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.community_id, d.subscriber, d.source, d.event, d.payload, d.created_at, d.attempts
+         FROM (SELECT subscriber, community_id, min(id) AS head FROM event_deliveries
+               GROUP BY subscriber, community_id) h
+         JOIN event_deliveries d ON d.id = h.head
+         WHERE d.next_attempt_at <= ?1
+         ORDER BY d.id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now.0, limit], |r| {
+        Ok(Pending {
+            id: r.get(0)?,
+            community: CommunityId(r.get(1)?),
+            subscriber: r.get(2)?,
+            source: r.get(3)?,
+            event: r.get(4)?,
+            payload: r.get(5)?,
+            created_at: Timestamp(r.get(6)?),
+            attempts: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Removes a delivery the subscriber acknowledged (in the subscriber's transaction);
+/// whether it was still there (another process may have delivered it).
+pub fn delivered(conn: &Connection, id: i64) -> DbResult<bool> {
+    Ok(conn.prepare_cached("DELETE FROM event_deliveries WHERE id = ?1")?.execute([id])? == 1)
+}
+
+/// Records a failed attempt: the delivery waits until `next_attempt_at`.
+pub fn failed(conn: &Connection, id: i64, error: &str, next_attempt_at: Timestamp) -> DbResult<()> {
+    conn.prepare_cached(
+        "UPDATE event_deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, error, next_attempt_at.0])?;
+    Ok(())
+}
+
+/// The queue of one subscriber, for `portal plugin status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueStatus {
+    /// Deliveries waiting.
+    pub waiting: i64,
+    /// Of those, deliveries that failed at least once.
+    pub failing: i64,
+    /// When the oldest waiting event was emitted.
+    pub oldest: Option<Timestamp>,
+    /// The most attempts of one delivery, and its last error.
+    pub worst: Option<(u32, String, String)>,
+}
+
+/// The queue of `subscriber`.
+pub fn queue_status(conn: &Connection, subscriber: &str) -> DbResult<QueueStatus> {
+    let (waiting, failing, oldest) = conn
+        .prepare_cached(
+            "SELECT count(*), count(*) FILTER (WHERE attempts > 0), min(created_at)
+             FROM event_deliveries WHERE subscriber = ?1",
+        )?
+        .query_row([subscriber], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?)))?;
+    let worst = conn
+        .prepare_cached(
+            "SELECT attempts, event, coalesce(last_error, '') FROM event_deliveries
+             WHERE subscriber = ?1 AND attempts > 0 ORDER BY attempts DESC, id LIMIT 1",
+        )?
+        .query_row([subscriber], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(QueueStatus { waiting, failing, oldest: oldest.map(Timestamp), worst })
+}
+
+/// Records a check `point` asked in `community`; its id.
+pub fn new_check(
+    conn: &Connection,
+    community: CommunityId,
+    point: &str,
+    now: Timestamp,
+) -> DbResult<CheckId> {
+    conn.prepare_cached(
+        "INSERT INTO extension_checks (community_id, point, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![community.0, point, now.0])?;
+    Ok(CheckId(conn.last_insert_rowid()))
+}
+
+/// A check as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The check point.
+    pub point: String,
+    /// `None` while open; `released` or `rejected`.
+    pub resolution: Option<String>,
+}
+
+/// The check `id` of `community`, if there is one.
+pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult<Option<Check>> {
+    Ok(conn
+        .prepare_cached("SELECT point, resolution FROM extension_checks WHERE id = ?1 AND community_id = ?2")?
+        .query_row(params![id.0, community.0], |r| Ok(Check { point: r.get(0)?, resolution: r.get(1)? }))
+        .optional()?)
+}
+
+/// Marks check `id` released or rejected.
+pub fn resolve_check(conn: &Connection, id: CheckId, resolution: &str) -> DbResult<()> {
+    conn.prepare_cached("UPDATE extension_checks SET resolution = ?2 WHERE id = ?1")?
+        .execute(params![id.0, resolution])?;
+    Ok(())
+}
+
+/// Records that `plugin` holds check `id`.
+pub fn hold(conn: &Connection, id: CheckId, plugin: &str, reason: &str) -> DbResult<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO extension_holds (check_id, plugin, reason) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![id.0, plugin, reason])?;
+    Ok(())
+}
+
+/// The state of `plugin`'s hold on check `id` (`held`, `released`, `rejected`), if any.
+pub fn hold_state(conn: &Connection, id: CheckId, plugin: &str) -> DbResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM extension_holds WHERE check_id = ?1 AND plugin = ?2")?
+        .query_row(params![id.0, plugin], |r| r.get(0))
+        .optional()?)
+}
+
+/// Sets the state of `plugin`'s hold on check `id`; how many holds on it are still held.
+pub fn set_hold_state(conn: &Connection, id: CheckId, plugin: &str, state: &str) -> DbResult<i64> {
+    conn.prepare_cached("UPDATE extension_holds SET state = ?3 WHERE check_id = ?1 AND plugin = ?2")?
+        .execute(params![id.0, plugin, state])?;
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM extension_holds WHERE check_id = ?1 AND state = 'held'")?
+        .query_row([id.0], |r| r.get(0))?)
+}
+
+/// Opens a savepoint around one implementer's check, inside the call's transaction.
+pub fn savepoint(conn: &Connection) -> DbResult<()> {
+    conn.prepare_cached("SAVEPOINT extension_check")?.execute([])?;
+    Ok(())
+}
+
+/// Keeps what the implementer wrote (`keep`) or undoes it, and closes the savepoint.
+pub fn end_savepoint(conn: &Connection, keep: bool) -> DbResult<()> {
+    if !keep {
+        conn.prepare_cached("ROLLBACK TO extension_check")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE extension_check")?.execute([])?;
+    Ok(())
+}

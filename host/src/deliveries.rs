@@ -1,0 +1,107 @@
+//! The deliverer: hands each queued event (`db::extensions`) to its subscribing plugin
+//! after the emitting call committed, in order per (subscriber, community). A delivery
+//! the subscriber acknowledged is removed in the subscriber's own transaction (so its
+//! writes and the removal commit together); a failed one waits, with a doubling delay
+//! (`[plugins.events]`), and the events behind it wait for it. A subscriber switched off
+//! by its breaker, or not loaded, keeps its queue: nothing is dropped.
+
+use crate::db::{self, DbResult};
+use crate::portal::Portal;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Wakes the deliverer when a commit queued deliveries.
+#[derive(Default)]
+pub struct Wake {
+    woken: Mutex<bool>,
+    bell: Condvar,
+}
+
+impl Wake {
+    /// Wakes the deliverer.
+    pub fn notify(&self) {
+        *self.woken.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.bell.notify_all();
+    }
+
+    /// Waits until woken or `timeout` passed.
+    pub fn wait(&self, timeout: Duration) {
+        let woken = self.woken.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut woken, _) = self
+            .bell
+            .wait_timeout_while(woken, timeout, |woken| !*woken)
+            .unwrap_or_else(PoisonError::into_inner);
+        *woken = false;
+    }
+}
+
+/// What one pass of the deliverer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Deliveries the subscribers acknowledged.
+    pub delivered: u64,
+    /// Deliveries that failed (to be tried again later).
+    pub failed: u64,
+}
+
+/// Most deliveries read at once.
+const BATCH: u32 = 200;
+
+/// Delivers everything due now: each (subscriber, community) queue until it is empty, or
+/// its head failed, or its subscriber cannot be called (switched off, not loaded).
+pub fn deliver_due(portal: &Portal) -> DbResult<Pass> {
+    let mut pass = Pass::default();
+    let mut stuck = std::collections::BTreeSet::new();
+    loop {
+        let now = portal.clock.now();
+        let due = db::extensions::due(&*portal.db.get()?, now, BATCH)?;
+        let mut progressed = false;
+        for pending in due {
+            let queue = (pending.subscriber.clone(), pending.community);
+            if stuck.contains(&queue) {
+                continue;
+            }
+            match portal.deliver(&pending) {
+                Some(true) => {
+                    pass.delivered += 1;
+                    progressed = true;
+                }
+                Some(false) => {
+                    pass.failed += 1;
+                    stuck.insert(queue);
+                }
+                None => {
+                    stuck.insert(queue);
+                }
+            }
+        }
+        if !progressed {
+            return Ok(pass);
+        }
+    }
+}
+
+/// Starts the deliverer thread: it delivers when a commit queued events, and every
+/// `poll_ms` for retries that came due. It ends once the portal is dropped.
+pub fn spawn(portal: Arc<Portal>) -> Result<std::thread::JoinHandle<()>, String> {
+    let poll = Duration::from_millis(portal.config.plugins.events.poll_ms.max(10));
+    let wake = portal.delivery_wake();
+    let portal = Arc::downgrade(&portal);
+    std::thread::Builder::new()
+        .name("deliverer".into())
+        .spawn(move || {
+            loop {
+                let Some(portal) = portal.upgrade() else { return };
+                match deliver_due(&portal) {
+                    Ok(pass) if pass.delivered + pass.failed > 0 => {
+                        tracing::debug!(delivered = pass.delivered, failed = pass.failed, "events delivered");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = %err, "event delivery pass failed"),
+                }
+                drop(portal);
+                wake.wait(poll);
+            }
+        })
+        .map_err(|e| e.to_string())
+}
