@@ -135,6 +135,12 @@ impl Server {
         self.portal.db.writer().expect("the turn to write").execute_batch(sql).expect("sql");
     }
 
+    /// Runs SQL on the portal's database and returns the first column of the first row, as text.
+    pub fn count_text(&self, sql: &str) -> String {
+        let conn = self.portal.db.get().expect("conn");
+        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    }
+
     /// Runs SQL on the portal's database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         let conn = self.portal.db.get().expect("conn");

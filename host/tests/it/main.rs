@@ -9,6 +9,7 @@ mod conversation_rules;
 mod conversations;
 mod crash;
 mod email;
+mod extensions;
 mod hostile;
 mod hostile_input;
 mod http;

@@ -5,7 +5,7 @@
 //! on its page), the portal keeps serving, and no row of the portal's tables changes.
 
 use crate::http::Server;
-use crate::support::conversations_manifest;
+use crate::support::{conversations_manifest, wat_string};
 use host::clock::Clock;
 use host::config::Config;
 use host::portal::Portal;
@@ -16,20 +16,31 @@ use std::path::PathBuf;
 
 /// A hostile plugin: its migrations, and the one host call it makes on every page request
 /// (`GET /c/{community}/{id}`, or POST for writes), whose reply it renders.
-struct Attacker {
+pub(crate) struct Attacker {
     id: &'static str,
     migrations: Vec<&'static str>,
     call: HostCall,
-}
-
-/// Bytes as a WAT string literal.
-fn wat_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+    capabilities: &'static str,
+    manifest_tail: String,
 }
 
 impl Attacker {
-    fn new(id: &'static str, call: HostCall) -> Attacker {
-        Attacker { id, migrations: vec![], call }
+    pub(crate) fn new(id: &'static str, call: HostCall) -> Attacker {
+        Attacker {
+            id,
+            migrations: vec![],
+            call,
+            capabilities: r#""sql", "preferences", "log""#,
+            manifest_tail: String::new(),
+        }
+    }
+
+    /// These capabilities (TOML list items) instead of sql, preferences and log, and
+    /// `tail` appended to the manifest (e.g. `[[extension_points]]`).
+    pub(crate) fn declaring(mut self, capabilities: &'static str, tail: &str) -> Attacker {
+        self.capabilities = capabilities;
+        self.manifest_tail = tail.to_owned();
+        self
     }
 
     fn migrations(mut self, migrations: &[&'static str]) -> Attacker {
@@ -38,7 +49,7 @@ impl Attacker {
     }
 
     /// Writes the manifest and module into `dir`; returns the manifest's path.
-    fn write(&self, dir: &std::path::Path) -> PathBuf {
+    pub(crate) fn write(&self, dir: &std::path::Path) -> PathBuf {
         let id = self.id;
         let migrations: Vec<serde_json::Value> = self
             .migrations
@@ -48,23 +59,23 @@ impl Attacker {
             .collect();
         let describe = serde_json::json!({ "described": {
             "id": id, "version": "0.1.0", "migrations": migrations,
-            "templates": [{ "name": "attack", "source": "<p id=\"reply\">{{#if reply.error}}refused: {{reply.error.message}}{{else}}allowed: {{#each reply.rows.rows}}{{#each this}}{{this}} {{/each}}{{/each}}{{/if}}</p>" }],
+            "templates": [{ "name": "attack", "source": "<p id=\"reply\">{{#if reply.error}}refused: {{reply.error.message}}{{else}}allowed: {{#each reply.rows.rows}}{{#each this}}{{this}} {{/each}}{{/each}}{{#if reply.checked}}verdict {{#if reply.checked.verdict.hold}}hold: {{reply.checked.verdict.hold.reason}}{{/if}}{{#if reply.checked.verdict.refuse}}refuse: {{reply.checked.verdict.refuse.reason}}{{/if}}{{#if (eq reply.checked.verdict \"allow\")}}allow{{/if}}; check {{reply.checked.check}}; failed: {{#each reply.checked.failed}}{{this}} {{/each}}{{/if}}{{/if}}</p>" }],
         }})
         .to_string();
         let call = codec::encode(&self.call).expect("encode");
         let prefix = br#"{"page":{"render":{"template":"attack","title":"Attack","data":{"reply":"#;
         let suffix = b"}}}}";
         let (d, c, p, s) = (describe.len(), call.len(), prefix.len(), suffix.len());
-        assert!(d < 65536 && c < 65536);
+        assert!(d < 65536 && c < 196_608);
         let wat = format!(
             r#"(module
   (import "portal" "host_call" (func $host_call (param i32 i32) (result i64)))
-  (memory (export "memory") 4)
+  (memory (export "memory") 6)
   (data (i32.const 0) "{describe}")
   (data (i32.const 65536) "{call}")
-  (data (i32.const 131072) "{prefix}")
-  (data (i32.const 135168) "{suffix}")
-  (global $next (mut i32) (i32.const 196608))
+  (data (i32.const 262144) "{prefix}")
+  (data (i32.const 266240) "{suffix}")
+  (global $next (mut i32) (i32.const 327680))
   (func $alloc (export "portal_alloc") (param $len i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $next))
@@ -82,9 +93,9 @@ impl Attacker {
     (local.set $rl (i32.wrap_i64 (local.get $r)))
     (local.set $n (i32.add (i32.const {ps}) (local.get $rl)))
     (local.set $out (call $alloc (local.get $n)))
-    (memory.copy (local.get $out) (i32.const 131072) (i32.const {p}))
+    (memory.copy (local.get $out) (i32.const 262144) (i32.const {p}))
     (memory.copy (i32.add (local.get $out) (i32.const {p})) (local.get $rp) (local.get $rl))
-    (memory.copy (i32.add (i32.add (local.get $out) (i32.const {p})) (local.get $rl)) (i32.const 135168) (i32.const {s}))
+    (memory.copy (i32.add (i32.add (local.get $out) (i32.const {p})) (local.get $rl)) (i32.const 266240) (i32.const {s}))
     (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.extend_i32_u (local.get $n))))
 )"#,
             describe = wat_string(describe.as_bytes()),
@@ -100,7 +111,7 @@ name = "Hostile: {id}"
 version = "0.1.0"
 abi_version = 1
 wasm = "{id}.wat"
-capabilities = ["sql", "preferences", "log"]
+capabilities = [{capabilities}]
 
 [[abilities]]
 name = "{id}.use"
@@ -117,7 +128,9 @@ name = "write"
 method = "POST"
 path = "/{id}"
 ability = "{id}.use"
-"#
+{tail}"#,
+            capabilities = self.capabilities,
+            tail = self.manifest_tail,
         );
         let path = dir.join(format!("{id}.toml"));
         std::fs::write(&path, manifest).expect("write manifest");

@@ -113,3 +113,77 @@ pub fn page(route: &str, method: HttpMethod, form: &[(&str, &str)]) -> PluginReq
         },
     }
 }
+
+/// Bytes as a WAT string literal.
+pub fn wat_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// What a generated test plugin does with every request but `Describe`.
+pub enum Behaviour {
+    /// Answers these bytes (an encoded `PluginResponse`).
+    Answer(Vec<u8>),
+    /// Loops forever (stopped by the CPU limit).
+    Loop,
+    /// Traps.
+    Trap,
+}
+
+/// A WAT plugin that answers `Describe` with `described` (an encoded `Description`
+/// wrapped as `{"described": ...}`) and every other request as `behaviour` says. It
+/// recognises `Describe` by its length (`"describe"` is 10 bytes).
+pub fn behaviour_wat(described: &str, behaviour: &Behaviour) -> String {
+    let answer: &[u8] = match behaviour {
+        Behaviour::Answer(bytes) => bytes,
+        Behaviour::Loop | Behaviour::Trap => b"",
+    };
+    let body = match behaviour {
+        Behaviour::Answer(_) => format!("(i64.const {})", (65536u64 << 32) | answer.len() as u64),
+        Behaviour::Loop => "(loop $forever (br $forever)) (i64.const 0)".to_owned(),
+        Behaviour::Trap => "unreachable".to_owned(),
+    };
+    format!(
+        r#"(module
+  (memory (export "memory") 4)
+  (data (i32.const 0) "{described}")
+  (data (i32.const 65536) "{answer}")
+  (global $next (mut i32) (i32.const 196608))
+  (func $alloc (export "portal_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.div_u (global.get $next) (i32.const 65536)) (i32.const 1))))))
+    (local.get $p))
+  (func (export "portal_free") (param i32 i32))
+  (func (export "portal_abi_version") (result i32) (i32.const 1))
+  (func (export "portal_handle") (param $ptr i32) (param $len i32) (result i64)
+    (if (i32.eq (local.get $len) (i32.const 10)) (then (return (i64.const {d}))))
+    {body})
+)"#,
+        described = wat_string(described.as_bytes()),
+        answer = wat_string(answer),
+        d = described.len(),
+    )
+}
+
+/// Writes a generated plugin `id` (see [`behaviour_wat`]) with `manifest_tail` appended
+/// to its manifest's header into `dir`; the manifest's path.
+pub fn write_behaviour_plugin(
+    dir: &std::path::Path,
+    id: &str,
+    manifest_tail: &str,
+    behaviour: &Behaviour,
+) -> PathBuf {
+    let described = serde_json::json!({ "described": {
+        "id": id, "version": "0.1.0", "migrations": [], "templates": [],
+    }})
+    .to_string();
+    std::fs::write(dir.join(format!("{id}.wat")), behaviour_wat(&described, behaviour)).expect("write wat");
+    let manifest = format!(
+        "id = \"{id}\"\nname = \"Test: {id}\"\nversion = \"0.1.0\"\nabi_version = 1\nwasm = \"{id}.wat\"\n{manifest_tail}"
+    );
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, manifest).expect("write manifest");
+    path
+}
