@@ -111,9 +111,10 @@ pub enum Decision {
     },
 }
 
-/// The event the host delivers to the plugin that declared a check point when a check of
-/// it is resolved: [`Delivery::event`] is this, [`Delivery::payload`] a [`CheckResolved`].
-/// Declaring plugins receive it without subscribing.
+/// The event the host delivers when a check is resolved: [`Delivery::event`] is this,
+/// [`Delivery::payload`] a [`CheckResolved`]. The plugin that declared the check point
+/// receives it, and so does every other implementer that held the check, without
+/// subscribing.
 pub const CHECK_RESOLVED: &str = "portal.check_resolved";
 
 /// Payload of [`CHECK_RESOLVED`].

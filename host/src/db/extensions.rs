@@ -193,17 +193,45 @@ pub fn set_hold_state(conn: &Connection, id: CheckId, plugin: &str, state: &str)
         .query_row([id.0], |r| r.get(0))?)
 }
 
-/// Opens a savepoint around one implementer's check, inside the call's transaction.
-pub fn savepoint(conn: &Connection) -> DbResult<()> {
-    conn.prepare_cached("SAVEPOINT extension_check")?.execute([])?;
+/// The plugins that held check `id` (whatever they decided since).
+pub fn holders(conn: &Connection, id: CheckId) -> DbResult<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT plugin FROM extension_holds WHERE check_id = ?1 ORDER BY plugin")?;
+    let rows = stmt.query_map([id.0], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A savepoint inside the call's transaction: around one whole check (`extension_checks`,
+/// undone when the check refuses) and around each implementer (`extension_check`, undone
+/// when the implementer fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// The whole check: the check's row, every implementer's writes and holds.
+    Check,
+    /// One implementer's writes.
+    Implementer,
+}
+
+impl Savepoint {
+    fn name(self) -> &'static str {
+        match self {
+            Savepoint::Check => "extension_checks",
+            Savepoint::Implementer => "extension_check",
+        }
+    }
+}
+
+/// Opens `savepoint`.
+pub fn savepoint(conn: &Connection, savepoint: Savepoint) -> DbResult<()> {
+    conn.prepare_cached(&format!("SAVEPOINT {}", savepoint.name()))?.execute([])?;
     Ok(())
 }
 
-/// Keeps what the implementer wrote (`keep`) or undoes it, and closes the savepoint.
-pub fn end_savepoint(conn: &Connection, keep: bool) -> DbResult<()> {
+/// Keeps what was written since `savepoint` (`keep`) or undoes it, and closes it.
+pub fn end_savepoint(conn: &Connection, savepoint: Savepoint, keep: bool) -> DbResult<()> {
     if !keep {
-        conn.prepare_cached("ROLLBACK TO extension_check")?.execute([])?;
+        conn.prepare_cached(&format!("ROLLBACK TO {}", savepoint.name()))?.execute([])?;
     }
-    conn.prepare_cached("RELEASE extension_check")?.execute([])?;
+    conn.prepare_cached(&format!("RELEASE {}", savepoint.name()))?.execute([])?;
     Ok(())
 }

@@ -155,6 +155,11 @@ fn verdicts_combine_and_a_hold_is_recorded_for_its_holder() {
         start(dir.path(), &asker(check_call(), "allow"), &[("holder", holder), ("refuser", refuser)], |_| {});
     let shown = ask(&server);
     assert!(shown.contains("verdict refuse: not here"), "a refusal wins over a hold: {shown}");
+    assert_eq!(
+        server.count("SELECT count(*) FROM extension_holds"),
+        0,
+        "a refused check keeps nothing the implementers wrote about it"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use super::{DbServices, failed};
 use crate::db;
+use crate::db::extensions::Savepoint;
 use crate::db::plugin_store::SqlAccess;
 use crate::extensions::Index;
 use crate::plugins::PluginManifest;
@@ -204,8 +205,27 @@ impl DbServices {
         let (community, now, plugin) = (self.community, self.now, self.plugin.clone());
         let check = {
             let conn = self.conn.begun(&plugin)?.connection();
+            db::extensions::savepoint(conn, Savepoint::Check).map_err(|e| failed(&plugin, e))?;
             db::extensions::new_check(conn, community, point, now).map_err(|e| failed(&plugin, e))?
         };
+        let outcome = self.ask_implementers(point, subject, &spec, check);
+        // A refusal undoes the whole check: nothing is stored, so nothing that the
+        // implementers wrote about it (a queue entry for a hold) may stay either.
+        let keep = matches!(&outcome, Ok(o) if !matches!(o.verdict, Verdict::Refuse { .. }));
+        let conn = self.conn.begun(&plugin)?.connection();
+        db::extensions::end_savepoint(conn, Savepoint::Check, keep).map_err(|e| failed(&plugin, e))?;
+        outcome
+    }
+
+    /// Asks each switched-on implementer in turn, until one refuses.
+    fn ask_implementers(
+        &mut self,
+        point: &str,
+        subject: &serde_json::Value,
+        spec: &crate::extensions::CheckPoint,
+        check: CheckId,
+    ) -> Result<CheckOutcome, HostError> {
+        let (community, plugin) = (self.community, self.plugin.clone());
         let runner = self.ext.runner.upgrade();
         let mut outcome =
             CheckOutcome { check, verdict: Verdict::Allow, held_by: Vec::new(), failed: Vec::new() };
@@ -217,7 +237,7 @@ impl DbServices {
             if !on {
                 continue;
             }
-            db::extensions::savepoint(conn).map_err(|e| failed(&plugin, e))?;
+            db::extensions::savepoint(conn, Savepoint::Implementer).map_err(|e| failed(&plugin, e))?;
             let request = CheckRequest { point: point.to_owned(), check, subject: subject.clone() };
             let answered = match &runner {
                 Some(runner) => runner.run_check(self, &implementer.plugin, request, spec.cpu_ms),
@@ -225,7 +245,8 @@ impl DbServices {
             };
             // The implementer's writes stay only if it answered.
             let conn = self.conn.begun(&plugin)?.connection();
-            db::extensions::end_savepoint(conn, answered.is_ok()).map_err(|e| failed(&plugin, e))?;
+            db::extensions::end_savepoint(conn, Savepoint::Implementer, answered.is_ok())
+                .map_err(|e| failed(&plugin, e))?;
             let verdict = answered.unwrap_or_else(|why| {
                 tracing::warn!(plugin = %implementer.plugin, point, why = %why, policy = spec.on_failure.as_str(), "check implementer failed; its check point's policy applies");
                 outcome.failed.push(implementer.plugin.clone());
@@ -313,14 +334,23 @@ impl DbServices {
         db::extensions::resolve_check(conn, check, resolution).map_err(fail)?;
         let payload = CheckResolved { point: stored.point.clone(), check, decision, by: plugin.clone() };
         let payload = serde_json::to_string(&payload).map_err(|e| invalid(e.to_string()))?;
-        let delivery = db::extensions::NewDelivery {
-            community,
-            subscriber: &spec.declarer,
-            source: "portal",
-            event: CHECK_RESOLVED,
-            payload: &payload,
-        };
-        db::extensions::queue(conn, &delivery, now).map_err(fail)?;
+        // The declaring plugin, and every other plugin that held it, learn the outcome.
+        let mut told = vec![spec.declarer.clone()];
+        for holder in db::extensions::holders(conn, check).map_err(fail)? {
+            if holder != plugin && !told.contains(&holder) {
+                told.push(holder);
+            }
+        }
+        for subscriber in &told {
+            let delivery = db::extensions::NewDelivery {
+                community,
+                subscriber,
+                source: "portal",
+                event: CHECK_RESOLVED,
+                payload: &payload,
+            };
+            db::extensions::queue(conn, &delivery, now).map_err(fail)?;
+        }
         self.emitted = true;
         Ok(())
     }
