@@ -2,6 +2,8 @@
 //! a Report action on every message, and a review queue for community admins. It extends
 //! Conversations only through the portal's extension points (see `conversations-api`).
 
+pub mod rules;
+
 use plugin_api::guest::Plugin;
 use plugin_api::{Context, Description, PageRequest, PageResponse, PluginError};
 
