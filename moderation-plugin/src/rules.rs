@@ -167,7 +167,9 @@ pub fn verdict<E>(
     if let Some(word) = blocked_word(rules, text) {
         return Ok(match rules.word_action {
             WordAction::Refuse => Verdict::Refuse {
-                reason: cut_reason(&format!("Your message contains “{word}”, which this community does not allow.")),
+                reason: cut_reason(&format!(
+                    "Your message contains “{word}”, which this community does not allow."
+                )),
             },
             WordAction::Hold => Verdict::Hold {
                 reason: cut_reason(&format!(
@@ -226,9 +228,11 @@ pub fn parse_rules_form(form: RulesForm<'_>) -> Result<Rules, Vec<String>> {
     if word_action.is_none() {
         errors.push("Choose what a blocked word does: refuse or hold the message.".to_owned());
     }
-    let days = form.new_member_days.trim().parse::<i64>().ok().filter(|d| (0..=MAX_NEW_MEMBER_DAYS).contains(d));
+    let days =
+        form.new_member_days.trim().parse::<i64>().ok().filter(|d| (0..=MAX_NEW_MEMBER_DAYS).contains(d));
     if days.is_none() {
-        errors.push(format!("Enter a whole number of days from 0 to {MAX_NEW_MEMBER_DAYS} (0 turns it off)."));
+        errors
+            .push(format!("Enter a whole number of days from 0 to {MAX_NEW_MEMBER_DAYS} (0 turns it off)."));
     }
     match (word_action, days) {
         (Some(word_action), Some(new_member_days)) if errors.is_empty() => {
@@ -393,10 +397,12 @@ pub fn host_decision(decision: DecisionKind, reason: Option<&str>) -> Option<Dec
 /// What a reporter is told of the outcome of their report.
 pub fn reporter_notice(decision: DecisionKind) -> Option<&'static str> {
     match decision {
-        DecisionKind::Dismiss => {
-            Some("The moderators reviewed the message you reported and left it up. Thank you for telling them.")
+        DecisionKind::Dismiss => Some(
+            "The moderators reviewed the message you reported and left it up. Thank you for telling them.",
+        ),
+        DecisionKind::TakeDown => {
+            Some("The moderators took down the message you reported. Thank you for telling them.")
         }
-        DecisionKind::TakeDown => Some("The moderators took down the message you reported. Thank you for telling them."),
         DecisionKind::Release | DecisionKind::Reject => None,
     }
 }
