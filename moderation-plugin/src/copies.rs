@@ -43,3 +43,74 @@ pub fn deliver(ctx: &Context, delivery: &Delivery) -> Result<(), PluginError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql;
+    use crate::testing::{self, executed, named, params_of, sql_of};
+    use plugin_api::{CheckId, HostCall, HostReply, SqlValue, Timestamp, UserId};
+
+    fn delivery(check: Option<i64>) -> Delivery {
+        let posted = MessagePosted {
+            conversation: 5,
+            message: 50,
+            author: UserId(7),
+            acting_for: None,
+            text: "hello".into(),
+            readers: vec![UserId(7), UserId(8)],
+            check: check.map(CheckId),
+        };
+        Delivery {
+            id: 1,
+            event: MESSAGE_POSTED.into(),
+            source: "conversations".into(),
+            at: Timestamp(1000),
+            payload: serde_json::to_value(posted).expect("payload"),
+        }
+    }
+
+    fn host() -> testing::Calls {
+        testing::host(|call| match call {
+            HostCall::Execute { .. } => executed(1),
+            HostCall::Log { .. } => HostReply::Done,
+            other => panic!("unexpected host call {other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_posted_message_is_copied_with_its_readers() {
+        let calls = host();
+        deliver(&testing::ctx(None), &delivery(None)).expect("delivered");
+        let executes = named(&calls, "execute");
+        assert_eq!(executes.len(), 1);
+        assert_eq!(sql_of(&executes[0]), Some(sql::SAVE_COPY));
+        let p = params_of(&executes[0]);
+        assert_eq!(p[1], SqlValue::Int(50));
+        assert_eq!(p[5], SqlValue::from("[7,8]"));
+        assert_eq!(p[6], SqlValue::Null);
+        assert!(sql::SAVE_COPY.contains("ON CONFLICT"), "a repeated delivery updates the copy");
+    }
+
+    #[test]
+    fn a_released_message_is_linked_to_its_queue_entry() {
+        let calls = host();
+        deliver(&testing::ctx(None), &delivery(Some(9))).expect("delivered");
+        let executes = named(&calls, "execute");
+        assert_eq!(executes.len(), 2);
+        assert_eq!(sql_of(&executes[1]), Some(sql::LINK_HELD));
+    }
+
+    #[test]
+    fn other_events_and_undecodable_payloads_are_acknowledged() {
+        let calls = host();
+        let mut other = delivery(None);
+        other.event = "conversations.participant_left".into();
+        assert_eq!(deliver(&testing::ctx(None), &other), Ok(()));
+        let mut bad = delivery(None);
+        bad.payload = serde_json::json!({ "message": "fifty" });
+        assert_eq!(deliver(&testing::ctx(None), &bad), Ok(()));
+        assert!(named(&calls, "execute").is_empty());
+        assert_eq!(named(&calls, "log").len(), 1);
+    }
+}

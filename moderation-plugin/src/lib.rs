@@ -20,6 +20,8 @@ pub mod report;
 pub mod rules;
 pub mod slots;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 use plugin_api::guest::Plugin;
 use plugin_api::{
@@ -73,3 +75,61 @@ impl Plugin for Moderation {
 }
 
 plugin_api::register_plugin!(Moderation);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::manifest::ManifestFile;
+    use plugin_api::{PluginRequest, PluginResponse, codec};
+
+    fn manifest() -> ManifestFile {
+        let text = include_str!("../../manifests/moderation.toml");
+        toml::from_str(text).expect("manifests/moderation.toml matches the ABI's manifest schema")
+    }
+
+    #[test]
+    fn describe_through_the_native_entry_point() {
+        let bytes = portal_dispatch(&codec::encode(&PluginRequest::Describe).expect("encode"));
+        match codec::decode::<PluginResponse>(&bytes).expect("decode") {
+            PluginResponse::Described(d) => {
+                assert_eq!(d.id, ID);
+                assert_eq!(d.migrations.len(), 1);
+                let names: Vec<_> = d.templates.iter().map(|t| t.name.as_str()).collect();
+                assert_eq!(names, ["queue", "rules", "report"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_manifest_agrees_with_the_module() {
+        let m = manifest();
+        assert_eq!(m.id, ID);
+        assert_eq!(m.version, env!("CARGO_PKG_VERSION"));
+        assert!(m.abilities.iter().all(|a| a.name.as_str().starts_with("moderation.")));
+        let routes: Vec<_> = m.routes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(routes, ["queue", "decide", "rules", "save_rules", "report", "send_report"]);
+        assert!(m.settings.contains_key("reports_per_minute"));
+        assert_eq!(m.implements[0].point, conversations_api::CHECK_MESSAGE);
+        assert_eq!(m.subscriptions[0].event, conversations_api::MESSAGE_POSTED);
+        assert_eq!(m.extension_slots[0].point, conversations_api::MESSAGE_ACTIONS);
+    }
+
+    #[test]
+    fn every_table_and_index_is_the_plugins_own() {
+        let sql = include_str!("../migrations/001_moderation.sql");
+        for line in sql.lines().filter(|l| l.starts_with("CREATE")) {
+            let name = line.split_whitespace().find(|w| w.starts_with("moderation")).unwrap_or("");
+            assert!(name.starts_with("moderation_"), "{line}");
+        }
+    }
+
+    #[test]
+    fn garbage_in_is_an_error_response_not_a_panic() {
+        let bytes = portal_dispatch(b"\xff not a request");
+        match codec::decode::<PluginResponse>(&bytes).expect("decode") {
+            PluginResponse::Error(e) => assert_eq!(e.kind, plugin_api::ErrorKind::Internal),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -82,3 +82,76 @@ fn save_rules(ctx: &Context, request: &PageRequest) -> Result<PageResponse, Plug
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql;
+    use crate::testing::{self, executed, named, params_of, rows};
+    use plugin_api::{HostCall, HttpMethod, SqlValue};
+    use std::collections::BTreeMap;
+
+    fn host() -> testing::Calls {
+        testing::host(|call| match call {
+            HostCall::Query { sql: q, .. } if q == sql::RULES => rows(Vec::new()),
+            HostCall::Execute { sql: q, .. } if q == sql::SAVE_RULES => executed(1),
+            other => panic!("unexpected host call {other:?}"),
+        })
+    }
+
+    fn request(route: &str, method: HttpMethod, form: &[(&str, &str)]) -> PageRequest {
+        PageRequest {
+            route: route.into(),
+            method,
+            params: BTreeMap::new(),
+            query: Vec::new(),
+            form: form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    #[test]
+    fn the_rules_page_shows_the_defaults() {
+        let _calls = host();
+        match route(&testing::ctx(Some(2)), &request("rules", HttpMethod::Get, &[])) {
+            Ok(PageResponse::Render { template, data, .. }) => {
+                assert_eq!(template, "rules");
+                assert_eq!(data.0["words"], "");
+                assert_eq!(data.0["refuse"], true);
+                assert_eq!(data.0["days"], "7");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn saved_rules_are_stored_and_a_bad_form_keeps_what_was_typed() {
+        let calls = host();
+        let ctx = testing::ctx(Some(2));
+        let good = [("words", "Spam\n buy  now "), ("word_action", "hold"), ("new_member_days", "3")];
+        match route(&ctx, &request("save_rules", HttpMethod::Post, &good)) {
+            Ok(PageResponse::Redirect { to, .. }) => assert_eq!(to, "/moderation/rules"),
+            other => panic!("{other:?}"),
+        }
+        let executes = named(&calls, "execute");
+        let p = params_of(&executes[0]);
+        assert_eq!(&p[1..4], &[SqlValue::from("Spam\nbuy now"), SqlValue::from("hold"), SqlValue::Int(3)]);
+        let bad = [("words", "Spam"), ("word_action", "hold"), ("new_member_days", "a week")];
+        match route(&ctx, &request("save_rules", HttpMethod::Post, &bad)) {
+            Ok(PageResponse::Render { data, .. }) => {
+                assert_eq!(data.0["words"], "Spam");
+                assert_eq!(data.0["hold"], true);
+                assert_eq!(data.0["days"], "a week");
+                assert_eq!(data.0["errors"].as_array().map(Vec::len), Some(1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(named(&calls, "execute").len(), 1, "nothing saved from the bad form");
+    }
+
+    #[test]
+    fn unknown_routes_are_not_found() {
+        let _calls = host();
+        let result = route(&testing::ctx(Some(2)), &request("nope", HttpMethod::Get, &[]));
+        assert_eq!(result.err(), Some(PluginError::not_found()));
+    }
+}

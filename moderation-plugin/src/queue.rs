@@ -180,3 +180,203 @@ pub fn decide(ctx: &Context, request: &PageRequest) -> Result<PageResponse, Plug
     }
     redirect("/moderation", FlashKind::Success, done_message(decision))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql;
+    use crate::testing::{self, executed, named, params_of, rows};
+    use plugin_api::{Decision, HostCall, HostReply, HttpMethod, SqlValue};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    /// A queue entry as the fake database holds it.
+    #[derive(Clone)]
+    struct Row {
+        id: i64,
+        kind: &'static str,
+        check: Option<i64>,
+        message: Option<i64>,
+        reporter: Option<i64>,
+        decision: Option<String>,
+    }
+
+    fn held(id: i64, check: i64) -> Row {
+        Row { id, kind: "held", check: Some(check), message: None, reporter: None, decision: None }
+    }
+
+    fn report(id: i64, check: Option<i64>, message: i64, reporter: i64) -> Row {
+        Row { id, kind: "report", check, message: Some(message), reporter: Some(reporter), decision: None }
+    }
+
+    fn columns(r: &Row) -> Vec<SqlValue> {
+        vec![
+            SqlValue::Int(r.id),
+            r.kind.into(),
+            r.check.into(),
+            SqlValue::Int(5),
+            r.message.into(),
+            SqlValue::Int(7),
+            "the text".into(),
+            "the reason".into(),
+            r.reporter.into(),
+            SqlValue::Int(testing::NOW.0 - 1000),
+            r.decision.clone().into(),
+            SqlValue::Null,
+            SqlValue::Null,
+            SqlValue::Null,
+        ]
+    }
+
+    /// A fake host over `entries`: the entry queries, the conditional decide, and
+    /// resolve and notify (answered `resolve_reply`).
+    fn host(entries: Vec<Row>, resolve_reply: HostReply) -> (testing::Calls, Rc<RefCell<Vec<Row>>>) {
+        let db = Rc::new(RefCell::new(entries));
+        let state = db.clone();
+        let calls = testing::host(move |call| {
+            let p = params_of(call).to_vec();
+            let mut db = state.borrow_mut();
+            match call {
+                HostCall::Query { sql: q, .. } if q == sql::ENTRY_BY_ID => {
+                    rows(db.iter().filter(|r| SqlValue::Int(r.id) == p[1]).map(columns).collect())
+                }
+                HostCall::Query { sql: q, .. } if q == sql::PENDING_REPORTS_OF => rows(
+                    db.iter()
+                        .filter(|r| {
+                            r.kind == "report"
+                                && r.decision.is_none()
+                                && r.message.map(SqlValue::Int) == Some(p[1].clone())
+                        })
+                        .map(columns)
+                        .collect(),
+                ),
+                HostCall::Execute { sql: q, .. } if q == sql::DECIDE => {
+                    let row = db.iter_mut().find(|r| SqlValue::Int(r.id) == p[1] && r.decision.is_none());
+                    match row {
+                        Some(row) => {
+                            row.decision = p[2].as_text().map(str::to_owned);
+                            executed(1)
+                        }
+                        None => executed(0),
+                    }
+                }
+                HostCall::Resolve { .. } => resolve_reply.clone(),
+                HostCall::Notify { .. } | HostCall::Log { .. } => HostReply::Done,
+                other => panic!("unexpected host call {other:?}"),
+            }
+        });
+        (calls, db)
+    }
+
+    fn decide_request(id: i64, decision: &str, reason: &str) -> PageRequest {
+        PageRequest {
+            route: "decide".into(),
+            method: HttpMethod::Post,
+            params: BTreeMap::from([("id".to_owned(), id.to_string())]),
+            query: Vec::new(),
+            form: vec![("decision".into(), decision.into()), ("reason".into(), reason.into())],
+        }
+    }
+
+    fn flash_of(response: Result<PageResponse, PluginError>) -> (FlashKind, String) {
+        match response {
+            Ok(PageResponse::Redirect { to, flash: Some(flash) }) => {
+                assert_eq!(to, "/moderation");
+                (flash.kind, flash.message)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn releasing_twice_resolves_once() {
+        let (calls, db) = host(vec![held(1, 9)], HostReply::Done);
+        let ctx = testing::ctx(Some(2));
+        let (kind, _) = flash_of(decide(&ctx, &decide_request(1, "release", "")));
+        assert_eq!(kind, FlashKind::Success);
+        assert_eq!(db.borrow()[0].decision.as_deref(), Some("release"));
+        let (kind, message) = flash_of(decide(&ctx, &decide_request(1, "release", "")));
+        assert_eq!(kind, FlashKind::Info);
+        assert!(message.contains("already decided"), "{message}");
+        let (kind, _) = flash_of(decide(&ctx, &decide_request(1, "reject", "late")));
+        assert_eq!(kind, FlashKind::Info, "a later, different decision changes nothing either");
+        let resolves = named(&calls, "resolve");
+        assert_eq!(resolves, vec![HostCall::Resolve { check: CheckId(9), decision: Decision::Release }]);
+        assert!(named(&calls, "notify").is_empty(), "Conversations tells the author, not Moderation");
+    }
+
+    #[test]
+    fn rejecting_gives_the_author_a_reason() {
+        let (calls, _) = host(vec![held(1, 9)], HostReply::Done);
+        flash_of(decide(&testing::ctx(Some(2)), &decide_request(1, "reject", "")));
+        let resolves = named(&calls, "resolve");
+        let [HostCall::Resolve { decision: Decision::Reject { reason }, .. }] = resolves.as_slice() else {
+            panic!("{resolves:?}")
+        };
+        assert!(!reason.is_empty());
+    }
+
+    #[test]
+    fn taking_down_closes_every_report_of_the_message_and_tells_each_reporter() {
+        let entries =
+            vec![report(1, Some(9), 50, 20), report(2, Some(9), 50, 21), report(3, Some(9), 60, 22)];
+        let (calls, db) = host(entries, HostReply::Done);
+        let (kind, _) = flash_of(decide(&testing::ctx(Some(2)), &decide_request(1, "take_down", "Spam.")));
+        assert_eq!(kind, FlashKind::Success);
+        let decided: Vec<_> = db.borrow().iter().map(|r| r.decision.clone()).collect();
+        assert_eq!(decided, vec![Some("take_down".into()), Some("take_down".into()), None]);
+        assert_eq!(
+            named(&calls, "resolve"),
+            vec![HostCall::Resolve {
+                check: CheckId(9),
+                decision: Decision::Reject { reason: "Spam.".into() }
+            }]
+        );
+        let told: Vec<UserId> = named(&calls, "notify")
+            .iter()
+            .filter_map(|c| if let HostCall::Notify { to, .. } = c { Some(*to) } else { None })
+            .collect();
+        assert_eq!(told, vec![UserId(20), UserId(21)]);
+        // The second report of the same message is already decided.
+        let (kind, _) = flash_of(decide(&testing::ctx(Some(2)), &decide_request(2, "dismiss", "")));
+        assert_eq!(kind, FlashKind::Info);
+        assert_eq!(named(&calls, "resolve").len(), 1);
+    }
+
+    #[test]
+    fn dismissing_resolves_nothing_and_tells_the_reporter() {
+        let (calls, _) = host(vec![report(1, None, 50, 20)], HostReply::Done);
+        flash_of(decide(&testing::ctx(Some(2)), &decide_request(1, "dismiss", "")));
+        assert!(named(&calls, "resolve").is_empty());
+        assert_eq!(named(&calls, "notify").len(), 1);
+    }
+
+    #[test]
+    fn decisions_that_do_not_fit_are_refused_before_anything_changes() {
+        let (calls, db) = host(vec![held(1, 9), report(2, None, 50, 20)], HostReply::Done);
+        let ctx = testing::ctx(Some(2));
+        let wrong = decide(&ctx, &decide_request(1, "take_down", ""));
+        assert_eq!(wrong.err().map(|e| e.kind), Some(ErrorKind::BadRequest));
+        let unknown = decide(&ctx, &decide_request(1, "delete", ""));
+        assert_eq!(unknown.err().map(|e| e.kind), Some(ErrorKind::BadRequest));
+        let unchecked = decide(&ctx, &decide_request(2, "take_down", ""));
+        assert_eq!(unchecked.err().map(|e| e.kind), Some(ErrorKind::Conflict));
+        let missing = decide(&ctx, &decide_request(99, "release", ""));
+        assert_eq!(missing.err().map(|e| e.kind), Some(ErrorKind::NotFound));
+        assert!(db.borrow().iter().all(|r| r.decision.is_none()));
+        assert!(named(&calls, "resolve").is_empty());
+    }
+
+    #[test]
+    fn a_refused_resolution_is_a_conflict_so_the_call_rolls_back() {
+        let refused = HostReply::Error(plugin_api::HostError {
+            kind: plugin_api::HostErrorKind::NotAllowed,
+            message: "check 9 is not yours".into(),
+        });
+        let (calls, _) = host(vec![held(1, 9)], refused);
+        let result = decide(&testing::ctx(Some(2)), &decide_request(1, "release", ""));
+        assert_eq!(result.err().map(|e| e.kind), Some(ErrorKind::Conflict));
+        assert_eq!(named(&calls, "log").len(), 1, "the cause goes to the log");
+    }
+}

@@ -26,3 +26,23 @@ pub fn fill(ctx: &Context, items: &[String]) -> Result<SlotFills, PluginError> {
     }
     Ok(fills)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, named, rows};
+    use plugin_api::{HostCall, SqlValue};
+
+    #[test]
+    fn both_queue_items_show_the_pending_count_asked_once() {
+        let calls = testing::host(|call| match call {
+            HostCall::Query { .. } => rows(vec![vec![SqlValue::Int(4)]]),
+            other => panic!("unexpected host call {other:?}"),
+        });
+        let items = ["queue_icon".to_owned(), "queue_menu".to_owned(), "report".to_owned()];
+        let fills = fill(&testing::ctx(Some(2)), &items).expect("fills");
+        assert_eq!(fills.len(), 2);
+        assert!(fills.iter().all(|f| f.badge == Some(4)));
+        assert_eq!(named(&calls, "query").len(), 1);
+    }
+}
