@@ -71,13 +71,64 @@ pub async fn page(
                 .iter()
                 .map(|(name, spec)| setting_view(name, spec, settings.get(name)))
                 .collect();
-            plugins.push(json!({ "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities, "settings": settings }));
+            let links = extension_lines(portal.extensions(), plugin.id());
+            let queue = crate::db::extensions::queue_status(&conn, plugin.id())?;
+            let queue = (queue.waiting > 0).then(|| {
+                json!({ "waiting": queue.waiting, "failing": queue.failing, "error": queue.worst.map(|w| w.2) })
+            });
+            plugins.push(json!({
+                "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities,
+                "settings": settings, "links": links, "queue": queue,
+            }));
         }
         let data = json!({ "base": req.base(), "csrf": req.visitor.csrf, "plugins": plugins, "community": req.community });
         let slots = portal.slots(&req.community, req.visitor.member.as_ref(), &Default::default());
         Ok(req.render(StatusCode::OK, "admin", "Administration", &data, &slots))
     })
     .await
+}
+
+/// How `plugin` works with the other loaded plugins, one sentence each: the checks it
+/// asks (with what an implementer's failure means), the checks it answers, the events it
+/// emits and receives, the slots it offers and fills.
+fn extension_lines(index: &crate::extensions::Index, plugin: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let names = |list: Vec<&str>| if list.is_empty() { "no loaded plugin".to_owned() } else { list.join(", ") };
+    for (name, point) in &index.checks {
+        if point.declarer == plugin {
+            let policy = match point.on_failure {
+                plugin_api::FailurePolicy::Allow => "it is allowed (fail open)",
+                plugin_api::FailurePolicy::Refuse => "it is refused and the author asked to try again (fail closed)",
+            };
+            let who = names(point.implementers.iter().map(|i| i.plugin.as_str()).collect());
+            lines.push(format!(
+                "Asks other plugins to check before storing ({name}): {who}. Each has {} ms; if one fails or runs out of time, {policy}.",
+                point.cpu_ms
+            ));
+        } else if let Some(i) = point.implementers.iter().find(|i| i.plugin == plugin) {
+            lines.push(format!(
+                "Checks for {} ({name}) where {} is granted: it may allow, refuse or hold for review.",
+                point.declarer, i.ability
+            ));
+        }
+    }
+    for (event, subscribers) in &index.subscribers {
+        if let Some(s) = subscribers.iter().find(|s| s.plugin == plugin) {
+            lines.push(format!("Receives {event} where {} is granted.", s.ability));
+        }
+        if index.events.get(event).is_some_and(|d| d == plugin) {
+            let who = names(subscribers.iter().map(|s| s.plugin.as_str()).collect());
+            lines.push(format!("Tells other plugins {event}: {who}."));
+        }
+    }
+    for (name, slot) in &index.slots {
+        for (owner, item) in &slot.items {
+            if owner == plugin {
+                lines.push(format!("Adds “{}” to {name} of {} (needs {}).", item.label, slot.declarer, item.ability));
+            }
+        }
+    }
+    lines
 }
 
 fn setting_view(name: &str, spec: &SettingSpec, value: Option<&SettingValue>) -> serde_json::Value {
