@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Events between plugins.
+    Events {
+        /// The events command.
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Commands for plugin authors and operators.
     Plugin {
         /// The plugin command.
@@ -197,6 +203,16 @@ pub enum JobsCommand {
         /// `<plugin>.<job>`.
         job: String,
     },
+}
+
+/// `portal events ...`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Deliver every event that is due now to its subscribers, then exit (what the serving
+    /// portal's deliverer does continuously; for a process that serves with
+    /// `[plugins.events] deliver = false`, or to drain a queue by hand). Prints how many
+    /// were delivered and how fast.
+    Deliver,
 }
 
 /// `portal demo ...`.

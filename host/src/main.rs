@@ -4,7 +4,8 @@ use anyhow::{Context as _, anyhow};
 use clap::Parser;
 use host::abilities;
 use host::cli::{
-    self, AbilitiesCommand, Cli, Command, DemoCommand, JobsCommand, PluginCommand, SettingsCommand,
+    self, AbilitiesCommand, Cli, Command, DemoCommand, EventsCommand, JobsCommand, PluginCommand,
+    SettingsCommand,
 };
 use host::clock::Clock;
 use host::config::Config;
@@ -92,6 +93,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Abilities { command } => abilities_command(&config, command),
         Command::Settings { command } => settings_command(&config, command),
+        Command::Events { command: EventsCommand::Deliver } => {
+            let portal = Portal::start(config, Clock::system())?;
+            let started = std::time::Instant::now();
+            let pass = host::deliveries::deliver_due(&portal)?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "delivered {} events ({} failed and wait for a retry) in {seconds:.3} s: {:.0} per second",
+                pass.delivered,
+                pass.failed,
+                pass.delivered as f64 / seconds.max(1e-9)
+            );
+            Ok(())
+        }
     }
 }
 

@@ -93,12 +93,15 @@ pub async fn page(
 /// emits and receives, the slots it offers and fills.
 fn extension_lines(index: &crate::extensions::Index, plugin: &str) -> Vec<String> {
     let mut lines = Vec::new();
-    let names = |list: Vec<&str>| if list.is_empty() { "no loaded plugin".to_owned() } else { list.join(", ") };
+    let names =
+        |list: Vec<&str>| if list.is_empty() { "no loaded plugin".to_owned() } else { list.join(", ") };
     for (name, point) in &index.checks {
         if point.declarer == plugin {
             let policy = match point.on_failure {
                 plugin_api::FailurePolicy::Allow => "it is allowed (fail open)",
-                plugin_api::FailurePolicy::Refuse => "it is refused and the author asked to try again (fail closed)",
+                plugin_api::FailurePolicy::Refuse => {
+                    "it is refused and the author asked to try again (fail closed)"
+                }
             };
             let who = names(point.implementers.iter().map(|i| i.plugin.as_str()).collect());
             lines.push(format!(
@@ -124,7 +127,10 @@ fn extension_lines(index: &crate::extensions::Index, plugin: &str) -> Vec<String
     for (name, slot) in &index.slots {
         for (owner, item) in &slot.items {
             if owner == plugin {
-                lines.push(format!("Adds “{}” to {name} of {} (needs {}).", item.label, slot.declarer, item.ability));
+                lines.push(format!(
+                    "Adds “{}” to {name} of {} (needs {}).",
+                    item.label, slot.declarer, item.ability
+                ));
             }
         }
     }
