@@ -16,6 +16,7 @@
 mod boundary;
 mod browser;
 mod digest;
+mod extensions;
 mod load;
 mod pages;
 mod render;
@@ -39,17 +40,20 @@ pub struct Args {
     /// The `portal` binary (release build) for the sections that run a server.
     #[arg(long, default_value = "target/release/portal")]
     portal: PathBuf,
+    /// The Moderation manifest (its module must be built), for the extensions section.
+    #[arg(long, default_value = "manifests/moderation.toml")]
+    moderation: PathBuf,
     /// The demo data the page benchmark serves.
     #[arg(long, default_value = "fixtures/demo.toml")]
     demo: PathBuf,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/report.json")]
     json: PathBuf,
-    /// Sections to run, comma-separated: boundary, slots, render, pages, sending, scale, digest,
-    /// startup.
+    /// Sections to run, comma-separated: boundary, slots, render, pages, sending, extensions,
+    /// scale, digest, startup.
     #[arg(
         long,
-        default_value = "boundary,slots,render,pages,sending,scale,digest,startup",
+        default_value = "boundary,slots,render,pages,sending,extensions,scale,digest,startup",
         value_delimiter = ','
     )]
     sections: Vec<String>,
@@ -89,6 +93,7 @@ struct Report {
     render: Option<render::Report>,
     pages: Option<pages::Report>,
     sending: Option<sending::Report>,
+    extensions: Option<extensions::Report>,
     scale: Option<scale::Report>,
     digest: Option<digest::Report>,
     startup: Option<startup::Report>,
@@ -116,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         samples: args.samples,
     };
     let wants = |s: &str| args.sections.iter().any(|x| x == s);
-    let needs_server = ["pages", "sending", "scale", "startup"].iter().any(|s| wants(s));
+    let needs_server = ["pages", "sending", "extensions", "scale", "startup"].iter().any(|s| wants(s));
     anyhow::ensure!(
         !needs_server || bench.binary.exists(),
         "{} is missing: build it first (`cargo build --release -p host`; `make bench` does)",
@@ -168,6 +173,11 @@ fn main() -> anyhow::Result<()> {
             sending::print(&r);
             report.sending = Some(r);
         }
+    }
+    if wants("extensions") {
+        let r = extensions::run(&bench, &args.moderation)?;
+        extensions::print(&r);
+        report.extensions = Some(r);
     }
     if wants("scale") {
         let r = scale::run(&bench)?;

@@ -58,8 +58,9 @@ pub fn demo_file(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Runs the section against a portal started with [`demo_file`] loaded.
-pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Result<Report> {
+/// The [`SENDERS`] members of [`demo_file`], signed in, each with a conversation open with
+/// the next member: their clients and the conversations' paths.
+pub fn senders(server: &Server, db: &std::path::Path) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
     server.cli(&["settings", "set", "--community", "load", "conversations.messages_per_minute", "100000"])?;
     server.cli(&["settings", "set", "--community", "load", "conversations.require_acceptance", "false"])?;
     let ids: Vec<i64> = {
@@ -81,11 +82,24 @@ pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Resu
         paths.push(r.location.unwrap_or_default().split('?').next().unwrap_or_default().to_owned());
         clients.push(client);
     }
+    Ok((clients, paths))
+}
 
-    let send = std::sync::Arc::new(move |client: &mut Client, i: usize, n: usize| {
+/// Sends one message in conversation `paths[i]`; whether it was acknowledged (303).
+pub fn sender(
+    paths: Vec<String>,
+) -> std::sync::Arc<impl Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + 'static> {
+    std::sync::Arc::new(move |client: &mut Client, i: usize, n: usize| {
         let body = format!("message {n} from sender {i}");
         Ok(browser::post(client, &paths[i], &[("body", &body)])?.status == 303)
-    });
+    })
+}
+
+/// Runs the section against a portal started with [`demo_file`] loaded.
+pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Result<Report> {
+    let (mut clients, paths) = senders(server, db)?;
+
+    let send = sender(paths);
     let seconds = bench.seconds * 2.0 / ROUNDS as f64;
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");

@@ -26,7 +26,11 @@ pub struct Report {
     rows: Vec<Row>,
 }
 
-fn portal(bench: &crate::Bench, dir: &std::path::Path, slot_cache: bool) -> anyhow::Result<Portal> {
+fn portal(
+    bench: &crate::Bench,
+    dir: &std::path::Path,
+    slot_cache: bool,
+) -> anyhow::Result<std::sync::Arc<Portal>> {
     let (path, _) = crate::server::write_config(dir, &bench.manifest, &dir.join("module-cache"), "")?;
     let mut config = Config::load(&path, true)?;
     config.plugins.slot_cache = slot_cache;
