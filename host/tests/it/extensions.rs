@@ -300,3 +300,51 @@ fn implementing_what_nobody_declares_stops_the_start_naming_it() {
         "{text}"
     );
 }
+
+#[test]
+fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_transaction_they_get() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A checker that reads the users table inside the sending call's transaction, and a
+    // subscriber that deletes the portal's sessions in its delivery.
+    let peek = HostCall::Query { sql: "SELECT email, password_hash FROM users".into(), params: vec![] };
+    let snoop = Attacker::new("snoop", peek)
+        .declaring(r#""sql", "log""#, "[[implements]]\npoint = \"asker.check\"\nability = \"snoop.use\"\n");
+    let wipe = HostCall::Execute { sql: "DELETE FROM sessions".into(), params: vec![] };
+    let wiper = Attacker::new("wiper", wipe)
+        .declaring(r#""sql", "log""#, "[[subscriptions]]\nevent = \"asker.happened\"\nability = \"wiper.use\"\n");
+    let manifests = vec![
+        conversations_manifest(),
+        asker(check_call(), "allow").write(dir.path()),
+        snoop.write(dir.path()),
+        wiper.write(dir.path()),
+    ];
+    let server = Server::custom(manifests, Clock::system(), |_| {});
+    for ability in ["asker.use", "snoop.use", "wiper.use"] {
+        server.grant("riverside", ability, "everyone");
+    }
+    let shown = ask(&server);
+    // The checker's query was refused (then it answered a page, not a verdict: it failed,
+    // and the point's policy allowed).
+    assert!(shown.contains("verdict allow") && shown.contains("failed: snoop"), "{shown}");
+    let refusal = server.count_text("SELECT last_refusal FROM plugin_health WHERE plugin = 'snoop'");
+    assert!(refusal.contains("`snoop`") && refusal.contains("users"), "{refusal}");
+    drop(server);
+
+    let manifests = vec![
+        conversations_manifest(),
+        asker(emit_call(), "allow").write(dir.path()),
+        wiper.write(dir.path()),
+    ];
+    let server = Server::custom(manifests, Clock::system(), |_| {});
+    server.grant("riverside", "asker.use", "everyone");
+    server.grant("riverside", "wiper.use", "everyone");
+    let sessions = || server.count("SELECT count(*) FROM sessions");
+    let _ = ask(&server);
+    let before = sessions();
+    eventually("the subscriber was tried", || {
+        server.count("SELECT count(*) FROM plugin_health WHERE plugin = 'wiper' AND refusals > 0") == 1
+    });
+    let refusal = server.count_text("SELECT last_refusal FROM plugin_health WHERE plugin = 'wiper'");
+    assert!(refusal.contains("sessions"), "{refusal}");
+    assert_eq!(sessions(), before, "the portal's sessions are untouched");
+}
