@@ -50,6 +50,11 @@ impl Plugin for Conversations {
                     name: "digest marker".to_owned(),
                     sql: include_str!("../migrations/003_digest.sql").to_owned(),
                 },
+                Migration {
+                    version: 4,
+                    name: "held, rejected and removed messages".to_owned(),
+                    sql: include_str!("../migrations/004_moderation.sql").to_owned(),
+                },
             ],
             templates: vec![
                 template("about", include_str!("templates/about.hbs")),
@@ -94,7 +99,7 @@ mod tests {
         match codec::decode::<PluginResponse>(&bytes).expect("decode") {
             PluginResponse::Described(d) => {
                 assert_eq!(d.id, ID);
-                assert_eq!(d.migrations.len(), 3);
+                assert_eq!(d.migrations.len(), 4);
             }
             other => panic!("{other:?}"),
         }

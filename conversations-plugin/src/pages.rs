@@ -5,7 +5,7 @@
 use crate::call::{host_error, me, viewer_name};
 use crate::directory::{self, Names};
 use crate::reach::{contact_refusal, notify_others, publish_change, unusable};
-use crate::rules::{self, ParticipantState};
+use crate::rules::{self, MessageState, ParticipantState};
 use crate::store::{self, Participant};
 use plugin_api::guest::host;
 use plugin_api::time::Moment;
@@ -90,9 +90,9 @@ fn access(
     let me = me(ctx)?;
     // Leaving means leaving: a participant who left sees the conversation no more than
     // anyone else (writing to the same people again brings them back, explicitly).
-    let mine = |actor: ActorRef| {
-        parts.iter().find(|p| p.actor == actor && p.state != ParticipantState::Left).cloned()
-    };
+    // A conversation whose messages are all held has not reached the others: for them it
+    // does not exist yet.
+    let mine = |actor: ActorRef| parts.iter().find(|p| p.actor == actor && p.state.can_open()).cloned();
     if let Some(text) = as_param.filter(|a| !a.is_empty()) {
         let actor = acting_as(ctx, Some(text))?;
         return mine(actor).map(|p| (parts.clone(), p)).ok_or_else(PluginError::not_found);
@@ -139,8 +139,8 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         let parts = store::participants(ctx.community.id, entry.conversation).map_err(host_error)?;
         let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != acting).collect();
         let names = Names::load(&others)?;
-        let last = store::messages(entry.conversation, None, 1).map_err(host_error)?;
-        let preview = last.first().map(|m| rules::preview(&m.body)).unwrap_or_default();
+        let last = store::last_visible(entry.conversation).map_err(host_error)?;
+        let preview = last.map(|m| rules::preview(&m.body)).unwrap_or_default();
         let unread = if entry.unread {
             store::unread_messages(entry.conversation, entry.last_read, me).map_err(host_error)?
         } else {
@@ -322,7 +322,7 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
         let refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine));
         let to = format!("/conversations/{existing}{}", as_query(acting));
         if refusal.is_none() {
-            store::add_message(existing, me, acting, group, &body, ctx.now).map_err(host_error)?;
+            store::add_message(existing, me, acting, group, &body, ctx.now, None).map_err(host_error)?;
             notify_others(ctx, &parts, acting, &format!("New message from {}", viewer_name(ctx)), existing)?;
             let said = if rejoined {
                 "You had left your conversation with them; you are back in it, with your message."
@@ -336,7 +336,7 @@ fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
     let require_acceptance = ctx.community.bool_setting("require_acceptance", true);
     let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
     let id = store::create(ctx.community.id, acting, &key, &others, state, ctx.now).map_err(host_error)?;
-    let first = store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
+    let first = store::add_message(id, me, acting, group, &body, ctx.now, None).map_err(host_error)?;
     crate::emails::invitation_emails(ctx, id, &others, first, &body, require_acceptance)?;
     let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
     let text = if require_acceptance {
@@ -354,7 +354,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
     let (parts, mine) = access(ctx, id, as_param)?;
     let me = me(ctx)?;
     let before = request.query_value("before").and_then(|b| b.parse().ok());
-    let messages = store::messages(id, before, THREAD_PAGE).map_err(host_error)?;
+    let messages = store::messages(id, before, THREAD_PAGE, me).map_err(host_error)?;
     // Opening a conversation marks it read (this GET route has write access for that).
     // (Nested, not a let-chain: guest code builds with Rust 1.85.)
     if error.is_none() {
@@ -379,15 +379,31 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
     let message_views: Vec<_> = messages
         .iter()
         .map(|m| {
+            let mine = m.author == me;
+            let reason = m.reason.clone().unwrap_or_default();
+            // What became of a message a plugin stopped, in words (its author only sees why).
+            let status = match m.state {
+                MessageState::Visible => None,
+                MessageState::Held => Some("Held for review"),
+                MessageState::Rejected => Some("Not delivered"),
+                MessageState::Removed => Some("Removed by a moderator"),
+            };
+            // Others see only the place of a removed message, never its text.
+            let removed_notice = m.state == MessageState::Removed && !mine;
             json!({
                 "id": m.id,
+                "conversation": id,
                 "author": names.name(ActorRef::User(m.author)),
                 "initials": names.initials(ActorRef::User(m.author)),
                 "group": m.group.map(|g| names.name(ActorRef::Group(g))),
-                "segments": rules::linkify(&m.body),
-                "mine": m.author == me,
-                "from_blocked": m.author != me && blocked.contains(&m.author),
+                "segments": if removed_notice { Vec::new() } else { rules::linkify(&m.body) },
+                "mine": mine,
+                "from_blocked": !mine && blocked.contains(&m.author),
                 "when": Moment::of(m.created_at, ctx.now),
+                "delivered": m.state == MessageState::Visible,
+                "status": status.filter(|_| mine),
+                "reason": if mine { reason } else { String::new() },
+                "removed_notice": removed_notice,
             })
         })
         .collect();
@@ -397,7 +413,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
             json!({
                 "name": names.name(p.actor),
                 "me": p.actor == mine.actor,
-                "state": match p.state { ParticipantState::Active => None, s => Some(s.as_str()) },
+                "state": match p.state { ParticipantState::Active => None, s => Some(s.label()) },
             })
         })
         .collect();
@@ -460,7 +476,7 @@ fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         ActorRef::Group(g) => Some(g),
         ActorRef::User(_) => None,
     };
-    store::add_message(id, me, mine.actor, group, &body, ctx.now).map_err(host_error)?;
+    store::add_message(id, me, mine.actor, group, &body, ctx.now, None).map_err(host_error)?;
     notify_others(ctx, &parts, mine.actor, &format!("New message from {}", viewer_name(ctx)), id)?;
     Ok(PageResponse::Redirect {
         to: format!("/conversations/{id}{}#latest", as_query(mine.actor)),
