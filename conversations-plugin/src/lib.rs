@@ -2,17 +2,25 @@
 //! This module wires the plugin into the ABI ([`Conversations`] implements
 //! [`plugin_api::guest::Plugin`]); the rules live in [`rules`] (pure, unit-tested), the SQL
 //! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
-//! [`directory`]; times come from `plugin_api::time`.
+//! [`directory`]; times come from `plugin_api::time`. Other plugins extend it through
+//! `conversations-api`: they check each message before it is stored ([`checks`]), and
+//! receive its events ([`events`], emitted by [`delivery`] and the pages).
 
 pub mod call;
+pub mod checks;
+pub mod delivery;
 pub mod digest;
 pub mod directory;
 pub mod emails;
+pub mod events;
 pub mod pages;
 pub mod reach;
 pub mod rules;
+pub mod sending;
 pub mod slots;
 pub mod store;
+#[cfg(test)]
+mod testhost;
 
 use plugin_api::guest::Plugin;
 use plugin_api::{
