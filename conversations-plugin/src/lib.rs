@@ -22,9 +22,11 @@ pub mod store;
 #[cfg(test)]
 mod testhost;
 
-use plugin_api::guest::Plugin;
+use plugin_api::extension::{CHECK_RESOLVED, CheckResolved};
+use plugin_api::guest::{Plugin, host};
 use plugin_api::{
-    Context, Description, Migration, PageRequest, PageResponse, PluginError, SlotFills, SlotPage, Template,
+    Context, Delivery, Description, LogLevel, Migration, PageRequest, PageResponse, PluginError, SlotFills,
+    SlotPage, Template,
 };
 
 /// The plugin.
@@ -90,6 +92,28 @@ impl Plugin for Conversations {
         match job {
             "digest" => digest::run(ctx),
             _ => Err(PluginError::internal(format!("no job named {job}"))),
+        }
+    }
+
+    /// The host tells Conversations that a check of its check point was resolved (it
+    /// subscribes to nothing else); any other event is ignored.
+    fn deliver(ctx: &Context, delivery: &Delivery) -> Result<(), PluginError> {
+        if delivery.event != CHECK_RESOLVED {
+            return Ok(());
+        }
+        match delivery.payload_as::<CheckResolved>() {
+            Ok(resolved) => checks::resolved(ctx, &resolved),
+            // Delivering it again would fail the same way and hold up the events behind it.
+            Err(err) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "delivery {} of `{CHECK_RESOLVED}` ignored: undecodable payload ({err})",
+                        delivery.id
+                    ),
+                );
+                Ok(())
+            }
         }
     }
 }

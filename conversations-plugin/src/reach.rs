@@ -123,3 +123,16 @@ pub fn notify_others(
     }
     Ok(())
 }
+
+/// Tells one member something in the portal (linking to `link`), if they may use
+/// Conversations here and did not turn in-app notifications off.
+pub fn notify_member(user: UserId, text: &str, link: &str) -> Result<(), PluginError> {
+    if directory::users_who_use(&[user])?.is_empty() {
+        return Ok(());
+    }
+    let prefs = host::preferences(vec![user], vec!["in_app_notifications".into()]).map_err(host_error)?;
+    if prefs.get(&user).and_then(|p| p.get("in_app_notifications")) == Some(&false) {
+        return Ok(());
+    }
+    host::notify(user, text, link).map_err(host_error)
+}
