@@ -23,9 +23,14 @@ use plugin_api::{ActorRef, CheckId, GroupId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A conversation was started (its first message is announced by [`MESSAGE_POSTED`]).
+/// Emitted when it reaches the other participants: with its first message when that is
+/// delivered at once, or when a held first message is released (never for a conversation
+/// whose messages are all held or rejected; never again when the same people write again).
 pub const CONVERSATION_STARTED: &str = "conversations.conversation_started";
 /// A message became visible to the conversation's participants: when it was sent, or when
-/// every plugin that held it released it.
+/// every plugin that held it released it. A released message is delivered as if it was
+/// sent at the release: at the end of the conversation, with the id (and time) it is
+/// delivered with; its check id stays the same.
 pub const MESSAGE_POSTED: &str = "conversations.message_posted";
 /// A participant accepted an invitation.
 pub const INVITATION_ACCEPTED: &str = "conversations.invitation_accepted";

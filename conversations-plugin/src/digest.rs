@@ -142,7 +142,7 @@ fn entries(
         let mut all = others.clone();
         all.extend(&sender_actors);
         let names = Names::load(&all)?;
-        let last = store::messages(p.conversation, None, 1).map_err(host_error)?;
+        let last = store::last_visible(p.conversation).map_err(host_error)?;
         out.push(json!({
             "title": names.list(&others),
             "senders": names.list(&sender_actors),
@@ -150,7 +150,7 @@ fn entries(
             "new_messages": count,
             "new": fresh,
             "group": match actor { ActorRef::Group(_) => Some(names_group(actor)?), ActorRef::User(_) => None },
-            "preview": last.first().map(|m| crate::rules::preview(&m.body)).unwrap_or_default(),
+            "preview": last.map(|m| crate::rules::preview(&m.body)).unwrap_or_default(),
             "link": format!("/conversations/{}{}", p.conversation, match actor { ActorRef::Group(g) => format!("?as=group:{g}"), ActorRef::User(_) => String::new() }),
         }));
     }

@@ -5,7 +5,7 @@ use crate::call::host_error;
 use crate::directory;
 use crate::store;
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, EmailKind, EmailOptions, PluginError, TemplateData, UserId};
+use plugin_api::{ActorRef, EmailKind, EmailOptions, PluginError, TemplateData, UserId};
 use serde_json::json;
 
 /// The preference that allows the invitation email.
@@ -28,20 +28,20 @@ pub fn opted_in(users: &[UserId], preference: &str) -> Result<Vec<UserId>, Plugi
         .collect())
 }
 
-/// Emails the other participants of a new conversation about its first message, and marks
-/// that message as emailed for them so the digest does not repeat it.
+/// Emails the other participants of a new conversation about its first delivered message,
+/// written by `author` (named `from`), and marks that message as emailed for them so the
+/// digest does not repeat it.
 pub fn invitation_emails(
-    ctx: &Context,
     conversation: i64,
     others: &[ActorRef],
     message: i64,
     body: &str,
     invited: bool,
+    from: &str,
+    author: UserId,
 ) -> Result<(), PluginError> {
-    let from = ctx.viewer.as_ref().map(|v| v.name.clone()).unwrap_or_default();
-    let me = ctx.viewer.as_ref().map(|v| v.id);
     for actor in others {
-        let users: Vec<UserId> = readers(*actor)?.into_iter().filter(|u| Some(*u) != me).collect();
+        let users: Vec<UserId> = readers(*actor)?.into_iter().filter(|u| *u != author).collect();
         let able = directory::users_who_use(&users)?;
         let users: Vec<UserId> = users.into_iter().filter(|u| able.contains(u)).collect();
         for user in opted_in(&users, INVITATIONS_PREFERENCE)? {

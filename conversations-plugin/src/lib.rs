@@ -2,21 +2,31 @@
 //! This module wires the plugin into the ABI ([`Conversations`] implements
 //! [`plugin_api::guest::Plugin`]); the rules live in [`rules`] (pure, unit-tested), the SQL
 //! in [`store`], the pages in [`pages`], the slot items in [`slots`], names in
-//! [`directory`]; times come from `plugin_api::time`.
+//! [`directory`]; times come from `plugin_api::time`. Other plugins extend it through
+//! `conversations-api`: they check each message before it is stored ([`checks`]), and
+//! receive its events ([`events`], emitted by [`delivery`] and the pages).
 
 pub mod call;
+pub mod checks;
+pub mod delivery;
 pub mod digest;
 pub mod directory;
 pub mod emails;
+pub mod events;
 pub mod pages;
 pub mod reach;
 pub mod rules;
+pub mod sending;
 pub mod slots;
 pub mod store;
+#[cfg(test)]
+mod testhost;
 
-use plugin_api::guest::Plugin;
+use plugin_api::extension::{CHECK_RESOLVED, CheckResolved};
+use plugin_api::guest::{Plugin, host};
 use plugin_api::{
-    Context, Description, Migration, PageRequest, PageResponse, PluginError, SlotFills, SlotPage, Template,
+    Context, Delivery, Description, LogLevel, Migration, PageRequest, PageResponse, PluginError, SlotFills,
+    SlotPage, Template,
 };
 
 /// The plugin.
@@ -50,6 +60,11 @@ impl Plugin for Conversations {
                     name: "digest marker".to_owned(),
                     sql: include_str!("../migrations/003_digest.sql").to_owned(),
                 },
+                Migration {
+                    version: 4,
+                    name: "held, rejected and removed messages".to_owned(),
+                    sql: include_str!("../migrations/004_moderation.sql").to_owned(),
+                },
             ],
             templates: vec![
                 template("about", include_str!("templates/about.hbs")),
@@ -79,6 +94,28 @@ impl Plugin for Conversations {
             _ => Err(PluginError::internal(format!("no job named {job}"))),
         }
     }
+
+    /// The host tells Conversations that a check of its check point was resolved (it
+    /// subscribes to nothing else); any other event is ignored.
+    fn deliver(ctx: &Context, delivery: &Delivery) -> Result<(), PluginError> {
+        if delivery.event != CHECK_RESOLVED {
+            return Ok(());
+        }
+        match delivery.payload_as::<CheckResolved>() {
+            Ok(resolved) => checks::resolved(ctx, &resolved),
+            // Delivering it again would fail the same way and hold up the events behind it.
+            Err(err) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "delivery {} of `{CHECK_RESOLVED}` ignored: undecodable payload ({err})",
+                        delivery.id
+                    ),
+                );
+                Ok(())
+            }
+        }
+    }
 }
 
 plugin_api::register_plugin!(Conversations);
@@ -94,7 +131,7 @@ mod tests {
         match codec::decode::<PluginResponse>(&bytes).expect("decode") {
             PluginResponse::Described(d) => {
                 assert_eq!(d.id, ID);
-                assert_eq!(d.migrations.len(), 3);
+                assert_eq!(d.migrations.len(), 4);
             }
             other => panic!("{other:?}"),
         }

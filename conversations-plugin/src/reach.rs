@@ -3,12 +3,12 @@
 //! telling the others about a change (live updates, in-app notifications), to nobody who
 //! may not use Conversations or who blocked the sender.
 
-use crate::call::{host_error, me};
+use crate::call::host_error;
 use crate::directory::{self, Names};
 use crate::rules::ParticipantState;
 use crate::store::{self, Participant};
 use plugin_api::guest::host;
-use plugin_api::{ActorRef, Context, PluginError, UserId};
+use plugin_api::{ActorRef, PluginError, UserId};
 
 /// Why these people cannot be in one conversation with the viewer, naming whom: a block
 /// between any two of them, the viewer included (in a conversation of any size), or a
@@ -87,17 +87,18 @@ pub fn publish_change(parts: &[Participant], id: i64) -> Result<(), PluginError>
     host::publish(readers, vec![format!("conversation/{id}")]).map_err(host_error)
 }
 
-/// Tells the other participants (the admins, for a group) in the portal, as their
-/// preferences allow, and refreshes every reader's open pages.
+/// Tells the other participants (the admins, for a group) in the portal that `author`
+/// (acting as `sender`) did something, as their preferences allow, and refreshes every
+/// reader's open pages.
 pub fn notify_others(
-    ctx: &Context,
     parts: &[Participant],
     sender: ActorRef,
+    author: UserId,
     text: &str,
     id: i64,
 ) -> Result<(), PluginError> {
     publish_change(parts, id)?;
-    let me = me(ctx)?;
+    let me = author;
     let mut users = members_of(parts.iter().filter(|p| p.actor != sender && !p.muted && is_in(p)))?;
     users.retain(|u| *u != me);
     // Nobody who may not use Conversations here, and nobody who blocked the sender, is told.
@@ -121,4 +122,17 @@ pub fn notify_others(
         }
     }
     Ok(())
+}
+
+/// Tells one member something in the portal (linking to `link`), if they may use
+/// Conversations here and did not turn in-app notifications off.
+pub fn notify_member(user: UserId, text: &str, link: &str) -> Result<(), PluginError> {
+    if directory::users_who_use(&[user])?.is_empty() {
+        return Ok(());
+    }
+    let prefs = host::preferences(vec![user], vec!["in_app_notifications".into()]).map_err(host_error)?;
+    if prefs.get(&user).and_then(|p| p.get("in_app_notifications")) == Some(&false) {
+        return Ok(());
+    }
+    host::notify(user, text, link).map_err(host_error)
 }

@@ -144,6 +144,10 @@ pub enum ParticipantState {
     Declined,
     /// Left the conversation.
     Left,
+    /// Not reached yet: another participant of a new conversation whose messages are all
+    /// held for review (or were rejected). The conversation does not exist for them until
+    /// one of its messages is delivered; then they are invited (or active).
+    Pending,
 }
 
 impl ParticipantState {
@@ -154,7 +158,22 @@ impl ParticipantState {
             ParticipantState::Invited => "invited",
             ParticipantState::Declined => "declined",
             ParticipantState::Left => "left",
+            ParticipantState::Pending => "pending",
         }
+    }
+
+    /// How the state reads beside a participant's name on the conversation page.
+    pub fn label(self) -> &'static str {
+        match self {
+            ParticipantState::Pending => "not reached yet",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether the conversation exists for this participant: they may open it (everyone
+    /// but those who left and those it has not reached yet).
+    pub fn can_open(self) -> bool {
+        !matches!(self, ParticipantState::Left | ParticipantState::Pending)
     }
 
     /// Parses the stored name.
@@ -164,6 +183,7 @@ impl ParticipantState {
             "invited" => Some(ParticipantState::Invited),
             "declined" => Some(ParticipantState::Declined),
             "left" => Some(ParticipantState::Left),
+            "pending" => Some(ParticipantState::Pending),
             _ => None,
         }
     }
@@ -175,6 +195,7 @@ pub fn send_refusal(me: ParticipantState, others: &[ParticipantState]) -> Option
         ParticipantState::Invited => return Some("Accept the invitation to reply."),
         ParticipantState::Declined => return Some("You declined this conversation."),
         ParticipantState::Left => return Some("You left this conversation."),
+        ParticipantState::Pending => return Some("This conversation has not reached you yet."),
         ParticipantState::Active => {}
     }
     if others.contains(&ParticipantState::Invited) && !others.contains(&ParticipantState::Active) {
@@ -184,6 +205,43 @@ pub fn send_refusal(me: ParticipantState, others: &[ParticipantState]) -> Option
         return Some("Nobody else is left in this conversation.");
     }
     None
+}
+
+/// Where a message stands: delivered, or stopped by a plugin that checked it
+/// (`conversations.check_message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// Delivered to the participants.
+    Visible,
+    /// Stored, but shown to nobody except its author until it is released.
+    Held,
+    /// Never delivered: shown to its author only.
+    Rejected,
+    /// Delivered, then taken down: its author sees it, the others see that it was removed.
+    Removed,
+}
+
+impl MessageState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Visible => "visible",
+            MessageState::Held => "held",
+            MessageState::Rejected => "rejected",
+            MessageState::Removed => "removed",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(text: &str) -> Option<MessageState> {
+        match text {
+            "visible" => Some(MessageState::Visible),
+            "held" => Some(MessageState::Held),
+            "rejected" => Some(MessageState::Rejected),
+            "removed" => Some(MessageState::Removed),
+            _ => None,
+        }
+    }
 }
 
 /// A piece of message text: plain, or a link.
@@ -324,6 +382,18 @@ mod tests {
         assert_eq!(send_refusal(Invited, &[Active]), Some("Accept the invitation to reply."));
         assert_eq!(send_refusal(Active, &[Declined]), Some("Nobody else is left in this conversation."));
         assert_eq!(send_refusal(Left, &[Active]), Some("You left this conversation."));
+        // The author of a conversation that has not reached the others yet may write again
+        // (each message is checked on its own); the others cannot open it at all.
+        assert_eq!(send_refusal(Active, &[Pending, Pending]), None);
+        assert!(!Pending.can_open() && !Left.can_open() && Invited.can_open() && Declined.can_open());
+        for state in [Active, Invited, Declined, Left, Pending] {
+            assert_eq!(ParticipantState::parse(state.as_str()), Some(state));
+        }
+        for state in
+            [MessageState::Visible, MessageState::Held, MessageState::Rejected, MessageState::Removed]
+        {
+            assert_eq!(MessageState::parse(state.as_str()), Some(state));
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! All SQL of the plugin, on its own tables (`conversations_*`), through the host's SQL
 //! calls: typed rows in, typed rows out. Nothing else in the plugin writes SQL.
 
-use crate::rules::{ParticipantState, parse_actor};
+use crate::rules::{MessageState, ParticipantState, parse_actor};
 use plugin_api::guest::host::{self, Rows};
-use plugin_api::{ActorRef, CommunityId, GroupId, HostError, SqlValue, Timestamp, UserId};
+use plugin_api::{ActorRef, CheckId, CommunityId, GroupId, HostError, SqlValue, Timestamp, UserId};
 
 /// The plugin's read queries, defined once: the functions below run them, and a test
 /// (`bench/tests/indexes.rs`) checks with `EXPLAIN QUERY PLAN` that each one uses an index.
@@ -15,10 +15,23 @@ pub mod sql {
     pub const PARTICIPANTS: &str = "SELECT p.actor_kind, p.actor_id, p.state, p.last_read_message_id, p.muted
          FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
          WHERE p.conversation_id = ?1 AND c.community_id = ?2";
-    /// Used by `store::messages`.
-    pub const MESSAGES: &str =
-        "SELECT id, author_id, on_behalf_of_group, body, created_at FROM conversations_message
-         WHERE conversation_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+    /// Used by `store::messages`: what reader `?4` sees of a conversation: the delivered
+    /// messages, the places of removed ones, and their own held and rejected ones.
+    pub const MESSAGES: &str = "SELECT id, author_id, on_behalf_of_group, body, created_at, state, reason
+         FROM conversations_message
+         WHERE conversation_id = ?1 AND id < ?2 AND (state IN ('visible', 'removed') OR author_id = ?4)
+         ORDER BY id DESC LIMIT ?3";
+    /// Used by `store::last_visible`: the latest delivered message (inbox and digest previews).
+    pub const LAST_VISIBLE: &str = "SELECT id, author_id, on_behalf_of_group, body, created_at, state, reason
+         FROM conversations_message WHERE conversation_id = ?1 AND state = 'visible' ORDER BY id DESC LIMIT 1";
+    /// Used by `store::delivered_before`.
+    pub const DELIVERED_BEFORE: &str = "SELECT id FROM conversations_message
+         WHERE conversation_id = ?1 AND id < ?2 AND state IN ('visible', 'removed') LIMIT 1";
+    /// Used by `store::message_by_check`: the message a check of this community was about.
+    pub const MESSAGE_BY_CHECK: &str =
+        "SELECT m.id, m.author_id, m.on_behalf_of_group, m.body, m.created_at, m.state, m.reason, m.conversation_id
+         FROM conversations_message m JOIN conversations_conversation c ON c.id = m.conversation_id
+         WHERE m.check_id = ?1 AND c.community_id = ?2 ORDER BY m.id LIMIT 1";
     /// Used by `store::inbox`.
     pub const INBOX: &str = "SELECT conversation_id, state, last_message_id > last_read_message_id, last_message_at, last_message_id, muted,
                 last_read_message_id
@@ -32,7 +45,8 @@ pub mod sql {
          WHERE actor_kind = ?1 AND actor_id = ?2 AND state IN ('active', 'invited') AND muted = 0
            AND last_message_id > last_read_message_id";
     /// Used by `store::unread_messages`.
-    pub const UNREAD_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3";
+    pub const UNREAD_MESSAGES: &str = "SELECT count(*) FROM conversations_message
+         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3 AND state = 'visible'";
     /// Used by `store::pending_actors`: participants with messages no email covered yet.
     /// It walks the partial index `conversations_participant_pending`, which holds only
     /// the rows with something new: its cost follows the unread conversations, not all.
@@ -50,11 +64,12 @@ pub mod sql {
            AND p.state IN ('active', 'invited') AND p.muted = 0
            AND p.last_message_id > p.last_read_message_id AND p.last_message_id > p.digested_message_id";
     /// Used by `store::new_messages`.
-    pub const NEW_MESSAGES: &str = "SELECT count(*) FROM conversations_message WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3
+    pub const NEW_MESSAGES: &str = "SELECT count(*) FROM conversations_message
+         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3 AND state = 'visible'
            AND author_id NOT IN (SELECT blocked_id FROM conversations_block WHERE blocker_id = ?3)";
     /// Used by `store::new_messages`.
     pub const NEW_SENDERS: &str = "SELECT DISTINCT author_id FROM conversations_message
-         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3
+         WHERE conversation_id = ?1 AND id > ?2 AND author_id != ?3 AND state = 'visible'
            AND author_id NOT IN (SELECT blocked_id FROM conversations_block WHERE blocker_id = ?3) LIMIT 5";
     /// Used by `store::is_blocked`.
     pub const IS_BLOCKED: &str =
@@ -106,7 +121,8 @@ pub fn find_by_key(community: CommunityId, key: &str) -> StoreResult<Option<i64>
     Ok(first_int(&rows))
 }
 
-/// Creates a conversation and its participants (the starter active, the others in `state`).
+/// Creates a conversation and its participants (the starter active, the others in `state`),
+/// dated `now` in their inboxes until a message is delivered.
 pub fn create(
     community: CommunityId,
     starter: ActorRef,
@@ -122,24 +138,31 @@ pub fn create(
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         vec![community.0.into(), starter_kind.into(), starter_id.into(), key.into(), now.0.into()],
     )?;
-    add_participant(id, starter, ParticipantState::Active)?;
+    add_participant(id, starter, ParticipantState::Active, now)?;
     for other in others {
-        add_participant(id, *other, others_state)?;
+        add_participant(id, *other, others_state, now)?;
     }
     Ok(id)
 }
 
-fn add_participant(conversation: i64, actor: ActorRef, state: ParticipantState) -> StoreResult<()> {
+fn add_participant(
+    conversation: i64,
+    actor: ActorRef,
+    state: ParticipantState,
+    now: Timestamp,
+) -> StoreResult<()> {
     let (k, id) = kind(actor);
     host::execute(
-        "INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state) VALUES (?1, ?2, ?3, ?4)",
-        vec![conversation.into(), k.into(), id.into(), state.as_str().into()],
+        "INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state, last_message_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        vec![conversation.into(), k.into(), id.into(), state.as_str().into(), now.0.into()],
     )?;
     Ok(())
 }
 
-/// Adds a message by `author` (for `group`, if acting for one) and updates every
-/// participant's latest-message columns; the sender's side is marked read.
+/// Adds a delivered message by `author` (for `group`, if acting for one), with the check
+/// it passed, and updates every participant's latest-message columns; the sender's side is
+/// marked read.
 pub fn add_message(
     conversation: i64,
     author: UserId,
@@ -147,22 +170,159 @@ pub fn add_message(
     group: Option<GroupId>,
     body: &str,
     now: Timestamp,
+    check: Option<CheckId>,
 ) -> StoreResult<i64> {
     let (_, id) = host::execute(
-        "INSERT INTO conversations_message (conversation_id, author_id, on_behalf_of_group, body, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        vec![conversation.into(), author.0.into(), group.map(|g| g.0).into(), body.into(), now.0.into()],
+        "INSERT INTO conversations_message (conversation_id, author_id, on_behalf_of_group, body, created_at, check_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        vec![
+            conversation.into(),
+            author.0.into(),
+            group.map(|g| g.0).into(),
+            body.into(),
+            now.0.into(),
+            check.map(|c| c.0).into(),
+        ],
     )?;
-    host::execute(
-        "UPDATE conversations_conversation SET last_message_id = ?2, last_message_at = ?3 WHERE id = ?1",
-        vec![conversation.into(), id.into(), now.0.into()],
-    )?;
-    host::execute(
-        "UPDATE conversations_participant SET last_message_id = ?2, last_message_at = ?3 WHERE conversation_id = ?1",
-        vec![conversation.into(), id.into(), now.0.into()],
-    )?;
-    mark_read(conversation, sender, id)?;
+    delivered(conversation, sender, id, now)?;
     Ok(id)
+}
+
+/// Every participant's latest-message columns move to delivered message `id`, and the
+/// sender's side has read it.
+fn delivered(conversation: i64, sender: ActorRef, id: i64, now: Timestamp) -> StoreResult<()> {
+    host::execute(
+        "UPDATE conversations_conversation SET last_message_id = max(last_message_id, ?2), last_message_at = ?3 WHERE id = ?1",
+        vec![conversation.into(), id.into(), now.0.into()],
+    )?;
+    host::execute(
+        "UPDATE conversations_participant SET last_message_id = max(last_message_id, ?2), last_message_at = ?3
+         WHERE conversation_id = ?1",
+        vec![conversation.into(), id.into(), now.0.into()],
+    )?;
+    mark_read(conversation, sender, id)
+}
+
+/// Stores a message that a check holds: nobody but its author sees it, and it moves no
+/// participant's latest-message columns (no unread badge, inbox line or digest).
+pub fn add_held_message(
+    conversation: i64,
+    author: UserId,
+    group: Option<GroupId>,
+    body: &str,
+    now: Timestamp,
+    check: CheckId,
+    reason: &str,
+) -> StoreResult<i64> {
+    let (_, id) = host::execute(
+        "INSERT INTO conversations_message
+             (conversation_id, author_id, on_behalf_of_group, body, created_at, state, check_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7)",
+        vec![
+            conversation.into(),
+            author.0.into(),
+            group.map(|g| g.0).into(),
+            body.into(),
+            now.0.into(),
+            check.0.into(),
+            reason.into(),
+        ],
+    )?;
+    Ok(id)
+}
+
+/// Delivers held `message` of `conversation` now: it becomes a delivered message at the
+/// end of the conversation (a new row, with a new id, in place of the held one), exactly
+/// as if it had been sent now, so read markers, unread counts and the digest treat it as
+/// new for everyone. Returns its new id, or `None` if it is no longer held.
+pub fn release(conversation: i64, message: &Message, now: Timestamp) -> StoreResult<Option<i64>> {
+    let (changes, id) = host::execute(
+        "INSERT INTO conversations_message
+             (conversation_id, author_id, on_behalf_of_group, body, created_at, state, check_id, reason)
+         SELECT conversation_id, author_id, on_behalf_of_group, body, ?3, 'visible', check_id, NULL
+         FROM conversations_message WHERE id = ?1 AND conversation_id = ?2 AND state = 'held'",
+        vec![message.id.into(), conversation.into(), now.0.into()],
+    )?;
+    if changes == 0 {
+        return Ok(None);
+    }
+    host::execute("DELETE FROM conversations_message WHERE id = ?1", vec![message.id.into()])?;
+    delivered(conversation, message.sender(), id, now)?;
+    Ok(Some(id))
+}
+
+/// Stops `message` of `conversation` for good, with the reason its author is shown:
+/// rejected if it was held, removed if it had been delivered (then the participants'
+/// latest-message columns go back to the latest message still delivered). Returns the
+/// state it took, or `None` if it was already rejected or removed.
+pub fn reject(conversation: i64, message: &Message, reason: &str) -> StoreResult<Option<MessageState>> {
+    let to = match message.state {
+        MessageState::Held => MessageState::Rejected,
+        MessageState::Visible => MessageState::Removed,
+        MessageState::Rejected | MessageState::Removed => return Ok(None),
+    };
+    let (changes, _) = host::execute(
+        "UPDATE conversations_message SET state = ?4, reason = ?5
+         WHERE id = ?1 AND conversation_id = ?2 AND state = ?3",
+        vec![
+            message.id.into(),
+            conversation.into(),
+            message.state.as_str().into(),
+            to.as_str().into(),
+            reason.into(),
+        ],
+    )?;
+    if changes == 0 {
+        return Ok(None);
+    }
+    if to == MessageState::Removed {
+        let latest = "coalesce((SELECT max(id) FROM conversations_message WHERE conversation_id = ?1 AND state = 'visible'), 0)";
+        host::execute(
+            &format!("UPDATE conversations_conversation SET last_message_id = {latest} WHERE id = ?1"),
+            vec![conversation.into()],
+        )?;
+        host::execute(
+            &format!(
+                "UPDATE conversations_participant SET last_message_id = {latest} WHERE conversation_id = ?1"
+            ),
+            vec![conversation.into()],
+        )?;
+    }
+    Ok(Some(to))
+}
+
+/// Whether a message of `conversation` older than `message` was ever delivered (it may
+/// have been removed since).
+pub fn delivered_before(conversation: i64, message: i64) -> StoreResult<bool> {
+    let rows = host::query(sql::DELIVERED_BEFORE, vec![conversation.into(), message.into()])?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// The message that check `check` of `community` was about, with its conversation.
+pub fn message_by_check(community: CommunityId, check: CheckId) -> StoreResult<Option<(i64, Message)>> {
+    let rows = host::query(sql::MESSAGE_BY_CHECK, vec![check.0.into(), community.0.into()])?;
+    Ok(rows.rows.first().and_then(|r| Some((r.get(7)?.as_int()?, message_of(r)?))))
+}
+
+/// Makes the participants a conversation had not reached yet ([`ParticipantState::Pending`])
+/// `state` (invited or active); returns who they were.
+pub fn reach_pending(
+    community: CommunityId,
+    conversation: i64,
+    state: ParticipantState,
+) -> StoreResult<Vec<ActorRef>> {
+    let pending: Vec<ActorRef> = participants(community, conversation)?
+        .into_iter()
+        .filter(|p| p.state == ParticipantState::Pending)
+        .map(|p| p.actor)
+        .collect();
+    if !pending.is_empty() {
+        host::execute(
+            "UPDATE conversations_participant SET state = ?2 WHERE conversation_id = ?1 AND state = 'pending'",
+            vec![conversation.into(), state.as_str().into()],
+        )?;
+    }
+    Ok(pending)
 }
 
 /// One participant of a conversation.
@@ -207,29 +367,61 @@ pub struct Message {
     pub group: Option<GroupId>,
     /// The text.
     pub body: String,
-    /// When.
+    /// When it was sent (for a released message: when it was released).
     pub created_at: Timestamp,
+    /// Delivered, held, rejected or removed.
+    pub state: MessageState,
+    /// Why it is held, rejected or removed, as the checking plugin said.
+    pub reason: Option<String>,
 }
 
-/// Up to `limit` messages before `before` (the newest if `None`), oldest first.
-pub fn messages(conversation: i64, before: Option<i64>, limit: u32) -> StoreResult<Vec<Message>> {
+impl Message {
+    /// The participant who sent it: the group it was written for, or its author.
+    pub fn sender(&self) -> ActorRef {
+        self.group.map_or(ActorRef::User(self.author), ActorRef::Group)
+    }
+}
+
+/// A row of `id, author_id, on_behalf_of_group, body, created_at, state, reason`.
+fn message_of(r: &[SqlValue]) -> Option<Message> {
+    Some(Message {
+        id: int(r, 0),
+        author: UserId(int(r, 1)),
+        group: r.get(2).and_then(SqlValue::as_int).map(GroupId),
+        body: text(r, 3),
+        created_at: Timestamp(int(r, 4)),
+        state: MessageState::parse(r.get(5)?.as_text()?)?,
+        reason: r.get(6).and_then(SqlValue::as_text).map(str::to_owned),
+    })
+}
+
+/// Up to `limit` messages before `before` (the newest if `None`) that `reader` sees,
+/// oldest first: the delivered and removed ones, and the reader's own held and rejected
+/// ones.
+pub fn messages(
+    conversation: i64,
+    before: Option<i64>,
+    limit: u32,
+    reader: UserId,
+) -> StoreResult<Vec<Message>> {
     let rows = host::query(
         sql::MESSAGES,
-        vec![conversation.into(), before.unwrap_or(i64::MAX).into(), i64::from(limit).into()],
+        vec![
+            conversation.into(),
+            before.unwrap_or(i64::MAX).into(),
+            i64::from(limit).into(),
+            reader.0.into(),
+        ],
     )?;
-    let mut out: Vec<Message> = rows
-        .rows
-        .iter()
-        .map(|r| Message {
-            id: int(r, 0),
-            author: UserId(int(r, 1)),
-            group: r.get(2).and_then(SqlValue::as_int).map(GroupId),
-            body: text(r, 3),
-            created_at: Timestamp(int(r, 4)),
-        })
-        .collect();
+    let mut out: Vec<Message> = rows.rows.iter().filter_map(|r| message_of(r)).collect();
     out.reverse();
     Ok(out)
+}
+
+/// The latest delivered message of a conversation.
+pub fn last_visible(conversation: i64) -> StoreResult<Option<Message>> {
+    let rows = host::query(sql::LAST_VISIBLE, vec![conversation.into()])?;
+    Ok(rows.rows.first().and_then(|r| message_of(r)))
 }
 
 /// Marks everything up to `message` read for `actor`.

@@ -2,16 +2,23 @@
 //! Every rule is checked here, on the server: who may see a conversation (participants
 //! only; anyone else gets "not found"), who may send, limits, blocks and preferences.
 
+mod start;
+
 use crate::call::{host_error, me, viewer_name};
+use crate::checks::{self, HELD, Refused};
 use crate::directory::{self, Names};
-use crate::reach::{contact_refusal, notify_others, publish_change, unusable};
-use crate::rules::{self, ParticipantState};
+use crate::events;
+use crate::reach::{contact_refusal, notify_others, publish_change};
+use crate::rules::{self, MessageState, ParticipantState};
+use crate::sending::{Sending, store_message, would_read};
 use crate::store::{self, Participant};
+use conversations_api::{
+    INVITATION_ACCEPTED, INVITATION_DECLINED, InvitationAnswered, PARTICIPANT_LEFT, ParticipantLeft,
+};
 use plugin_api::guest::host;
 use plugin_api::time::Moment;
 use plugin_api::{
-    ActorRef, Context, Flash, FlashKind, HttpMethod, PageRequest, PageResponse, PluginError, TemplateData,
-    UserId,
+    ActorRef, Context, Flash, FlashKind, PageRequest, PageResponse, PluginError, TemplateData, UserId,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -20,15 +27,13 @@ use serde_json::json;
 const INBOX_PAGE: u32 = 20;
 /// Messages per conversation page.
 const THREAD_PAGE: u32 = 50;
-/// Directory results on the compose page.
-const SEARCH_LIMIT: u32 = 10;
 
 /// Dispatches a page request by route name.
 pub fn route(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
     match request.route.as_str() {
         "inbox" => inbox(ctx, request),
-        "new" | "compose" => compose(ctx, request, None),
-        "create" => create(ctx, request),
+        "new" | "compose" => start::compose(ctx, request, None),
+        "create" => start::create(ctx, request),
         "show" => show(ctx, request, None),
         "reply" => reply(ctx, request),
         "invitation" => invitation(ctx, request),
@@ -90,9 +95,9 @@ fn access(
     let me = me(ctx)?;
     // Leaving means leaving: a participant who left sees the conversation no more than
     // anyone else (writing to the same people again brings them back, explicitly).
-    let mine = |actor: ActorRef| {
-        parts.iter().find(|p| p.actor == actor && p.state != ParticipantState::Left).cloned()
-    };
+    // A conversation whose messages are all held has not reached the others: for them it
+    // does not exist yet.
+    let mine = |actor: ActorRef| parts.iter().find(|p| p.actor == actor && p.state.can_open()).cloned();
     if let Some(text) = as_param.filter(|a| !a.is_empty()) {
         let actor = acting_as(ctx, Some(text))?;
         return mine(actor).map(|p| (parts.clone(), p)).ok_or_else(PluginError::not_found);
@@ -139,8 +144,8 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         let parts = store::participants(ctx.community.id, entry.conversation).map_err(host_error)?;
         let others: Vec<ActorRef> = parts.iter().map(|p| p.actor).filter(|a| *a != acting).collect();
         let names = Names::load(&others)?;
-        let last = store::messages(entry.conversation, None, 1).map_err(host_error)?;
-        let preview = last.first().map(|m| rules::preview(&m.body)).unwrap_or_default();
+        let last = store::last_visible(entry.conversation).map_err(host_error)?;
+        let preview = last.map(|m| rules::preview(&m.body)).unwrap_or_default();
         let unread = if entry.unread {
             store::unread_messages(entry.conversation, entry.last_read, me).map_err(host_error)?
         } else {
@@ -198,163 +203,13 @@ fn inbox(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
     )
 }
 
-/// The compose page. After a GET (a link, or the search as one types) it reads the query;
-/// after a POST (a refused send, or the form's Search button) it reads the form and keeps
-/// what was typed and ticked, with `error` when a send was refused.
-fn compose(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {
-    if !ctx.can("conversations.start") {
-        return Err(PluginError::forbidden("You cannot start conversations here."));
-    }
-    let from_form = request.method == HttpMethod::Post;
-    let values = |name: &'static str| -> Vec<String> {
-        if from_form {
-            request.form_values(name).map(str::to_owned).collect()
-        } else {
-            request.query_values(name).map(str::to_owned).collect()
-        }
-    };
-    let value = |name: &str| if from_form { request.form_value(name) } else { request.query_value(name) };
-    let acting = acting_as(ctx, value("as"))?;
-    let chosen: Vec<ActorRef> =
-        values("to").iter().filter_map(|t| rules::parse_actor(t)).filter(|a| *a != acting).collect();
-    let q = value("q").unwrap_or_default().trim().to_owned();
-    let mut results = Vec::new();
-    let mut search_error = None;
-    if !q.is_empty() {
-        if q.chars().count() < 2 {
-            search_error = Some("Type at least 2 characters to search.".to_owned());
-        } else {
-            results = host::search_directory(&q, SEARCH_LIMIT).map_err(host_error)?;
-            // Only members (and groups) who may use Conversations here are offered.
-            let found: Vec<ActorRef> = results.iter().map(|e| e.actor).collect();
-            let users: Vec<UserId> = found
-                .iter()
-                .filter_map(|a| if let ActorRef::User(u) = a { Some(*u) } else { None })
-                .collect();
-            let groups: Vec<plugin_api::GroupId> = found
-                .iter()
-                .filter_map(|a| if let ActorRef::Group(g) = a { Some(*g) } else { None })
-                .collect();
-            let (users, groups) = (directory::users_who_use(&users)?, directory::groups_in_use(&groups)?);
-            results.retain(|e| match e.actor {
-                ActorRef::User(u) => users.contains(&u),
-                ActorRef::Group(g) => groups.contains(&g),
-            });
-        }
-    }
-    let names = Names::load(&chosen)?;
-    let recipient = |actor: ActorRef, checked: bool, name: String| json!({ "value": rules::actor_text(actor), "name": name, "checked": checked, "group": matches!(actor, ActorRef::Group(_)) });
-    let mut options: Vec<_> =
-        chosen.iter().filter(|a| names.known(**a)).map(|a| recipient(*a, true, names.name(*a))).collect();
-    for entry in &results {
-        if entry.actor != acting && !chosen.contains(&entry.actor) {
-            options.push(recipient(entry.actor, false, format!("{} (@{})", entry.name, entry.nickname)));
-        }
-    }
-    let body = if from_form { request.form_value("body").unwrap_or_default() } else { "" };
-    let groups = directory::admin_groups(ctx)?;
-    render(
-        "new",
-        "New conversation",
-        &json!({
-            "options": options,
-            "chosen": chosen.iter().map(|a| rules::actor_text(*a)).collect::<Vec<_>>(),
-            "q": q,
-            "searched": !q.is_empty() && search_error.is_none(),
-            "search_error": search_error,
-            "body": body,
-            "error": error,
-            "max_length": max_length(ctx),
-            "max_participants": ctx.community.int_setting("max_participants", 9),
-            "coc_url": ctx.community.text_setting("code_of_conduct_url").filter(|u| !u.is_empty()),
-            "acting": match acting { ActorRef::Group(_) => rules::actor_text(acting), ActorRef::User(_) => String::new() },
-            "as_options": groups.iter().map(|g| json!({ "value": format!("group:{}", g.id), "name": g.name, "selected": acting == ActorRef::Group(g.id) })).collect::<Vec<_>>(),
-        }),
-    )
-}
-
-fn create(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
-    if !ctx.can("conversations.start") {
-        return Err(PluginError::forbidden("You cannot start conversations here."));
-    }
-    let me = me(ctx)?;
-    let acting = acting_as(ctx, request.form_value("as"))?;
-    let recipients: Vec<ActorRef> = request.form_values("to").filter_map(rules::parse_actor).collect();
-    let max_others = usize::try_from(ctx.community.int_setting("max_participants", 9)).unwrap_or(9);
-    let all = match rules::participants(acting, &recipients, max_others) {
-        Ok(all) => all,
-        Err(e) => return compose(ctx, request, Some(e.message())),
-    };
-    let others: Vec<ActorRef> = all.iter().copied().filter(|a| *a != acting).collect();
-    let names = Names::load(&others)?;
-    if !names.all_known(&others) {
-        return compose(ctx, request, Some("Someone you chose is not a member of this community.".into()));
-    }
-    let body = match rules::validate_body(request.form_value("body").unwrap_or_default(), max_length(ctx)) {
-        Ok(body) => body,
-        Err(e) => return compose(ctx, request, Some(e.message())),
-    };
-    if let Some(refusal) = unusable(&others, &names)? {
-        return compose(ctx, request, Some(refusal));
-    }
-    if let Some(refusal) = contact_refusal(me, &others, &names)? {
-        return compose(ctx, request, Some(refusal));
-    }
-    let key = rules::participant_key(&all);
-    let group = match acting {
-        ActorRef::Group(g) => Some(g),
-        ActorRef::User(_) => None,
-    };
-    if let Some(existing) = store::find_by_key(ctx.community.id, &key).map_err(host_error)? {
-        // The same people already talk: open that conversation, and add the message if
-        // the viewer may write there. Nobody comes back silently: a viewer who had left
-        // rejoins by writing (and is told so), and others who had left are invited again.
-        let before = store::participants(ctx.community.id, existing).map_err(host_error)?;
-        let rejoined = before.iter().any(|p| p.actor == acting && p.state == ParticipantState::Left);
-        if rejoined {
-            store::set_state(existing, acting, ParticipantState::Active).map_err(host_error)?;
-        }
-        for p in before.iter().filter(|p| p.actor != acting && p.state == ParticipantState::Left) {
-            store::set_state(existing, p.actor, ParticipantState::Invited).map_err(host_error)?;
-        }
-        let parts = store::participants(ctx.community.id, existing).map_err(host_error)?;
-        let mine = parts.iter().find(|p| p.actor == acting).cloned().ok_or_else(PluginError::not_found)?;
-        let refusal = rules::send_refusal(mine.state, &others_states(&parts, &mine));
-        let to = format!("/conversations/{existing}{}", as_query(acting));
-        if refusal.is_none() {
-            store::add_message(existing, me, acting, group, &body, ctx.now).map_err(host_error)?;
-            notify_others(ctx, &parts, acting, &format!("New message from {}", viewer_name(ctx)), existing)?;
-            let said = if rejoined {
-                "You had left your conversation with them; you are back in it, with your message."
-            } else {
-                "You already had a conversation with them; your message is in it."
-            };
-            return redirect(to, FlashKind::Info, said);
-        }
-        return redirect(to, FlashKind::Info, "You already have a conversation with them.");
-    }
-    let require_acceptance = ctx.community.bool_setting("require_acceptance", true);
-    let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
-    let id = store::create(ctx.community.id, acting, &key, &others, state, ctx.now).map_err(host_error)?;
-    let first = store::add_message(id, me, acting, group, &body, ctx.now).map_err(host_error)?;
-    crate::emails::invitation_emails(ctx, id, &others, first, &body, require_acceptance)?;
-    let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
-    let text = if require_acceptance {
-        format!("{} invited you to a conversation", viewer_name(ctx))
-    } else {
-        format!("New conversation from {}", viewer_name(ctx))
-    };
-    notify_others(ctx, &parts, acting, &text, id)?;
-    redirect(format!("/conversations/{id}{}", as_query(acting)), FlashKind::Success, "Your message is sent.")
-}
-
 fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<PageResponse, PluginError> {
     let id = conversation_id(request)?;
     let as_param = if error.is_some() { request.form_value("as") } else { request.query_value("as") };
     let (parts, mine) = access(ctx, id, as_param)?;
     let me = me(ctx)?;
     let before = request.query_value("before").and_then(|b| b.parse().ok());
-    let messages = store::messages(id, before, THREAD_PAGE).map_err(host_error)?;
+    let messages = store::messages(id, before, THREAD_PAGE, me).map_err(host_error)?;
     // Opening a conversation marks it read (this GET route has write access for that).
     // (Nested, not a let-chain: guest code builds with Rust 1.85.)
     if error.is_none() {
@@ -379,15 +234,31 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
     let message_views: Vec<_> = messages
         .iter()
         .map(|m| {
+            let mine = m.author == me;
+            let reason = m.reason.clone().unwrap_or_default();
+            // What became of a message a plugin stopped, in words (its author only sees why).
+            let status = match m.state {
+                MessageState::Visible => None,
+                MessageState::Held => Some("Held for review"),
+                MessageState::Rejected => Some("Not delivered"),
+                MessageState::Removed => Some("Removed by a moderator"),
+            };
+            // Others see only the place of a removed message, never its text.
+            let removed_notice = m.state == MessageState::Removed && !mine;
             json!({
                 "id": m.id,
+                "conversation": id,
                 "author": names.name(ActorRef::User(m.author)),
                 "initials": names.initials(ActorRef::User(m.author)),
                 "group": m.group.map(|g| names.name(ActorRef::Group(g))),
-                "segments": rules::linkify(&m.body),
-                "mine": m.author == me,
-                "from_blocked": m.author != me && blocked.contains(&m.author),
+                "segments": if removed_notice { Vec::new() } else { rules::linkify(&m.body) },
+                "mine": mine,
+                "from_blocked": !mine && blocked.contains(&m.author),
                 "when": Moment::of(m.created_at, ctx.now),
+                "delivered": m.state == MessageState::Visible,
+                "status": status.filter(|_| mine),
+                "reason": if mine { reason } else { String::new() },
+                "removed_notice": removed_notice,
             })
         })
         .collect();
@@ -397,7 +268,7 @@ fn show(ctx: &Context, request: &PageRequest, error: Option<String>) -> Result<P
             json!({
                 "name": names.name(p.actor),
                 "me": p.actor == mine.actor,
-                "state": match p.state { ParticipantState::Active => None, s => Some(s.as_str()) },
+                "state": match p.state { ParticipantState::Active => None, s => Some(s.label()) },
             })
         })
         .collect();
@@ -456,21 +327,32 @@ fn reply(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginErr
         Ok(body) => body,
         Err(e) => return show(ctx, request, Some(e.message())),
     };
-    let group = match mine.actor {
-        ActorRef::Group(g) => Some(g),
-        ActorRef::User(_) => None,
+    let sending = Sending {
+        author: me,
+        author_name: viewer_name(ctx),
+        sender: mine.actor,
+        group: match mine.actor {
+            ActorRef::Group(g) => Some(g),
+            ActorRef::User(_) => None,
+        },
+        body: &body,
     };
-    store::add_message(id, me, mine.actor, group, &body, ctx.now).map_err(host_error)?;
-    notify_others(ctx, &parts, mine.actor, &format!("New message from {}", viewer_name(ctx)), id)?;
-    Ok(PageResponse::Redirect {
-        to: format!("/conversations/{id}{}#latest", as_query(mine.actor)),
-        flash: None,
-    })
+    let pass = match checks::screen(&sending.subject(Some(id), would_read(&parts))) {
+        Ok(pass) => pass,
+        Err(Refused(reason)) => return show(ctx, request, Some(reason)),
+    };
+    let to = format!("/conversations/{id}{}#latest", as_query(mine.actor));
+    if store_message(ctx, &sending, id, pass)? {
+        Ok(PageResponse::Redirect { to, flash: None })
+    } else {
+        redirect(to, FlashKind::Info, HELD)
+    }
 }
 
 fn invitation(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginError> {
     let id = conversation_id(request)?;
     let (parts, mine) = access(ctx, id, request.form_value("as"))?;
+    let me = me(ctx)?;
     if mine.state != ParticipantState::Invited {
         return Err(PluginError::new(
             plugin_api::ErrorKind::Conflict,
@@ -482,17 +364,25 @@ fn invitation(ctx: &Context, request: &PageRequest) -> Result<PageResponse, Plug
         Some("accept") => {
             store::set_state(id, mine.actor, ParticipantState::Active).map_err(host_error)?;
             notify_others(
-                ctx,
                 &parts,
                 mine.actor,
+                me,
                 &format!("{} accepted your conversation", viewer_name(ctx)),
                 id,
+            )?;
+            events::emit(
+                INVITATION_ACCEPTED,
+                &InvitationAnswered { conversation: id, participant: mine.actor, by: me },
             )?;
             redirect(to, FlashKind::Success, "You accepted the invitation. You can reply now.")
         }
         Some("decline") => {
             store::set_state(id, mine.actor, ParticipantState::Declined).map_err(host_error)?;
             publish_change(&parts, id)?;
+            events::emit(
+                INVITATION_DECLINED,
+                &InvitationAnswered { conversation: id, participant: mine.actor, by: me },
+            )?;
             redirect("/conversations".into(), FlashKind::Info, "You declined the invitation.")
         }
         _ => Err(PluginError::bad_request("Accept or decline the invitation.")),
@@ -507,6 +397,10 @@ fn manage(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginEr
         Some("leave") => {
             store::set_state(id, mine.actor, ParticipantState::Left).map_err(host_error)?;
             publish_change(&parts, id)?;
+            events::emit(
+                PARTICIPANT_LEFT,
+                &ParticipantLeft { conversation: id, participant: mine.actor, by: me(ctx)? },
+            )?;
             redirect(
                 format!("/conversations{}", as_query(mine.actor)),
                 FlashKind::Info,
@@ -567,4 +461,48 @@ fn preview(ctx: &Context, request: &PageRequest) -> Result<PageResponse, PluginE
         Err(err) => json!({ "body": draft, "chars": draft.chars().count(), "error": err.message() }),
     };
     render("preview", "Preview", &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testhost::{self, accept, ctx, request, start};
+    use conversations_api::{
+        INVITATION_ACCEPTED, INVITATION_DECLINED, InvitationAnswered, PARTICIPANT_LEFT, ParticipantLeft,
+    };
+    use plugin_api::{ActorRef, HttpMethod, UserId};
+
+    #[test]
+    fn answering_an_invitation_and_leaving_are_announced() {
+        let fake = testhost::install();
+        start(1, &["user:2"], "hello");
+        start(1, &["user:3"], "hello");
+        fake.borrow_mut().effects.clear();
+        accept(2, 1);
+        let decline = request("invitation", HttpMethod::Post, Some(2), &[("answer", "decline")]);
+        super::route(&ctx(3), &decline).expect("decline");
+        let leave = request("manage", HttpMethod::Post, Some(1), &[("action", "leave")]);
+        super::route(&ctx(2), &leave).expect("leave");
+        let events = fake.borrow().events();
+        let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, vec![INVITATION_ACCEPTED, INVITATION_DECLINED, PARTICIPANT_LEFT]);
+        let accepted: InvitationAnswered = serde_json::from_value(events[0].1.clone()).expect("payload");
+        assert_eq!(
+            accepted,
+            InvitationAnswered { conversation: 1, participant: ActorRef::User(UserId(2)), by: UserId(2) }
+        );
+        let declined: InvitationAnswered = serde_json::from_value(events[1].1.clone()).expect("payload");
+        assert_eq!((declined.conversation, declined.by), (2, UserId(3)));
+        let left: ParticipantLeft = serde_json::from_value(events[2].1.clone()).expect("payload");
+        assert_eq!(
+            left,
+            ParticipantLeft { conversation: 1, participant: ActorRef::User(UserId(2)), by: UserId(2) }
+        );
+        // Writing to the same people again opens the conversation: it is not started again.
+        start(4, &["user:5"], "hello");
+        accept(5, 3);
+        fake.borrow_mut().effects.clear();
+        start(4, &["user:5"], "again");
+        let names: Vec<String> = fake.borrow().events().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, vec![conversations_api::MESSAGE_POSTED]);
+    }
 }
