@@ -494,6 +494,18 @@ fn the_conversations_templates_load_and_keep_their_markup() {
         "max_length": 2000, "body": "draft", "coc_url": "https://example.org/coc",
     });
     let mut plain = handlebars::Handlebars::new();
+    // With no plugin filling them, extension slots render nothing in the sandbox too.
+    plain.register_helper(
+        "extension_slot",
+        Box::new(
+            |_: &handlebars::Helper<'_>,
+             _: &handlebars::Handlebars<'_>,
+             _: &handlebars::Context,
+             _: &mut handlebars::RenderContext<'_, '_>,
+             _: &mut dyn handlebars::Output|
+             -> handlebars::HelperResult { Ok(()) },
+        ),
+    );
     for (name, source) in &list {
         plain.register_template_string(name, *source).expect("parses");
     }
@@ -523,4 +535,43 @@ fn template_names_are_plain() {
         refused(&[(name, "x")], name, "template name");
     }
     assert!(sandbox(&[("about-2_x.html", "x"), ("digest.txt", "y")]).is_ok());
+}
+
+/// `{{extension_slot}}` renders the items the host set, as host markup: labels escaped,
+/// placeholders replaced by the placement's parameters (integers or short words only),
+/// items whose link needs a parameter the placement lacks left out; a plugin cannot set
+/// `portal.extensions` itself.
+#[test]
+fn extension_slots_render_the_hosts_items_with_checked_parameters() {
+    let t = sandbox(&[
+        ("page", "<ul>{{#each messages}}<li>{{extension_slot \"evil.actions\" conversation=../id message=id}}</li>{{/each}}</ul>"),
+        ("bad", "{{extension_slot \"evil.actions\" conversation=\"a b\" message=1}}"),
+    ])
+    .expect("accepted");
+    let items = json!({ "evil.actions": [
+        { "plugin": "mod", "key": "report", "label": "<b>Report</b>",
+          "link": "/c/demo/moderation/report?conversation={conversation}&message={message}" },
+        { "plugin": "mod", "key": "quote", "label": "Quote", "link": "/c/demo/quote/{author}" },
+    ]});
+    let data = json!({ "id": 4, "messages": [{ "id": 9 }],
+        "portal": { "extensions": { "evil.actions": [{ "label": "Forged", "link": "https://evil.example/" }] } } });
+    let html = t
+        .render_plugin("evil", "page", &TemplateData(data), &community(), &member(), TOKEN, items.clone())
+        .expect("renders");
+    assert!(
+        html.contains("href=\"/c/demo/moderation/report?conversation=4&amp;message=9\""),
+        "parameters replaced: {html}"
+    );
+    assert!(html.contains("&lt;b&gt;Report&lt;/b&gt;"), "the label is text: {html}");
+    assert!(!html.contains("Quote"), "an item needing a missing parameter is left out: {html}");
+    assert!(!html.contains("Forged"), "the plugin's own `portal` is replaced by the host's: {html}");
+    let err = t
+        .render_plugin("evil", "bad", &TemplateData(json!({})), &community(), &member(), TOKEN, items)
+        .expect_err("a parameter with a space is refused");
+    assert!(err.to_string().contains("parameter `conversation`"), "{err}");
+    // Nobody fills the slot: nothing at all.
+    assert_eq!(
+        render(&t, "page", json!({ "id": 4, "messages": [{ "id": 9 }] })).expect("renders"),
+        "<ul><li></li></ul>"
+    );
 }

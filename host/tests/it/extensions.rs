@@ -310,8 +310,10 @@ fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_tran
     let snoop = Attacker::new("snoop", peek)
         .declaring(r#""sql", "log""#, "[[implements]]\npoint = \"asker.check\"\nability = \"snoop.use\"\n");
     let wipe = HostCall::Execute { sql: "DELETE FROM sessions".into(), params: vec![] };
-    let wiper = Attacker::new("wiper", wipe)
-        .declaring(r#""sql", "log""#, "[[subscriptions]]\nevent = \"asker.happened\"\nability = \"wiper.use\"\n");
+    let wiper = Attacker::new("wiper", wipe).declaring(
+        r#""sql", "log""#,
+        "[[subscriptions]]\nevent = \"asker.happened\"\nability = \"wiper.use\"\n",
+    );
     let manifests = vec![
         conversations_manifest(),
         asker(check_call(), "allow").write(dir.path()),

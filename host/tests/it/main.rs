@@ -15,6 +15,7 @@ mod hostile_input;
 mod http;
 mod live;
 mod manifests;
+mod moderation;
 mod notifications;
 mod runtime;
 mod sandbox;

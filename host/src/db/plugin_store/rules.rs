@@ -226,6 +226,19 @@ pub(super) fn judge(rules: &Rules, ctx: &AuthContext<'_>) -> Result<(), String> 
         // ALTER TABLE rewrites the schema rows that name the table (SQLite's nested UPDATE
         // reads them): allowed within that one statement, once its ALTER was allowed.
         AuthAction::Read { table_name, .. } if rules.altering && is_schema_table(table_name) => Ok(()),
+        // ALTER TABLE ADD COLUMN with a CHECK or NOT NULL constraint checks the table's
+        // existing rows with SQLite's own quick_check, inside that one allowed statement
+        // (a plugin naming it itself is refused: `altering` is set only for an ALTER).
+        AuthAction::Read { table_name, .. }
+            if rules.altering && table_name.eq_ignore_ascii_case("pragma_quick_check") =>
+        {
+            Ok(())
+        }
+        AuthAction::Pragma { pragma_name, .. }
+            if rules.altering && pragma_name.eq_ignore_ascii_case("quick_check") =>
+        {
+            Ok(())
+        }
         AuthAction::Function { function_name } => {
             let name = function_name.to_ascii_lowercase();
             // ALTER TABLE runs SQLite's internal rename functions (no SQL can call them).

@@ -414,3 +414,24 @@ fn reindex_and_analyze_are_refused_at_run_time() {
         refused(execute(&conn, "demo", SqlAccess::ReadWrite, sql, &[], LIMITS));
     }
 }
+
+/// A migration may add a column with a CHECK constraint to its own table (SQLite checks the
+/// rows with its own quick_check inside the ALTER); reading quick_check itself is refused.
+#[test]
+fn a_migration_adds_a_checked_column_to_its_own_table() {
+    let mut conn = db();
+    migrate_one(
+        &mut conn,
+        "demo",
+        "ALTER TABLE demo_note ADD COLUMN state TEXT NOT NULL DEFAULT 'a' CHECK (state IN ('a', 'b'))",
+    )
+    .expect("a checked column");
+    for sql in ["SELECT * FROM pragma_quick_check", "CREATE TABLE demo_q AS SELECT * FROM pragma_quick_check"]
+    {
+        let err = migrate_one(&mut conn, "demo", sql).expect_err(sql);
+        assert!(err.to_string().contains("pragma_quick_check"), "{sql}: {err}");
+    }
+    let err = migrate_one(&mut conn, "demo", "ALTER TABLE users ADD COLUMN demo_x TEXT CHECK (demo_x != '')")
+        .expect_err("not its table");
+    assert!(err.to_string().contains("users"), "{err}");
+}
