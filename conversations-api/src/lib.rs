@@ -46,8 +46,9 @@ pub const PARTICIPANT_LEFT: &str = "conversations.participant_left";
 /// message down. Implementers that fail or run out of time allow the message (fail open).
 pub const CHECK_MESSAGE: &str = "conversations.check_message";
 
-/// A slot after each message of a conversation page: actions on that message (e.g.
-/// "Report"). Links may use `{conversation}` and `{message}`.
+/// A slot after each delivered message of someone else on a conversation page: actions on
+/// that message (e.g. "Report"; not on the viewer's own messages, nor on held or removed
+/// ones). Links may use `{conversation}` and `{message}`.
 pub const MESSAGE_ACTIONS: &str = "conversations.message_actions";
 
 /// A slot above a conversation's reply form: notices (e.g. a community's rules). Links

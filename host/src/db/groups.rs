@@ -111,13 +111,13 @@ pub fn search(conn: &Connection, community: CommunityId, query: &str, limit: u32
 /// The members of a group with their roles, admins first.
 pub fn members(conn: &Connection, group: GroupId) -> DbResult<Vec<(User, GroupRole)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.community_id, u.email, u.nickname, u.name, u.bio, u.role, m.role
+        "SELECT u.id, u.community_id, u.email, u.nickname, u.name, u.bio, u.role, u.created_at, m.role
          FROM group_members m JOIN users u ON u.id = m.user_id
          WHERE m.group_id = ?1 ORDER BY m.role = 'member', u.name COLLATE NOCASE",
     )?;
     let rows = stmt
         .query_map([group.0], |row| {
-            let role: String = row.get(7)?;
+            let role: String = row.get(8)?;
             let role = if role == "admin" { GroupRole::Admin } else { GroupRole::Member };
             Ok((users::from_row(row)?, role))
         })?

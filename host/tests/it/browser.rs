@@ -464,6 +464,85 @@ async fn journey(server: &Server, chrome: &Chrome) {
     }
 }
 
+#[test]
+fn moderation_report_queue_and_release_in_a_real_browser() {
+    let server = Server::with_manifests(vec![
+        crate::support::conversations_manifest(),
+        root().join("manifests/moderation.toml"),
+    ]);
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
+    server.grant("riverside", "moderation.check", "everyone");
+    server.grant("riverside", "moderation.report", "everyone");
+    server.grant("riverside", "moderation.review", "role:admin");
+    let chrome = Chrome::start();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(async {
+        moderation_journey(&server, &chrome).await;
+    });
+    chrome.report.print();
+}
+
+/// Alan writes something unkind to Grace, who reports it; Grace, who joined today, shares
+/// a link, which is held; Ada, an admin, finds both in the queue behind the flag in the
+/// header, and releases the held message, which then reaches Alan.
+async fn moderation_journey(server: &Server, chrome: &Chrome) {
+    let alan = Tab::open(chrome, server, "alan").await;
+    alan.sign_in("riverside", "alan@riverside.example").await;
+    let grace_id = id_in(server, "users", "riverside", "grace");
+    alan.goto(&format!("/c/riverside/conversations/new?to=user:{grace_id}")).await;
+    alan.type_into("#compose-body", "Your stall was the worst at the fair").await;
+    alan.click("#compose button.button:not([formaction])").await;
+    alan.wait_url("/conversations/").await;
+    let unkind = alan.path().await;
+
+    let grace = Tab::open(chrome, server, "grace").await;
+    grace.sign_in("riverside", "grace@riverside.example").await;
+    grace.goto(&unkind).await;
+    grace.wait_text(".message-body", "worst at the fair").await;
+    grace.click("ul.extension-slot a.extension-action").await;
+    grace.wait_url("/moderation/report").await;
+    grace.find("#report-reason").await;
+    grace.type_into("#report-reason", "Needlessly hurtful").await;
+    grace.shot("moderation-report").await;
+    grace.click("main form button[type=submit]").await;
+    grace.wait_text(".flash", "moderators").await;
+
+    // Grace shares a link: she joined less than 7 days ago, so it is held for review.
+    let alan_id = id_in(server, "users", "riverside", "alan");
+    grace.goto(&format!("/c/riverside/conversations/new?to=user:{alan_id}")).await;
+    grace.type_into("#compose-body", "Photos: https://example.org/fair-photos").await;
+    grace.click("#compose button.button:not([formaction])").await;
+    grace.wait_url("/conversations/").await;
+    let shared = grace.path().await;
+    grace.wait_text(".message-status", "Held for review").await;
+    grace.shot("moderation-held").await;
+    alan.goto("/c/riverside/conversations").await;
+    assert!(!alan.text("main").await.contains("fair-photos"), "held: Alan sees nothing");
+
+    let ada = Tab::open(chrome, server, "ada").await;
+    ada.sign_in("riverside", "ada@riverside.example").await;
+    ada.click(".site-header a[data-slot-key=queue_icon]").await;
+    ada.wait_url("/moderation").await;
+    ada.wait_text("main", "Needlessly hurtful").await;
+    ada.wait_text("main", "https://example.org/fair-photos").await;
+    ada.shot("moderation-queue").await;
+    // Release the held message (its entry is the one with a Release button).
+    ada.click("button[name=decision][value=release]").await;
+    ada.wait_text("main", "Recently decided").await;
+
+    let started = Instant::now();
+    loop {
+        alan.goto(&shared).await;
+        if alan.text("main").await.contains("fair-photos") {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the released message never reached Alan");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for tab in [alan, grace, ada] {
+        let _ = tab.client.close().await;
+    }
+}
+
 /// Nikola writes to the Laser Cutter Crew; Marie, its admin, answers for the group; Rosalind,
 /// a plain member of the group, cannot read it.
 async fn group_conversation(server: &Server, nikola: &Tab, marie: &Tab, rosalind: &Tab) {
