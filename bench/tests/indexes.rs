@@ -33,7 +33,6 @@ fn conversation_queries_search_indexes_instead_of_scanning() {
         ("list participants", sql::PARTICIPANTS),
         ("page through messages", sql::MESSAGES),
         ("the latest delivered message (previews)", sql::LAST_VISIBLE),
-        ("whether a conversation had a delivered message", sql::DELIVERED_BEFORE),
         ("find the message a check was about", sql::MESSAGE_BY_CHECK),
         ("check a block", sql::IS_BLOCKED),
         ("check a block either way", sql::BLOCKED_EITHER_WAY),

@@ -51,11 +51,19 @@ pub fn reason_text(reason: &str, fallback: &str) -> String {
 pub fn screen(subject: &MessageCheck) -> Result<Pass, Refused> {
     match host::check(CHECK_MESSAGE, subject) {
         Ok(outcome) => match outcome.verdict {
-            Verdict::Allow => Ok(Pass::Deliver(Some(outcome.check))),
-            Verdict::Hold { reason } => Ok(Pass::Hold {
-                check: outcome.check,
-                reason: reason_text(&reason, "it is checked before it is delivered"),
-            }),
+            Verdict::Allow => Ok(Pass::Deliver(outcome.check)),
+            Verdict::Hold { reason } => match outcome.check {
+                Some(check) => Ok(Pass::Hold {
+                    check,
+                    reason: reason_text(&reason, "it is checked before it is delivered"),
+                }),
+                None => {
+                    // A hold always comes with a check; a host that says otherwise cannot
+                    // be released later, so the message is not held forever.
+                    host::log(LogLevel::Error, "a hold without a check id: the message is delivered");
+                    Ok(Pass::Deliver(None))
+                }
+            },
             Verdict::Refuse { reason } => {
                 Err(Refused(reason_text(&reason, "This message cannot be sent here.")))
             }

@@ -42,7 +42,8 @@ pub fn announce(ctx: &Context, sent: &Delivered<'_>) -> Result<(), PluginError> 
     let id = sent.conversation;
     let require_acceptance = ctx.community.bool_setting("require_acceptance", true);
     let state = if require_acceptance { ParticipantState::Invited } else { ParticipantState::Active };
-    let reached = store::reach_pending(ctx.community.id, id, state).map_err(host_error)?;
+    let mut parts = store::participants(ctx.community.id, id).map_err(host_error)?;
+    let reached = store::reach_pending(id, &mut parts, state).map_err(host_error)?;
     if !reached.is_empty() {
         emails::invitation_emails(
             id,
@@ -54,16 +55,16 @@ pub fn announce(ctx: &Context, sent: &Delivered<'_>) -> Result<(), PluginError> 
             sent.author,
         )?;
     }
-    let parts = store::participants(ctx.community.id, id).map_err(host_error)?;
     let text = match (reached.is_empty(), require_acceptance) {
         (false, true) => format!("{} invited you to a conversation", sent.author_name),
         (false, false) => format!("New conversation from {}", sent.author_name),
         (true, _) => format!("New message from {}", sent.author_name),
     };
     notify_others(&parts, sent.sender, sent.author, &text, id)?;
-    if !store::delivered_before(id, sent.message).map_err(host_error)? {
-        // Who reached the others first started it for them: its starter, except when all
-        // the starter's messages are held and one of the others writes to them first.
+    if !reached.is_empty() {
+        // The first delivered message reaches the participants the conversation had not
+        // reached yet: who sent it started the conversation for them (its starter, except
+        // when all the starter's messages are held and one of the others writes first).
         events::emit(
             CONVERSATION_STARTED,
             &ConversationStarted {

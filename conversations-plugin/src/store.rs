@@ -24,9 +24,6 @@ pub mod sql {
     /// Used by `store::last_visible`: the latest delivered message (inbox and digest previews).
     pub const LAST_VISIBLE: &str = "SELECT id, author_id, on_behalf_of_group, body, created_at, state, reason
          FROM conversations_message WHERE conversation_id = ?1 AND state = 'visible' ORDER BY id DESC LIMIT 1";
-    /// Used by `store::delivered_before`.
-    pub const DELIVERED_BEFORE: &str = "SELECT id FROM conversations_message
-         WHERE conversation_id = ?1 AND id < ?2 AND state IN ('visible', 'removed') LIMIT 1";
     /// Used by `store::message_by_check`: the message a check of this community was about.
     pub const MESSAGE_BY_CHECK: &str =
         "SELECT m.id, m.author_id, m.on_behalf_of_group, m.body, m.created_at, m.state, m.reason, m.conversation_id
@@ -291,13 +288,6 @@ pub fn reject(conversation: i64, message: &Message, reason: &str) -> StoreResult
     Ok(Some(to))
 }
 
-/// Whether a message of `conversation` older than `message` was ever delivered (it may
-/// have been removed since).
-pub fn delivered_before(conversation: i64, message: i64) -> StoreResult<bool> {
-    let rows = host::query(sql::DELIVERED_BEFORE, vec![conversation.into(), message.into()])?;
-    Ok(!rows.rows.is_empty())
-}
-
 /// The message that check `check` of `community` was about, with its conversation.
 pub fn message_by_check(community: CommunityId, check: CheckId) -> StoreResult<Option<(i64, Message)>> {
     let rows = host::query(sql::MESSAGE_BY_CHECK, vec![check.0.into(), community.0.into()])?;
@@ -307,20 +297,20 @@ pub fn message_by_check(community: CommunityId, check: CheckId) -> StoreResult<O
 /// Makes the participants a conversation had not reached yet ([`ParticipantState::Pending`])
 /// `state` (invited or active); returns who they were.
 pub fn reach_pending(
-    community: CommunityId,
     conversation: i64,
+    parts: &mut [Participant],
     state: ParticipantState,
 ) -> StoreResult<Vec<ActorRef>> {
-    let pending: Vec<ActorRef> = participants(community, conversation)?
-        .into_iter()
-        .filter(|p| p.state == ParticipantState::Pending)
-        .map(|p| p.actor)
-        .collect();
+    let pending: Vec<ActorRef> =
+        parts.iter().filter(|p| p.state == ParticipantState::Pending).map(|p| p.actor).collect();
     if !pending.is_empty() {
         host::execute(
             "UPDATE conversations_participant SET state = ?2 WHERE conversation_id = ?1 AND state = 'pending'",
             vec![conversation.into(), state.as_str().into()],
         )?;
+        for p in parts.iter_mut().filter(|p| p.state == ParticipantState::Pending) {
+            p.state = state;
+        }
     }
     Ok(pending)
 }

@@ -158,7 +158,7 @@ impl Fake {
                     Some(verdict) => {
                         self.next_check += 1;
                         HostReply::Checked(CheckOutcome {
-                            check: CheckId(self.next_check),
+                            check: Some(CheckId(self.next_check)),
                             verdict,
                             held_by: Vec::new(),
                             failed: Vec::new(),

@@ -44,41 +44,38 @@ pub struct Pass {
     pub failed: u64,
 }
 
-/// Most deliveries read at once.
+/// Most deliveries of one queue read at once.
 const BATCH: u32 = 200;
 
-/// Delivers everything due now: each (subscriber, community) queue until it is empty, or
-/// its head failed, or its subscriber cannot be called (switched off, not loaded).
+/// Delivers everything due now: each (subscriber, community) queue in order until it is
+/// empty, or its head is not due yet, or failed, or its subscriber cannot be called
+/// (switched off, not loaded). Each queue is read in batches along its index, so draining
+/// a long queue costs one pass over it.
 pub fn deliver_due(portal: &Portal) -> DbResult<Pass> {
     let mut pass = Pass::default();
-    let mut stuck = std::collections::BTreeSet::new();
-    loop {
-        let now = portal.clock.now();
-        let due = db::extensions::due(&*portal.db.get()?, now, BATCH)?;
-        let mut progressed = false;
-        for pending in due {
-            let queue = (pending.subscriber.clone(), pending.community);
-            if stuck.contains(&queue) {
-                continue;
+    let queues = db::extensions::queues(&*portal.db.get()?)?;
+    for (subscriber, community) in queues {
+        'queue: loop {
+            let batch = db::extensions::next_of(&*portal.db.get()?, &subscriber, community, BATCH)?;
+            if batch.is_empty() {
+                break;
             }
-            match portal.deliver(&pending) {
-                Some(true) => {
-                    pass.delivered += 1;
-                    progressed = true;
+            for (pending, due_at) in batch {
+                if due_at > portal.clock.now() {
+                    break 'queue;
                 }
-                Some(false) => {
-                    pass.failed += 1;
-                    stuck.insert(queue);
-                }
-                None => {
-                    stuck.insert(queue);
+                match portal.deliver(&pending) {
+                    Some(true) => pass.delivered += 1,
+                    Some(false) => {
+                        pass.failed += 1;
+                        break 'queue;
+                    }
+                    None => break 'queue,
                 }
             }
-        }
-        if !progressed {
-            return Ok(pass);
         }
     }
+    Ok(pass)
 }
 
 /// Starts the deliverer thread: it delivers when a commit queued events, and every

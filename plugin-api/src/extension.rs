@@ -64,8 +64,10 @@ pub struct CheckRequest {
 /// any hold holds (until every holder released it); otherwise it is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckOutcome {
-    /// The check's id: store it with what was checked. Resolutions name it.
-    pub check: CheckId,
+    /// The check's id: store it with what was checked; resolutions name it. `None` when no
+    /// loaded plugin implements the check point (nothing asked, nothing to resolve later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckId>,
     /// The combined verdict.
     pub verdict: Verdict,
     /// The plugins that hold it (empty unless the verdict is `Hold`).
@@ -175,8 +177,12 @@ mod tests {
         );
         assert!(codec::decode::<Verdict>(br#""maybe""#).is_err());
         assert_eq!(codec::encode(&Decision::Release).unwrap(), br#""release""#);
-        let outcome =
-            CheckOutcome { check: CheckId(4), verdict: Verdict::Allow, held_by: vec![], failed: vec![] };
+        let outcome = CheckOutcome {
+            check: Some(CheckId(4)),
+            verdict: Verdict::Allow,
+            held_by: vec![],
+            failed: vec![],
+        };
         assert_eq!(codec::encode(&outcome).unwrap(), br#"{"check":4,"verdict":"allow"}"#);
     }
 }

@@ -1,6 +1,7 @@
 //! The request file of `portal plugin run`: one JSON object saying who calls, where, and
 //! which request. The request names its kind the way the wire does (`"describe"`,
-//! `{"page": {...}}`, `{"slots": {...}}`, `{"job": {...}}`, `{"event": {...}}`), so a new
+//! `{"page": {...}}`, `{"slots": {...}}`, `{"job": {...}}`, `{"event": {...}}`,
+//! `{"check": {...}}`, `{"deliver": {...}}`), so a new
 //! request kind of the ABI is one more variant of [`RunRequest`]. Unknown fields are
 //! errors, and every error names the field (`request.page.route`).
 //!
@@ -51,6 +52,13 @@ pub enum RunRequest {
     Job(JobCall),
     /// `{"event": {"member_removed": {"user": 3}}}`: a host event.
     Event(HostEvent),
+    /// A check of a check point the plugin implements (ABI 1.2):
+    /// `{"check": {"point": "conversations.check_message", "check": 1, "subject": {...}}}`.
+    /// The member (`as`) is the one whose action is checked.
+    Check(plugin_api::CheckRequest),
+    /// An event delivered to a subscriber (ABI 1.2): `{"deliver": {"id": 1, "event":
+    /// "conversations.message_posted", "source": "conversations", "at": 0, "payload": {...}}}`.
+    Deliver(plugin_api::Delivery),
 }
 
 /// A `Slots` request.
@@ -114,7 +122,7 @@ impl RequestFile {
             let inner = e.into_inner();
             let message = inner.to_string();
             let message = if message.contains("unknown variant") && field.ends_with("request") {
-                format!("{message}; a request is \"describe\", {{\"slots\": ...}}, {{\"page\": ...}}, {{\"job\": ...}} or {{\"event\": ...}}")
+                format!("{message}; a request is \"describe\", {{\"slots\": ...}}, {{\"page\": ...}}, {{\"job\": ...}}, {{\"event\": ...}}, {{\"check\": ...}} or {{\"deliver\": ...}}")
             } else {
                 message
             };
@@ -130,6 +138,8 @@ impl RequestFile {
             RunRequest::Page(_) => "page",
             RunRequest::Job(_) => "job",
             RunRequest::Event(_) => "event",
+            RunRequest::Check(_) => "check",
+            RunRequest::Deliver(_) => "deliver",
         }
     }
 }

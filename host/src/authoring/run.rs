@@ -61,22 +61,35 @@ impl Default for RunOptions {
     }
 }
 
-/// A portal with one plugin, ready to run calls of it.
+/// A portal with one plugin (and the configured plugins it may extend), ready to run calls
+/// of it.
 pub struct Runner {
     portal: std::sync::Arc<Portal>,
     plugin: LoadedPlugin<Traced<DbServices>>,
+    /// The plugin's id.
+    id: String,
     database: String,
     /// The throwaway database and module cache, removed with the runner.
     _dir: tempfile::TempDir,
 }
 
 impl Runner {
-    /// Starts a portal with only the plugin of `manifest`: on the database at `database`
-    /// (the plugin's migrations are applied to it, as the portal would), or on a throwaway
-    /// one with the demo data. `config` gives the limits and the module cache.
+    /// Starts a portal with the plugin of `manifest` and the other plugins of `config`
+    /// (which it may extend, or be extended by: their events, checks and slots work as in
+    /// the portal): on the database at `database` (the migrations are applied to it, as
+    /// the portal would), or on a throwaway one with the demo data. `config` gives the
+    /// limits and the module cache.
     pub fn start(config: &Config, manifest: &Path, database: Option<&Path>) -> Result<Runner, RunError> {
         let mut config = config.clone();
-        config.plugins.manifests = vec![manifest.to_owned()];
+        let id = crate::plugins::manifest::load(manifest).map_err(LoadError::from)?.id().to_owned();
+        let mut manifests = Vec::new();
+        for path in &config.plugins.manifests {
+            if crate::plugins::manifest::load(path).map_err(LoadError::from)?.id() != id {
+                manifests.push(path.clone());
+            }
+        }
+        manifests.push(manifest.to_owned());
+        config.plugins.manifests = manifests;
         config.jobs.enabled = false;
         let dir = tempfile::tempdir()
             .map_err(|e| RunError::Other(format!("cannot make a temporary folder: {e}")))?;
@@ -109,7 +122,7 @@ impl Runner {
             Some(path) => path.display().to_string(),
             None => "throwaway (the demo data and the plugin's migrations)".to_owned(),
         };
-        Ok(Runner { portal, plugin, database, _dir: dir })
+        Ok(Runner { portal, plugin, id, database, _dir: dir })
     }
 
     /// The portal the calls run in (its database, templates and plugin).
@@ -118,7 +131,11 @@ impl Runner {
     }
 
     fn entry(&self) -> Result<&PluginEntry, RunError> {
-        self.portal.plugins.first().ok_or_else(|| RunError::Other("the plugin did not load".into()))
+        self.portal
+            .plugins
+            .iter()
+            .find(|p| p.id() == self.id)
+            .ok_or_else(|| RunError::Other("the plugin did not load".into()))
     }
 
     /// Parses `text` (named `source_name` in errors) and runs it.
@@ -465,6 +482,24 @@ impl Runner {
                 let event = event.clone();
                 (
                     Box::new(move |ctx| PluginRequest::Event { ctx, event: event.clone() }),
+                    SqlAccess::ReadWrite,
+                )
+            }
+            // A check runs inside the asking call's transaction, which may write.
+            RunRequest::Check(check) => {
+                let check = check.clone();
+                (
+                    Box::new(move |ctx| PluginRequest::Check { ctx, check: check.clone() }),
+                    SqlAccess::ReadWrite,
+                )
+            }
+            RunRequest::Deliver(delivery) => {
+                if file.member.is_some() {
+                    return Err(wrong("as", "a delivery has no member: leave `as` out".into()));
+                }
+                let delivery = delivery.clone();
+                (
+                    Box::new(move |ctx| PluginRequest::Deliver { ctx, delivery: delivery.clone() }),
                     SqlAccess::ReadWrite,
                 )
             }

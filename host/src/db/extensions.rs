@@ -57,28 +57,39 @@ pub fn queue(conn: &Connection, delivery: &NewDelivery<'_>, now: Timestamp) -> D
     Ok(())
 }
 
-/// The deliveries due now, at most `limit`: for each (subscriber, community), its oldest
-/// undelivered event, if that one is due (the ones behind it wait for it).
-pub fn due(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<Pending>> {
+/// The queues that have deliveries waiting: (subscriber, community), from the queue index.
+pub fn queues(conn: &Connection) -> DbResult<Vec<(String, CommunityId)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT subscriber, community_id FROM event_deliveries ORDER BY 1, 2")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, CommunityId(r.get(1)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The next `limit` deliveries of one queue, oldest first, with when each may be tried.
+pub fn next_of(
+    conn: &Connection,
+    subscriber: &str,
+    community: CommunityId,
+    limit: u32,
+) -> DbResult<Vec<(Pending, Timestamp)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.community_id, d.subscriber, d.source, d.event, d.payload, d.created_at, d.attempts
-         FROM (SELECT subscriber, community_id, min(id) AS head FROM event_deliveries
-               GROUP BY subscriber, community_id) h
-         JOIN event_deliveries d ON d.id = h.head
-         WHERE d.next_attempt_at <= ?1
-         ORDER BY d.id LIMIT ?2",
+        "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts, next_attempt_at
+         FROM event_deliveries WHERE subscriber = ?1 AND community_id = ?2 ORDER BY id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![now.0, limit], |r| {
-        Ok(Pending {
-            id: r.get(0)?,
-            community: CommunityId(r.get(1)?),
-            subscriber: r.get(2)?,
-            source: r.get(3)?,
-            event: r.get(4)?,
-            payload: r.get(5)?,
-            created_at: Timestamp(r.get(6)?),
-            attempts: r.get(7)?,
-        })
+    let rows = stmt.query_map(params![subscriber, community.0, limit], |r| {
+        Ok((
+            Pending {
+                id: r.get(0)?,
+                community: CommunityId(r.get(1)?),
+                subscriber: r.get(2)?,
+                source: r.get(3)?,
+                event: r.get(4)?,
+                payload: r.get(5)?,
+                created_at: Timestamp(r.get(6)?),
+                attempts: r.get(7)?,
+            },
+            Timestamp(r.get(8)?),
+        ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -96,6 +96,23 @@ impl<S: HostServices> HostServices for Traced<S> {
     ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
         self.inner.preferences(users, keys)
     }
+    fn emit(&mut self, event: &str, payload: &serde_json::Value) -> Result<(), HostError> {
+        self.inner.emit(event, payload)
+    }
+    fn check(
+        &mut self,
+        point: &str,
+        subject: &serde_json::Value,
+    ) -> Result<plugin_api::CheckOutcome, HostError> {
+        self.inner.check(point, subject)
+    }
+    fn resolve(
+        &mut self,
+        check: plugin_api::CheckId,
+        decision: &plugin_api::Decision,
+    ) -> Result<(), HostError> {
+        self.inner.resolve(check, decision)
+    }
     fn now(&mut self) -> Timestamp {
         self.inner.now()
     }
@@ -110,16 +127,101 @@ impl<S: HostServices> HostServices for Traced<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::NoServices;
 
-    /// Every method reaches the inner services; a new method of the trait that the tracer
-    /// forgot would answer "unavailable" here instead of what the inner services say.
+    /// Services whose every call fails with "inner".
+    struct Inner;
+
+    fn inner<T>() -> Result<T, HostError> {
+        Err(HostError { kind: plugin_api::HostErrorKind::Failed, message: "inner".into() })
+    }
+
+    impl HostServices for Inner {
+        fn query(&mut self, _: &str, _: &[SqlValue]) -> Result<HostReply, HostError> {
+            inner()
+        }
+        fn execute(&mut self, _: &str, _: &[SqlValue]) -> Result<HostReply, HostError> {
+            inner()
+        }
+        fn members(&mut self, _: &[UserId]) -> Result<Vec<MemberInfo>, HostError> {
+            inner()
+        }
+        fn members_with_ability(&mut self, _: &str, _: &[UserId]) -> Result<Vec<UserId>, HostError> {
+            inner()
+        }
+        fn groups(&mut self, _: &[GroupId]) -> Result<Vec<GroupInfo>, HostError> {
+            inner()
+        }
+        fn groups_administered_by(&mut self, _: UserId) -> Result<Vec<GroupInfo>, HostError> {
+            inner()
+        }
+        fn search_directory(&mut self, _: &str, _: u32) -> Result<Vec<DirectoryEntry>, HostError> {
+            inner()
+        }
+        fn notify(&mut self, _: UserId, _: &str, _: &str) -> Result<(), HostError> {
+            inner()
+        }
+        fn publish(&mut self, _: &[UserId], _: &[String]) -> Result<(), HostError> {
+            inner()
+        }
+        fn send_email(
+            &mut self,
+            _: UserId,
+            _: &str,
+            _: &str,
+            _: &plugin_api::TemplateData,
+            _: &plugin_api::EmailOptions,
+        ) -> Result<(), HostError> {
+            inner()
+        }
+        fn preferences(
+            &mut self,
+            _: &[UserId],
+            _: &[String],
+        ) -> Result<BTreeMap<UserId, BTreeMap<String, bool>>, HostError> {
+            inner()
+        }
+        fn emit(&mut self, _: &str, _: &serde_json::Value) -> Result<(), HostError> {
+            inner()
+        }
+        fn check(&mut self, _: &str, _: &serde_json::Value) -> Result<plugin_api::CheckOutcome, HostError> {
+            inner()
+        }
+        fn resolve(&mut self, _: plugin_api::CheckId, _: &plugin_api::Decision) -> Result<(), HostError> {
+            inner()
+        }
+    }
+
+    /// Every host call reaches the inner services: a method of the trait that the tracer
+    /// forgot would answer with the trait's default ("unavailable"), not "inner".
     #[test]
     fn the_tracer_passes_calls_on() {
-        let mut traced = Traced::new(NoServices);
-        let err = traced.query("SELECT 1", &[]).expect_err("NoServices has no SQL");
-        assert!(err.message.contains("`sql` service"), "{err:?}");
-        traced.traced(&HostCall::Now, &HostReply::Done, Duration::from_millis(2));
-        assert_eq!(traced.host_time(), Duration::from_millis(2));
+        let mut t = Traced::new(Inner);
+        let null = serde_json::Value::Null;
+        let data = plugin_api::TemplateData::default();
+        let results: Vec<Result<(), HostError>> = vec![
+            t.query("", &[]).map(drop),
+            t.execute("", &[]).map(drop),
+            t.members(&[]).map(drop),
+            t.members_with_ability("", &[]).map(drop),
+            t.groups(&[]).map(drop),
+            t.groups_administered_by(UserId(1)).map(drop),
+            t.search_directory("", 1).map(drop),
+            t.notify(UserId(1), "", "").map(drop),
+            t.publish(&[], &[]).map(drop),
+            t.send_email(UserId(1), "", "", &data, &plugin_api::EmailOptions::default()).map(drop),
+            t.preferences(&[], &[]).map(drop),
+            t.emit("", &null),
+            t.check("", &null).map(drop),
+            t.resolve(plugin_api::CheckId(1), &plugin_api::Decision::Release),
+        ];
+        for (i, result) in results.into_iter().enumerate() {
+            assert_eq!(
+                result.expect_err("inner fails").message,
+                "inner",
+                "host call {i} did not reach the services"
+            );
+        }
+        t.traced(&HostCall::Now, &HostReply::Done, Duration::from_millis(2));
+        assert_eq!(t.host_time(), Duration::from_millis(2));
     }
 }

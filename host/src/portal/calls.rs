@@ -73,7 +73,8 @@ impl Portal {
                 access,
                 limits: self.sql_limits(),
                 now: self.clock.now(),
-                viewer: member.map(|m| m.user.id),
+                // Only a call that may write asks for checks, which need the member.
+                viewer: member.filter(|_| access != SqlAccess::ReadOnly).map(|m| Arc::new(m.clone())),
             },
             self.call_extensions(),
         )?;

@@ -167,19 +167,6 @@ impl Portal {
         }
         false
     }
-
-    /// The member `user` of `community` with their effective abilities, read on `conn`.
-    fn member_on(
-        &self,
-        conn: &rusqlite::Connection,
-        community: plugin_api::CommunityId,
-        user: plugin_api::UserId,
-    ) -> db::DbResult<Option<Member>> {
-        let Some(user) = db::users::by_id(conn, community, user)? else { return Ok(None) };
-        let granted = db::abilities::of_member(conn, user.community_id, user.id, user.role)?;
-        let abilities = crate::abilities::effective(granted, &self.requirements);
-        Ok(Some(Member { user, abilities }))
-    }
 }
 
 impl CheckRunner for Portal {
@@ -199,11 +186,7 @@ impl CheckRunner for Portal {
         let viewer = call.viewer();
         let mut inner = call.lend(entry.manifest());
         let ctx = inner.host_conn().map_err(|e| e.message).and_then(|conn| {
-            let member = match viewer {
-                Some(user) => self.member_on(conn, community.id, user).map_err(|e| e.to_string())?,
-                None => None,
-            };
-            self.context(conn, &community, member.as_ref(), entry).map_err(|e| e.to_string())
+            self.context(conn, &community, viewer.as_deref(), entry).map_err(|e| e.to_string())
         });
         let ctx = match ctx {
             Ok(ctx) => ctx,

@@ -56,6 +56,47 @@ fn plugin_check_fails_when_manifest_and_module_disagree() {
     assert!(stderr.contains("the manifest says abi_version `1`, but the module says `2`"), "{stderr}");
 }
 
+/// `portal plugin check` lists what a plugin offers other plugins and takes from them, who
+/// extends whom among the configured plugins, and refuses, naming it, an implementation of
+/// a check point that no configured plugin declares.
+#[test]
+fn plugin_check_lists_extensions_and_refuses_what_nobody_declares() {
+    let (ok, stdout, stderr) = portal(&["plugin", "check", "manifests/moderation.toml"]);
+    assert!(ok, "{stderr}");
+    for expected in [
+        "implements    (answers allow, refuse or hold inside the asking call)",
+        "conversations.check_message          where moderation.check is granted",
+        "conversations.message_posted         where moderation.report is granted",
+        "implements conversations.check_message, declared by conversations",
+        "fills slot conversations.message_actions, declared by conversations",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    let (ok, stdout, stderr) = portal(&["plugin", "check", "manifests/conversations.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout
+            .contains("conversations.check_message          check, 50 ms per implementer, on failure: allow"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().expect("dir");
+    let tail = "capabilities = [\"log\"]\n[[abilities]]\nname = \"typo.on\"\nlabel = \"On\"\n\
+                [[implements]]\npoint = \"conversations.check_mesage\"\nability = \"typo.on\"\n";
+    let manifest = crate::support::write_behaviour_plugin(
+        dir.path(),
+        "typo",
+        tail,
+        &crate::support::Behaviour::Answer(br#"{"verdict":"allow"}"#.to_vec()),
+    );
+    let (ok, stdout, stderr) = portal(&["plugin", "check", manifest.to_str().expect("utf-8 path")]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("plugin `typo` implements `conversations.check_mesage` (implements[0]), which no loaded plugin declares as a check point; declared check points: conversations.check_message"),
+        "{stderr}"
+    );
+}
+
 /// A data directory with a `portal.toml` (Conversations only) and the demo data loaded by
 /// `portal demo load`; returns the directory (keep it alive) and the config path.
 fn demo_portal() -> (tempfile::TempDir, String) {

@@ -106,7 +106,7 @@ impl DbServices {
             updates: BTreeMap::new(),
             refusals: None,
             ext: self.ext.clone(),
-            viewer: self.viewer,
+            viewer: self.viewer.clone(),
             in_check: true,
             emitted: false,
             after: Vec::new(),
@@ -135,8 +135,8 @@ impl DbServices {
     }
 
     /// The member this call serves, if any.
-    pub fn viewer(&self) -> Option<plugin_api::UserId> {
-        self.viewer
+    pub fn viewer(&self) -> Option<Arc<crate::view::Member>> {
+        self.viewer.clone()
     }
 
     /// The connection inside the call's transaction (begun if need be), for the host's
@@ -202,6 +202,15 @@ impl DbServices {
             )));
         };
         encode_payload("check subject", subject)?;
+        if spec.implementers.is_empty() {
+            // No loaded plugin answers this point: nothing to ask, nothing to record.
+            return Ok(CheckOutcome {
+                check: None,
+                verdict: Verdict::Allow,
+                held_by: Vec::new(),
+                failed: Vec::new(),
+            });
+        }
         let (community, now, plugin) = (self.community, self.now, self.plugin.clone());
         let check = {
             let conn = self.conn.begun(&plugin)?.connection();
@@ -227,8 +236,12 @@ impl DbServices {
     ) -> Result<CheckOutcome, HostError> {
         let (community, plugin) = (self.community, self.plugin.clone());
         let runner = self.ext.runner.upgrade();
-        let mut outcome =
-            CheckOutcome { check, verdict: Verdict::Allow, held_by: Vec::new(), failed: Vec::new() };
+        let mut outcome = CheckOutcome {
+            check: Some(check),
+            verdict: Verdict::Allow,
+            held_by: Vec::new(),
+            failed: Vec::new(),
+        };
         let mut hold_reason = None;
         for implementer in &spec.implementers {
             let conn = self.conn.begun(&plugin)?.connection();

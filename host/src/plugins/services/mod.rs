@@ -43,8 +43,9 @@ pub struct DbServices {
     refusals: Option<(u32, String)>,
     /// Events, checks and resolutions: what the portal knows of the other plugins.
     ext: Extensions,
-    /// The member whose request this call serves, if any (the viewer of a check).
-    viewer: Option<UserId>,
+    /// The member whose request this call serves, with their abilities, if any and if the
+    /// call may write (the viewer of the checks it asks for).
+    viewer: Option<Arc<crate::view::Member>>,
     /// Whether this call runs inside another plugin's check (it may not ask for checks).
     in_check: bool,
     /// Whether the call queued event deliveries (the deliverer is woken after commit).
@@ -128,7 +129,7 @@ pub struct Mail {
 }
 
 /// What one call may do, when, and for whom.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallScope {
     /// Read-only or read-write SQL.
     pub access: SqlAccess,
@@ -137,7 +138,7 @@ pub struct CallScope {
     /// The call's clock.
     pub now: Timestamp,
     /// The member the call serves, if any.
-    pub viewer: Option<UserId>,
+    pub viewer: Option<Arc<crate::view::Member>>,
 }
 
 /// Most members one [`plugin_api::HostCall::Publish`] may name.
