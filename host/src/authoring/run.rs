@@ -74,18 +74,24 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts a portal with the plugin of `manifest` and the other plugins of `config`
-    /// (which it may extend, or be extended by: their events, checks and slots work as in
-    /// the portal): on the database at `database` (the migrations are applied to it, as
-    /// the portal would), or on a throwaway one with the demo data. `config` gives the
-    /// limits and the module cache.
+    /// Starts a portal with the plugin of `manifest`, and, when it extends other plugins
+    /// (subscriptions, implementations, extension slots), the other plugins of `config`
+    /// too (so their events, checks and slots work as in the portal): on the database at
+    /// `database` (the migrations are applied to it, as the portal would), or on a
+    /// throwaway one with the demo data. `config` gives the limits and the module cache.
     pub fn start(config: &Config, manifest: &Path, database: Option<&Path>) -> Result<Runner, RunError> {
         let mut config = config.clone();
-        let id = crate::plugins::manifest::load(manifest).map_err(LoadError::from)?.id().to_owned();
+        let own = crate::plugins::manifest::load(manifest).map_err(LoadError::from)?;
+        let id = own.id().to_owned();
+        let extends = !own.raw.subscriptions.is_empty()
+            || !own.raw.implements.is_empty()
+            || !own.raw.extension_slots.is_empty();
         let mut manifests = Vec::new();
-        for path in &config.plugins.manifests {
-            if crate::plugins::manifest::load(path).map_err(LoadError::from)?.id() != id {
-                manifests.push(path.clone());
+        if extends {
+            for path in &config.plugins.manifests {
+                if crate::plugins::manifest::load(path).map_err(LoadError::from)?.id() != id {
+                    manifests.push(path.clone());
+                }
             }
         }
         manifests.push(manifest.to_owned());

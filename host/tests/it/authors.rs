@@ -288,3 +288,25 @@ fn a_new_plugin_builds_checks_passes_its_test_and_shows_in_the_portal() {
         page.body
     );
 }
+
+/// `portal plugin run` answers the ABI 1.2 requests: a check of Moderation (run beside the
+/// plugin it extends, with Conversations from the configuration) and a delivery.
+#[test]
+fn plugin_run_answers_checks_and_deliveries() {
+    let mut config = host::config::Config::default();
+    config.plugins.runtime = crate::support::test_config();
+    config.plugins.manifests =
+        vec![conversations_manifest(), root().join("manifests/moderation.toml")];
+    let runner =
+        Runner::start(&config, &root().join("manifests/moderation.toml"), None).expect("starts beside Conversations");
+    let check = r#"{"as": "grace@riverside.example", "request": {"check": {"point": "conversations.check_message",
+        "check": 7, "subject": {"author": 2, "participants": [{"kind": "user", "id": 2}], "text": "hello"}}}}"#;
+    let report = runner.run_text(check, "check", RunOptions::default()).expect("runs");
+    assert_eq!(report.response, Some(serde_json::json!({ "verdict": "allow" })), "{report:?}");
+    let deliver = r#"{"request": {"deliver": {"id": 1, "event": "conversations.message_posted",
+        "source": "conversations", "at": 0, "payload": {"conversation": 1, "message": 1, "author": 2,
+        "text": "hello", "readers": [2, 3]}}}}"#;
+    let report = runner.run_text(deliver, "deliver", RunOptions::default()).expect("runs");
+    assert_eq!(report.response, Some(serde_json::json!("ack")), "{report:?}");
+    assert!(report.committed, "the copy is kept: {report:?}");
+}
