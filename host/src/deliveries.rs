@@ -47,33 +47,50 @@ pub struct Pass {
 /// Most deliveries of one queue read at once.
 const BATCH: u32 = 200;
 
-/// Delivers everything due now: each (subscriber, community) queue in order until it is
-/// empty, or its head is not due yet, or failed, or its subscriber cannot be called
-/// (switched off, not loaded). Each queue is read in batches along its index, so draining
-/// a long queue costs one pass over it.
+/// Most rounds of one [`deliver_due`]: each round takes at most one batch of each queue, so
+/// one busy queue never keeps the others waiting, and a call returns even while plugins
+/// keep emitting to each other.
+const ROUNDS: usize = 50;
+
+/// Delivers what is due now, round-robin over the (subscriber, community) queues: each
+/// round takes one batch of each queue in order, until the queue is empty, its head is not
+/// due yet or failed, or its subscriber cannot be called (switched off, not loaded); those
+/// queues wait for the next call. Each queue is read along its index.
 pub fn deliver_due(portal: &Portal) -> DbResult<Pass> {
     let mut pass = Pass::default();
-    let queues = db::extensions::queues(&*portal.db.get()?)?;
-    for (subscriber, community) in queues {
-        'queue: loop {
+    let mut queues = db::extensions::queues(&*portal.db.get()?)?;
+    for _ in 0..ROUNDS {
+        let mut still = Vec::new();
+        for (subscriber, community) in queues {
             let batch = db::extensions::next_of(&*portal.db.get()?, &subscriber, community, BATCH)?;
-            if batch.is_empty() {
-                break;
-            }
+            let full = batch.len() == BATCH as usize;
+            let mut open = true;
             for (pending, due_at) in batch {
                 if due_at > portal.clock.now() {
-                    break 'queue;
+                    open = false;
+                    break;
                 }
                 match portal.deliver(&pending) {
                     Some(true) => pass.delivered += 1,
                     Some(false) => {
                         pass.failed += 1;
-                        break 'queue;
+                        open = false;
+                        break;
                     }
-                    None => break 'queue,
+                    None => {
+                        open = false;
+                        break;
+                    }
                 }
             }
+            if open && full {
+                still.push((subscriber, community));
+            }
         }
+        if still.is_empty() {
+            break;
+        }
+        queues = still;
     }
     Ok(pass)
 }

@@ -98,6 +98,12 @@ impl Index {
         };
         for m in manifests {
             for (i, sub) in m.subscriptions.iter().enumerate() {
+                if index.events.get(&sub.event) == Some(&m.id) {
+                    return Err(format!(
+                        "plugin `{}` subscribes to its own event `{}` (subscriptions[{i}]): do the work in the call that emits it",
+                        m.id, sub.event
+                    ));
+                }
                 if !index.events.contains_key(&sub.event) {
                     return Err(format!(
                         "plugin `{}` subscribes to `{}` (subscriptions[{i}]), which no loaded plugin declares; declared events: {}",
@@ -127,14 +133,22 @@ impl Index {
                     ));
                 };
                 if point.declarer == m.id {
-                    return Err(format!("plugin `{}` implements its own check point `{}`", m.id, imp.point));
+                    return Err(format!(
+                        "plugin `{}` implements its own check point `{}` (implements[{i}]): check in the call that asks",
+                        m.id, imp.point
+                    ));
                 }
                 point.implementers.push(Subscriber { plugin: m.id.clone(), ability: imp.ability.clone() });
             }
             for (i, item) in m.extension_slots.iter().enumerate() {
                 let Some(point) = index.slots.get_mut(&item.point) else {
+                    let also = if index.checks.contains_key(&item.point) {
+                        " (it is a check point: answer it with [[implements]])"
+                    } else {
+                        ""
+                    };
                     return Err(format!(
-                        "plugin `{}` puts `{}` in slot `{}` (extension_slots[{i}]), which no loaded plugin declares; declared slots: {}",
+                        "plugin `{}` puts `{}` in slot `{}` (extension_slots[{i}]), which no loaded plugin declares as a slot{also}; declared slots: {}",
                         m.id,
                         item.key,
                         item.point,

@@ -57,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let m = manifest::load(path)?;
                 let health = db::plugin_health::get(&conn, m.id())?;
                 println!("{}", cli::status_line(m.id(), m.version(), health.as_ref(), now));
-                let queue = db::extensions::queue_status(&conn, m.id())?;
+                let queue = db::extensions::queue_status(&conn, m.id(), None)?;
                 if let Some(line) = cli::queue_line(&queue, now) {
                     println!("{line}");
                 }

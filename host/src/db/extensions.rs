@@ -122,35 +122,45 @@ pub struct QueueStatus {
     pub worst: Option<(u32, String, String)>,
 }
 
-/// The queue of `subscriber`.
-pub fn queue_status(conn: &Connection, subscriber: &str) -> DbResult<QueueStatus> {
+/// The queue of `subscriber`: in `community`, or in every community (`None`).
+pub fn queue_status(
+    conn: &Connection,
+    subscriber: &str,
+    community: Option<CommunityId>,
+) -> DbResult<QueueStatus> {
+    let community = community.map(|c| c.0);
     let (waiting, failing, oldest) = conn
         .prepare_cached(
             "SELECT count(*), count(*) FILTER (WHERE attempts > 0), min(created_at)
-             FROM event_deliveries WHERE subscriber = ?1",
+             FROM event_deliveries WHERE subscriber = ?1 AND (?2 IS NULL OR community_id = ?2)",
         )?
-        .query_row([subscriber], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?)))?;
+        .query_row(params![subscriber, community], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?))
+        })?;
     let worst = conn
         .prepare_cached(
             "SELECT attempts, event, coalesce(last_error, '') FROM event_deliveries
-             WHERE subscriber = ?1 AND attempts > 0 ORDER BY attempts DESC, id LIMIT 1",
+             WHERE subscriber = ?1 AND (?2 IS NULL OR community_id = ?2) AND attempts > 0
+             ORDER BY attempts DESC, id LIMIT 1",
         )?
-        .query_row([subscriber], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![subscriber, community], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     Ok(QueueStatus { waiting, failing, oldest: oldest.map(Timestamp), worst })
 }
 
-/// Records a check `point` asked in `community`; its id.
+/// Records a check `point` asked in `community` of the implementers `asked`; its id
+/// (never reused).
 pub fn new_check(
     conn: &Connection,
     community: CommunityId,
     point: &str,
+    asked: &[&str],
     now: Timestamp,
 ) -> DbResult<CheckId> {
     conn.prepare_cached(
-        "INSERT INTO extension_checks (community_id, point, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO extension_checks (community_id, point, created_at, asked) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![community.0, point, now.0])?;
+    .execute(params![community.0, point, now.0, asked.join("\n")])?;
     Ok(CheckId(conn.last_insert_rowid()))
 }
 
@@ -161,13 +171,24 @@ pub struct Check {
     pub point: String,
     /// `None` while open; `released` or `rejected`.
     pub resolution: Option<String>,
+    /// The implementers that were asked.
+    pub asked: Vec<String>,
 }
 
 /// The check `id` of `community`, if there is one.
 pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult<Option<Check>> {
     Ok(conn
-        .prepare_cached("SELECT point, resolution FROM extension_checks WHERE id = ?1 AND community_id = ?2")?
-        .query_row(params![id.0, community.0], |r| Ok(Check { point: r.get(0)?, resolution: r.get(1)? }))
+        .prepare_cached(
+            "SELECT point, resolution, asked FROM extension_checks WHERE id = ?1 AND community_id = ?2",
+        )?
+        .query_row(params![id.0, community.0], |r| {
+            let asked: String = r.get(2)?;
+            Ok(Check {
+                point: r.get(0)?,
+                resolution: r.get(1)?,
+                asked: asked.lines().map(str::to_owned).collect(),
+            })
+        })
         .optional()?)
 }
 
@@ -245,4 +266,28 @@ pub fn end_savepoint(conn: &Connection, savepoint: Savepoint, keep: bool) -> DbR
     }
     conn.prepare_cached(&format!("RELEASE {}", savepoint.name()))?.execute([])?;
     Ok(())
+}
+
+/// Removes one delivery by hand (`portal events drop`): what it was, if it existed.
+pub fn drop_delivery(conn: &Connection, id: i64) -> DbResult<Option<Pending>> {
+    let found = conn
+        .prepare_cached(
+            "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts
+             FROM event_deliveries WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(Pending {
+                id: r.get(0)?,
+                community: CommunityId(r.get(1)?),
+                subscriber: r.get(2)?,
+                source: r.get(3)?,
+                event: r.get(4)?,
+                payload: r.get(5)?,
+                created_at: Timestamp(r.get(6)?),
+                attempts: r.get(7)?,
+            })
+        })
+        .optional()?;
+    conn.prepare_cached("DELETE FROM event_deliveries WHERE id = ?1")?.execute([id])?;
+    Ok(found)
 }

@@ -59,6 +59,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/007_email_headers.sql")),
     M::up(include_str!("migrations/008_plugin_refusals.sql")),
     M::up(include_str!("migrations/009_extensions.sql")),
+    M::up(include_str!("migrations/010_extension_ids.sql")),
 ];
 
 /// Every table and index the portal's migrations create: names no plugin may own, and

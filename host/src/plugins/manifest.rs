@@ -257,6 +257,12 @@ fn validate(path: &Path, text: &str, raw: ManifestFile) -> Result<PluginManifest
             ),
         ));
     }
+    if raw.id == "portal" {
+        return Err(v.error(
+            &[Seg::Key("id")],
+            "plugin id `portal` is reserved: the portal's own events are named `portal.*`; choose another id",
+        ));
+    }
     if let Some(reserved) = crate::db::plugin_store::reserved_name_clash(&raw.id) {
         return Err(v.error(
             &[Seg::Key("id")],
@@ -604,6 +610,11 @@ fn validate_extensions<'r>(
                 }
             }
         }
+    }
+    if !raw.implements.is_empty()
+        && let Some(err) = needs(Capability::Checks, "implements")
+    {
+        return Err(err);
     }
     let mut implemented = BTreeSet::new();
     for (i, imp) in raw.implements.iter().enumerate() {

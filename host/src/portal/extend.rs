@@ -191,14 +191,14 @@ impl CheckRunner for Portal {
         let ctx = match ctx {
             Ok(ctx) => ctx,
             Err(err) => {
-                call.take_back(inner);
+                call.take_back(inner, false);
                 return Err(err);
             }
         };
         let (result, mut inner) =
             entry.plugin.call_within(&PluginRequest::Check { ctx, check }, inner, u64::from(cpu_ms));
         let note = self.observe(entry, &result).with_refusals(inner.take_refusals());
-        call.take_back(inner);
+        call.take_back(inner, matches!(result, Ok(PluginResponse::Verdict(_))));
         self.health_later(call, index, note);
         match result {
             Ok(PluginResponse::Verdict(verdict)) => Ok(verdict),

@@ -72,7 +72,7 @@ pub async fn page(
                 .map(|(name, spec)| setting_view(name, spec, settings.get(name)))
                 .collect();
             let links = extension_lines(portal.extensions(), plugin.id());
-            let queue = crate::db::extensions::queue_status(&conn, plugin.id())?;
+            let queue = crate::db::extensions::queue_status(&conn, plugin.id(), Some(req.community.id))?;
             let queue = (queue.waiting > 0).then(|| {
                 json!({ "waiting": queue.waiting, "failing": queue.failing, "error": queue.worst.map(|w| w.2) })
             });

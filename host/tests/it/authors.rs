@@ -295,10 +295,9 @@ fn a_new_plugin_builds_checks_passes_its_test_and_shows_in_the_portal() {
 fn plugin_run_answers_checks_and_deliveries() {
     let mut config = host::config::Config::default();
     config.plugins.runtime = crate::support::test_config();
-    config.plugins.manifests =
-        vec![conversations_manifest(), root().join("manifests/moderation.toml")];
-    let runner =
-        Runner::start(&config, &root().join("manifests/moderation.toml"), None).expect("starts beside Conversations");
+    config.plugins.manifests = vec![conversations_manifest(), root().join("manifests/moderation.toml")];
+    let runner = Runner::start(&config, &root().join("manifests/moderation.toml"), None)
+        .expect("starts beside Conversations");
     let check = r#"{"as": "grace@riverside.example", "request": {"check": {"point": "conversations.check_message",
         "check": 7, "subject": {"author": 2, "participants": [{"kind": "user", "id": 2}], "text": "hello"}}}}"#;
     let report = runner.run_text(check, "check", RunOptions::default()).expect("runs");

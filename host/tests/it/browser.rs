@@ -205,6 +205,24 @@ impl Tab {
         }
     }
 
+    /// Waits until the page is a conversation (`.../conversations/{id}`, not the compose
+    /// form at `.../conversations/new`) and returns its path.
+    async fn wait_conversation(&self) -> String {
+        let started = Instant::now();
+        loop {
+            let path = self.path().await;
+            let last = path.rsplit('/').next().unwrap_or_default();
+            if path.contains("/conversations/")
+                && !last.is_empty()
+                && last.bytes().all(|b| b.is_ascii_digit())
+            {
+                return path;
+            }
+            assert!(started.elapsed() < PATIENCE, "never reached a conversation; at {path}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn sign_in(&self, community: &str, email: &str) {
         self.goto(&format!("/c/{community}/sign-in")).await;
         self.type_into("#email", email).await;
@@ -491,8 +509,7 @@ async fn moderation_journey(server: &Server, chrome: &Chrome) {
     alan.goto(&format!("/c/riverside/conversations/new?to=user:{grace_id}")).await;
     alan.type_into("#compose-body", "Your stall was the worst at the fair").await;
     alan.click("#compose button.button:not([formaction])").await;
-    alan.wait_url("/conversations/").await;
-    let unkind = alan.path().await;
+    let unkind = alan.wait_conversation().await;
 
     let grace = Tab::open(chrome, server, "grace").await;
     grace.sign_in("riverside", "grace@riverside.example").await;
@@ -511,8 +528,7 @@ async fn moderation_journey(server: &Server, chrome: &Chrome) {
     grace.goto(&format!("/c/riverside/conversations/new?to=user:{alan_id}")).await;
     grace.type_into("#compose-body", "Photos: https://example.org/fair-photos").await;
     grace.click("#compose button.button:not([formaction])").await;
-    grace.wait_url("/conversations/").await;
-    let shared = grace.path().await;
+    let shared = grace.wait_conversation().await;
     grace.wait_text(".message-status", "Held for review").await;
     grace.shot("moderation-held").await;
     alan.goto("/c/riverside/conversations").await;
@@ -527,7 +543,8 @@ async fn moderation_journey(server: &Server, chrome: &Chrome) {
     ada.shot("moderation-queue").await;
     // Release the held message (its entry is the one with a Release button).
     ada.click("button[name=decision][value=release]").await;
-    ada.wait_text("main", "Recently decided").await;
+    // The queue again, the message among the decided ones.
+    ada.wait_text("main table", "fair-photos").await;
 
     let started = Instant::now();
     loop {

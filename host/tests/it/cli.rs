@@ -81,7 +81,7 @@ fn plugin_check_lists_extensions_and_refuses_what_nobody_declares() {
     );
 
     let dir = tempfile::tempdir().expect("dir");
-    let tail = "capabilities = [\"log\"]\n[[abilities]]\nname = \"typo.on\"\nlabel = \"On\"\n\
+    let tail = "capabilities = [\"log\", \"checks\"]\n[[abilities]]\nname = \"typo.on\"\nlabel = \"On\"\n\
                 [[implements]]\npoint = \"conversations.check_mesage\"\nability = \"typo.on\"\n";
     let manifest = crate::support::write_behaviour_plugin(
         dir.path(),

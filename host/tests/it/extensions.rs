@@ -53,7 +53,7 @@ fn verdict(json: &str) -> Behaviour {
 /// An implementer of `asker.check`, switched on by `{id}.on`.
 fn implementer(dir: &Path, id: &str, behaviour: &Behaviour) -> PathBuf {
     let tail = format!(
-        "capabilities = [\"log\"]\n[[abilities]]\nname = \"{id}.on\"\nlabel = \"On\"\n\
+        "capabilities = [\"log\", \"checks\"]\n[[abilities]]\nname = \"{id}.on\"\nlabel = \"On\"\n\
          [[implements]]\npoint = \"asker.check\"\nability = \"{id}.on\"\n"
     );
     write_behaviour_plugin(dir, id, &tail, behaviour)
@@ -207,7 +207,8 @@ fn events_are_delivered_after_commit_and_a_failing_subscriber_waits_without_undo
     assert!(error.contains("trap") || error.contains("unreachable"), "{error}");
     assert_eq!(server.count("SELECT count(*) FROM event_deliveries WHERE subscriber = 'flaky'"), 1);
     let status = host::cli::queue_line(
-        &host::db::extensions::queue_status(&server.portal.db.get().expect("conn"), "flaky").expect("status"),
+        &host::db::extensions::queue_status(&server.portal.db.get().expect("conn"), "flaky", None)
+            .expect("status"),
         server.portal.clock.now(),
     )
     .expect("a line");
@@ -307,8 +308,10 @@ fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_tran
     // A checker that reads the users table inside the sending call's transaction, and a
     // subscriber that deletes the portal's sessions in its delivery.
     let peek = HostCall::Query { sql: "SELECT email, password_hash FROM users".into(), params: vec![] };
-    let snoop = Attacker::new("snoop", peek)
-        .declaring(r#""sql", "log""#, "[[implements]]\npoint = \"asker.check\"\nability = \"snoop.use\"\n");
+    let snoop = Attacker::new("snoop", peek).declaring(
+        r#""sql", "log", "checks""#,
+        "[[implements]]\npoint = \"asker.check\"\nability = \"snoop.use\"\n",
+    );
     let wipe = HostCall::Execute { sql: "DELETE FROM sessions".into(), params: vec![] };
     let wiper = Attacker::new("wiper", wipe).declaring(
         r#""sql", "log""#,
@@ -349,4 +352,58 @@ fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_tran
     let refusal = server.count_text("SELECT last_refusal FROM plugin_health WHERE plugin = 'wiper'");
     assert!(refusal.contains("sessions"), "{refusal}");
     assert_eq!(sessions(), before, "the portal's sessions are untouched");
+}
+
+/// Only an implementer that was asked about a check, and is still switched on, may reject
+/// it later: one installed or switched on afterwards cannot take down what others checked.
+#[test]
+fn only_an_implementer_that_was_asked_resolves_a_check() {
+    let dir = tempfile::tempdir().expect("dir");
+    let holder = implementer(dir.path(), "holder", &verdict(r#"{"hold":{"reason":"later"}}"#));
+    let reject = HostCall::Resolve {
+        check: plugin_api::CheckId(1),
+        decision: plugin_api::Decision::Reject { reason: "gone".into() },
+    };
+    let latecomer = Attacker::new("latecomer", reject).declaring(
+        r#""sql", "log", "checks""#,
+        "[[implements]]\npoint = \"asker.check\"\nability = \"latecomer.use\"\n",
+    );
+    let manifests = vec![
+        conversations_manifest(),
+        asker(check_call(), "allow").write(dir.path()),
+        holder,
+        latecomer.write(dir.path()),
+    ];
+    let server = Server::custom(manifests, Clock::system(), |_| {});
+    server.grant("riverside", "asker.use", "everyone");
+    server.grant("riverside", "holder.on", "everyone");
+    let shown = ask(&server);
+    assert!(shown.contains("verdict hold: later") && shown.contains("check 1"), "{shown}");
+    // Switched on only now, the latecomer tries to reject check 1.
+    server.grant("riverside", "latecomer.use", "everyone");
+    let mut grace = server.signed_in("riverside", GRACE);
+    let page = grace.post("/c/riverside/latecomer", &[]);
+    assert!(page.body.contains("was not asked about check 1"), "{}", page.body);
+    assert_eq!(server.count("SELECT count(*) FROM extension_checks WHERE resolution IS NOT NULL"), 0);
+    assert_eq!(server.count("SELECT count(*) FROM event_deliveries"), 0, "nobody is told anything");
+}
+
+/// A subscription to one's own event, which would let a plugin feed its own queue, stops
+/// the start.
+#[test]
+fn a_plugin_may_not_subscribe_to_its_own_event() {
+    let dir = tempfile::tempdir().expect("dir");
+    let own = "\n[[subscriptions]]\nevent = \"asker.happened\"\nability = \"asker.use\"\n";
+    let attacker = asker(emit_call(), "allow");
+    let path = attacker.write(dir.path());
+    let text = std::fs::read_to_string(&path).expect("manifest") + own;
+    std::fs::write(&path, text).expect("manifest");
+    let mut config = host::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
+    config.plugins.manifests = vec![conversations_manifest(), path];
+    config.plugins.runtime = crate::support::test_config();
+    let err = host::portal::Portal::start(config, Clock::system()).err().expect("refused").to_string();
+    assert!(
+        err.contains("plugin `asker` subscribes to its own event `asker.happened` (subscriptions[0])"),
+        "{err}"
+    );
 }

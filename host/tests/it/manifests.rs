@@ -95,6 +95,22 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
             ":13:1: field `slots[0].slot`: a `header.icons` item needs an `icon` (envelope, bell or flag) and a `link`",
         ),
         (
+            "portal_id.toml",
+            ":3:1: field `id`: plugin id `portal` is reserved: the portal's own events are named `portal.*`; choose another id",
+        ),
+        (
+            "check_point_without_policy.toml",
+            ":9:1: field `extension_points[0].on_failure`: a check point must say what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
+        ),
+        (
+            "event_of_another_plugin.toml",
+            ":10:1: field `events[0].name`: `conversations.message_posted` is not a valid event name; expected `broken.` followed by lowercase letters, digits and `_`",
+        ),
+        (
+            "implements_without_checks.toml",
+            ":13:3: field `implements`: declaring implements needs the `checks` capability; add \"checks\" to `capabilities`",
+        ),
+        (
             "reserved_id.toml",
             ":3:1: field `id`: plugin id `user` clashes with `users`, a table of the portal or of SQLite: a plugin id may not equal, prefix or be prefixed by one; choose another id",
         ),

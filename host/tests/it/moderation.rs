@@ -193,7 +193,7 @@ fn a_subscriber_that_traps_does_not_undo_the_message_and_is_tried_again() {
 #[test]
 fn a_check_that_loops_is_stopped_at_conversations_budget_and_the_message_goes_through() {
     let dir = tempfile::tempdir().expect("dir");
-    let tail = "capabilities = [\"log\"]\n[[abilities]]\nname = \"looper.on\"\nlabel = \"On\"\n\
+    let tail = "capabilities = [\"log\", \"checks\"]\n[[abilities]]\nname = \"looper.on\"\nlabel = \"On\"\n\
                 [[implements]]\npoint = \"conversations.check_message\"\nability = \"looper.on\"\n";
     let looper = write_behaviour_plugin(dir.path(), "looper", tail, &Behaviour::Loop);
     let server = Server::with_manifests(vec![conversations_manifest(), looper]);
@@ -212,4 +212,26 @@ fn a_check_that_loops_is_stopped_at_conversations_budget_and_the_message_goes_th
     let mut ada = server.signed_in("riverside", ADA);
     let admin = ada.get("/c/riverside/admin").body;
     assert!(admin.contains("if one fails or runs out of time, it is allowed (fail open)"), "{admin}");
+}
+
+#[test]
+fn a_held_reply_in_a_delivered_conversation_is_released_in_place() {
+    let server = moderated(&[]);
+    server.set_setting("riverside", "conversations.require_acceptance", "false");
+    // Alan (a link-free message) writes to Grace first; Grace's reply with a link is held.
+    let mut alan = server.signed_in("riverside", ALAN);
+    let grace_ref = user(&server, "grace");
+    let sent = start(&mut alan, &[&grace_ref], "How was the fair?");
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let path = conversation_path(sent.location.as_deref());
+    let mut grace = server.signed_in("riverside", GRACE);
+    let held = grace.post(&path, &[("body", "Photos: https://example.org/fair-photos")]);
+    assert_eq!(held.status, 303, "{}", held.body);
+    assert!(!alan.get(&path).body.contains("fair-photos"), "held");
+    let mut ada = server.signed_in("riverside", ADA);
+    let entry = server.count("SELECT id FROM moderation_entry WHERE kind = 'held'");
+    let released = ada
+        .post(&format!("/c/riverside/moderation/{entry}/decide"), &[("decision", "release"), ("reason", "")]);
+    assert_eq!(released.status, 303, "{}", released.body);
+    eventually("Alan reads the released reply", || alan.get(&path).body.contains("fair-photos"));
 }

@@ -71,8 +71,15 @@ pub trait Plugin {
     /// its check points ([`crate::extension::CHECK_RESOLVED`]). `Ok` commits what the
     /// plugin wrote together with the host's note that it got the event; `Err` (or a
     /// failure) delivers it again later, and the events behind it in the community wait.
+    ///
+    /// Not implemented, it acknowledges `portal.check_resolved` (a plugin that held a check
+    /// receives its resolution whether it cares or not) and fails every other event, so a
+    /// subscription without a handler shows in `portal plugin status`.
     fn deliver(ctx: &Context, delivery: &Delivery) -> Result<(), PluginError> {
         let _ = ctx;
+        if delivery.event == crate::extension::CHECK_RESOLVED {
+            return Ok(());
+        }
         Err(PluginError::internal(format!("no handler for event `{}`", delivery.event)))
     }
 }

@@ -17,6 +17,10 @@ use plugin_api::{
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
+/// Most events one call may emit: a delivery may emit too, so a plugin that answered each
+/// delivery with many events would grow the queue without end.
+pub const MAX_EVENTS_PER_CALL: u32 = 100;
+
 /// Runs one implementer of a check point inside the asking call's transaction (the
 /// portal implements it: it knows the loaded plugins).
 pub trait CheckRunner: Send + Sync {
@@ -109,18 +113,22 @@ impl DbServices {
             viewer: self.viewer.clone(),
             in_check: true,
             emitted: false,
+            events: 0,
             after: Vec::new(),
         }
     }
 
     /// Takes back the transaction lent with [`DbServices::lend`], with the live updates
-    /// and events the implementer's call added.
-    pub fn take_back(&mut self, mut inner: DbServices) {
+    /// and events the implementer's call added when it answered (`kept`; otherwise what it
+    /// wrote is undone, and what it would have told goes too).
+    pub fn take_back(&mut self, mut inner: DbServices, kept: bool) {
         self.conn = std::mem::replace(&mut inner.conn, super::CallTxn::Ended);
-        for (user, topics) in std::mem::take(&mut inner.updates) {
-            self.updates.entry(user).or_default().extend(topics);
+        if kept {
+            for (user, topics) in std::mem::take(&mut inner.updates) {
+                self.updates.entry(user).or_default().extend(topics);
+            }
+            self.emitted |= inner.emitted;
         }
-        self.emitted |= inner.emitted;
         self.after.append(&mut inner.after);
     }
 
@@ -161,6 +169,13 @@ impl DbServices {
                 self.plugin
             )));
         }
+        if self.events >= MAX_EVENTS_PER_CALL {
+            return Err(HostError {
+                kind: HostErrorKind::LimitExceeded,
+                message: format!("a call may emit at most {MAX_EVENTS_PER_CALL} events"),
+            });
+        }
+        self.events += 1;
         let payload = encode_payload("event payload", payload)?;
         let subscribers = self.ext.index.subscribers.get(event).cloned().unwrap_or_default();
         let (community, now, plugin) = (self.community, self.now, self.plugin.clone());
@@ -212,17 +227,38 @@ impl DbServices {
             });
         }
         let (community, now, plugin) = (self.community, self.now, self.plugin.clone());
-        let check = {
+        let (check, asked) = {
             let conn = self.conn.begun(&plugin)?.connection();
+            // Who is asked: the implementers switched on in this community. Only they may
+            // reject the check later.
+            let mut asked = Vec::new();
+            for implementer in &spec.implementers {
+                if db::abilities::is_on(conn, community, implementer.ability.as_str())
+                    .map_err(|e| failed(&plugin, e))?
+                {
+                    asked.push(implementer.plugin.as_str());
+                }
+            }
             db::extensions::savepoint(conn, Savepoint::Check).map_err(|e| failed(&plugin, e))?;
-            db::extensions::new_check(conn, community, point, now).map_err(|e| failed(&plugin, e))?
+            let check = db::extensions::new_check(conn, community, point, &asked, now)
+                .map_err(|e| failed(&plugin, e))?;
+            (check, asked.into_iter().map(str::to_owned).collect::<Vec<_>>())
         };
-        let outcome = self.ask_implementers(point, subject, &spec, check);
+        // The live updates the implementers add stay only with what they wrote.
+        let updates = self.updates.clone();
+        let mut outcome = self.ask_implementers(point, subject, &spec, check, &asked);
         // A refusal undoes the whole check: nothing is stored, so nothing that the
-        // implementers wrote about it (a queue entry for a hold) may stay either.
+        // implementers wrote about it (a queue entry for a hold) may stay either, and the
+        // check has no id to resolve.
         let keep = matches!(&outcome, Ok(o) if !matches!(o.verdict, Verdict::Refuse { .. }));
         let conn = self.conn.begun(&plugin)?.connection();
         db::extensions::end_savepoint(conn, Savepoint::Check, keep).map_err(|e| failed(&plugin, e))?;
+        if !keep {
+            self.updates = updates;
+            if let Ok(o) = &mut outcome {
+                o.check = None;
+            }
+        }
         outcome
     }
 
@@ -233,8 +269,9 @@ impl DbServices {
         subject: &serde_json::Value,
         spec: &crate::extensions::CheckPoint,
         check: CheckId,
+        asked: &[String],
     ) -> Result<CheckOutcome, HostError> {
-        let (community, plugin) = (self.community, self.plugin.clone());
+        let plugin = self.plugin.clone();
         let runner = self.ext.runner.upgrade();
         let mut outcome = CheckOutcome {
             check: Some(check),
@@ -243,13 +280,8 @@ impl DbServices {
             failed: Vec::new(),
         };
         let mut hold_reason = None;
-        for implementer in &spec.implementers {
+        for implementer in spec.implementers.iter().filter(|i| asked.contains(&i.plugin)) {
             let conn = self.conn.begun(&plugin)?.connection();
-            let on = db::abilities::is_on(conn, community, implementer.ability.as_str())
-                .map_err(|e| failed(&plugin, e))?;
-            if !on {
-                continue;
-            }
             db::extensions::savepoint(conn, Savepoint::Implementer).map_err(|e| failed(&plugin, e))?;
             let request = CheckRequest { point: point.to_owned(), check, subject: subject.clone() };
             let answered = match &runner {
@@ -314,6 +346,20 @@ impl DbServices {
                     stored.point
                 ))
             })?;
+        // Only an implementer that was asked, and is still switched on here, decides.
+        let switched_on = spec
+            .implementers
+            .iter()
+            .find(|i| i.plugin == plugin)
+            .map(|i| db::abilities::is_on(conn, community, i.ability.as_str()))
+            .transpose()
+            .map_err(fail)?
+            .unwrap_or(false);
+        if !stored.asked.contains(&plugin) || !switched_on {
+            return Err(not_allowed(format!(
+                "`{plugin}` was not asked about check {check}, or is switched off here: only an implementer that answered a check resolves it"
+            )));
+        }
         if stored.resolution.as_deref() == Some("rejected") {
             return Ok(());
         }

@@ -50,6 +50,8 @@ pub struct DbServices {
     in_check: bool,
     /// Whether the call queued event deliveries (the deliverer is woken after commit).
     emitted: bool,
+    /// Events this call emitted (at most [`extend::MAX_EVENTS_PER_CALL`]).
+    events: u32,
     /// Work for after the transaction ended (the health of the implementers of checks).
     after: Vec<Box<dyn FnOnce() + Send>>,
 }
@@ -183,6 +185,7 @@ impl DbServices {
             viewer,
             in_check: false,
             emitted: false,
+            events: 0,
             after: Vec::new(),
         })
     }
