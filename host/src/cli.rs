@@ -213,6 +213,12 @@ pub enum EventsCommand {
     /// `[plugins.events] deliver = false`, or to drain a queue by hand). Prints how many
     /// were delivered and how fast.
     Deliver,
+    /// Remove one waiting delivery for good (one whose subscriber can never take it, that
+    /// holds up the events behind it): its id is in `portal plugin status`'s "stuck" line.
+    Drop {
+        /// The delivery's id.
+        id: i64,
+    },
 }
 
 /// `portal demo ...`.
@@ -452,8 +458,12 @@ pub fn queue_line(queue: &crate::db::extensions::QueueStatus, now: plugin_api::T
     if queue.failing > 0 {
         let _ = write!(out, "; {} failing", queue.failing);
     }
-    if let Some((attempts, event, error)) = &queue.worst {
-        let _ = write!(out, "\n    stuck: `{event}` failed {attempts} times; the last error: {error}");
+    if let Some((id, attempts, event, error)) = &queue.worst {
+        let _ = write!(
+            out,
+            "\n    stuck: delivery {id} of `{event}` failed {attempts} times; the last error: {error} \
+             (`portal events drop {id}` removes it for good)"
+        );
     }
     Some(out)
 }

@@ -93,6 +93,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Abilities { command } => abilities_command(&config, command),
         Command::Settings { command } => settings_command(&config, command),
+        Command::Events { command: EventsCommand::Drop { id } } => {
+            let db = Db::open(&config.database_path())?;
+            let txn = db.write()?;
+            let dropped = db::extensions::drop_delivery(&txn, id)?;
+            txn.commit()?;
+            match dropped {
+                Some(p) => println!(
+                    "dropped delivery {id}: `{}` from {} to {} (community {}), after {} failed attempts",
+                    p.event, p.source, p.subscriber, p.community, p.attempts
+                ),
+                None => return Err(anyhow!("there is no waiting delivery {id}")),
+            }
+            Ok(())
+        }
         Command::Events { command: EventsCommand::Deliver } => {
             let portal = Portal::start(config, Clock::system())?;
             let started = std::time::Instant::now();

@@ -118,8 +118,8 @@ pub struct QueueStatus {
     pub failing: i64,
     /// When the oldest waiting event was emitted.
     pub oldest: Option<Timestamp>,
-    /// The most attempts of one delivery, and its last error.
-    pub worst: Option<(u32, String, String)>,
+    /// The delivery with the most attempts: its id, attempts, event and last error.
+    pub worst: Option<(i64, u32, String, String)>,
 }
 
 /// The queue of `subscriber`: in `community`, or in every community (`None`).
@@ -139,11 +139,11 @@ pub fn queue_status(
         })?;
     let worst = conn
         .prepare_cached(
-            "SELECT attempts, event, coalesce(last_error, '') FROM event_deliveries
+            "SELECT id, attempts, event, coalesce(last_error, '') FROM event_deliveries
              WHERE subscriber = ?1 AND (?2 IS NULL OR community_id = ?2) AND attempts > 0
              ORDER BY attempts DESC, id LIMIT 1",
         )?
-        .query_row(params![subscriber, community], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![subscriber, community], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     Ok(QueueStatus { waiting, failing, oldest: oldest.map(Timestamp), worst })
 }

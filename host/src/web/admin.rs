@@ -74,7 +74,7 @@ pub async fn page(
             let links = extension_lines(portal.extensions(), plugin.id());
             let queue = crate::db::extensions::queue_status(&conn, plugin.id(), Some(req.community.id))?;
             let queue = (queue.waiting > 0).then(|| {
-                json!({ "waiting": queue.waiting, "failing": queue.failing, "error": queue.worst.map(|w| w.2) })
+                json!({ "waiting": queue.waiting, "failing": queue.failing, "error": queue.worst.map(|w| w.3) })
             });
             plugins.push(json!({
                 "id": plugin.id(), "name": plugin.manifest().raw.name, "abilities": abilities,

@@ -186,3 +186,33 @@ fn settings_are_overridden_from_the_command_line_with_the_admin_page_checks() {
     ]);
     assert!(ok);
 }
+
+/// A delivery its plugin can never take shows in `portal plugin status` with its id, and
+/// `portal events drop` removes it.
+#[test]
+fn a_stuck_delivery_shows_in_status_and_can_be_dropped() {
+    let (dir, config) = demo_portal();
+    let conn = rusqlite::Connection::open(dir.path().join("portal.db")).expect("db");
+    conn.execute(
+        "INSERT INTO event_deliveries (community_id, subscriber, source, event, payload, created_at, attempts,
+                                       next_attempt_at, last_error)
+         VALUES (1, 'conversations', 'portal', 'portal.check_resolved', '{}', 0, 7, 0, 'trapped')",
+        [],
+    )
+    .expect("a stuck delivery");
+    let id = conn.last_insert_rowid();
+    let (ok, stdout, stderr) = portal(&["--config", &config, "plugin", "status"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("events waiting: 1"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("stuck: delivery {id} of `portal.check_resolved` failed 7 times")),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = portal(&["--config", &config, "events", "drop", &id.to_string()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(&format!("dropped delivery {id}")), "{stdout}");
+    let left: i64 = conn.query_row("SELECT count(*) FROM event_deliveries", [], |r| r.get(0)).expect("count");
+    assert_eq!(left, 0);
+    let (ok, _, stderr) = portal(&["--config", &config, "events", "drop", &id.to_string()]);
+    assert!(!ok && stderr.contains(&format!("there is no waiting delivery {id}")), "{stderr}");
+}
