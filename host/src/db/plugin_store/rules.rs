@@ -239,6 +239,14 @@ pub(super) fn judge(rules: &Rules, ctx: &AuthContext<'_>) -> Result<(), String> 
         {
             Ok(())
         }
+        // ALTER TABLE ... RENAME renames the table's row of `sqlite_sequence` (which exists
+        // once any table, the portal's included, uses AUTOINCREMENT): SQLite's nested
+        // `UPDATE sqlite_sequence SET name = new WHERE name = old`, within the allowed ALTER.
+        AuthAction::Read { table_name, .. } | AuthAction::Update { table_name, .. }
+            if rules.altering && table_name.eq_ignore_ascii_case("sqlite_sequence") =>
+        {
+            Ok(())
+        }
         AuthAction::Function { function_name } => {
             let name = function_name.to_ascii_lowercase();
             // ALTER TABLE runs SQLite's internal rename functions (no SQL can call them).

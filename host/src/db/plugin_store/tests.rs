@@ -435,3 +435,21 @@ fn a_migration_adds_a_checked_column_to_its_own_table() {
         .expect_err("not its table");
     assert!(err.to_string().contains("users"), "{err}");
 }
+
+/// With `sqlite_sequence` present (the portal's own tables use AUTOINCREMENT), a plugin
+/// may give its own tables AUTOINCREMENT, insert into them and rename them; it still
+/// cannot read or write `sqlite_sequence` itself.
+#[test]
+fn autoincrement_tables_of_a_plugin_work_beside_the_portals() {
+    let mut conn = db();
+    migrate_one(&mut conn, "demo", "CREATE TABLE demo_auto (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)")
+        .expect("an autoincrement table");
+    execute(&conn, "demo", SqlAccess::ReadWrite, "INSERT INTO demo_auto (v) VALUES ('a')", &[], LIMITS)
+        .expect("insert");
+    migrate_one(&mut conn, "demo", "ALTER TABLE demo_auto RENAME TO demo_auto2").expect("rename");
+    execute(&conn, "demo", SqlAccess::ReadWrite, "INSERT INTO demo_auto2 (v) VALUES ('b')", &[], LIMITS)
+        .expect("insert after the rename");
+    refused(query(&conn, "demo", SqlAccess::ReadOnly, "SELECT * FROM sqlite_sequence", &[], LIMITS));
+    refused(execute(&conn, "demo", SqlAccess::ReadWrite, "UPDATE sqlite_sequence SET seq = 0", &[], LIMITS));
+    refused(execute(&conn, "demo", SqlAccess::ReadWrite, "DELETE FROM sqlite_sequence", &[], LIMITS));
+}
