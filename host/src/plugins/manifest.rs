@@ -576,8 +576,8 @@ fn validate_extensions<'r>(
             ExtensionKind::Check => {
                 if point.on_failure.is_none() {
                     return Err(v.error(
-                        &at("on_failure"),
-                        "a check point must say what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
+                        &[Seg::Key("extension_points"), Seg::Index(i)],
+                        "a check point needs `on_failure`, what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
                     ));
                 }
                 if point.cpu_ms.is_some_and(|ms| ms == 0 || ms > MAX_CHECK_CPU_MS) {

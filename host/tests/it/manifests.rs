@@ -100,7 +100,7 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
         ),
         (
             "check_point_without_policy.toml",
-            ":9:1: field `extension_points[0].on_failure`: a check point must say what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
+            ":9:1: field `extension_points[0]`: a check point needs `on_failure`, what an implementer's failure means: `allow` (fail open) or `refuse` (fail closed)",
         ),
         (
             "event_of_another_plugin.toml",
