@@ -65,7 +65,8 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// The check's id: store it with what was checked; resolutions name it. `None` when no
-    /// loaded plugin implements the check point (nothing asked, nothing to resolve later).
+    /// plugin implementing the check point is loaded and switched on in the community
+    /// (nothing asked, nothing to resolve later), or when the check refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckId>,
     /// The combined verdict.

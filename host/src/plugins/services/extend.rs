@@ -239,6 +239,15 @@ impl DbServices {
                     asked.push(implementer.plugin.as_str());
                 }
             }
+            if asked.is_empty() {
+                // Nobody answers here: nothing asked, nothing anyone may resolve later.
+                return Ok(CheckOutcome {
+                    check: None,
+                    verdict: Verdict::Allow,
+                    held_by: Vec::new(),
+                    failed: Vec::new(),
+                });
+            }
             db::extensions::savepoint(conn, Savepoint::Check).map_err(|e| failed(&plugin, e))?;
             let check = db::extensions::new_check(conn, community, point, &asked, now)
                 .map_err(|e| failed(&plugin, e))?;
