@@ -26,6 +26,21 @@ pub struct Pending {
     pub attempts: u32,
 }
 
+/// A delivery from the first eight columns of a row: id, community_id, subscriber, source,
+/// event, payload, created_at, attempts.
+fn pending_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    Ok(Pending {
+        id: r.get(0)?,
+        community: CommunityId(r.get(1)?),
+        subscriber: r.get(2)?,
+        source: r.get(3)?,
+        event: r.get(4)?,
+        payload: r.get(5)?,
+        created_at: Timestamp(r.get(6)?),
+        attempts: r.get(7)?,
+    })
+}
+
 /// A delivery to queue.
 pub struct NewDelivery<'a> {
     /// The community.
@@ -76,21 +91,8 @@ pub fn next_of(
         "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts, next_attempt_at
          FROM event_deliveries WHERE subscriber = ?1 AND community_id = ?2 ORDER BY id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![subscriber, community.0, limit], |r| {
-        Ok((
-            Pending {
-                id: r.get(0)?,
-                community: CommunityId(r.get(1)?),
-                subscriber: r.get(2)?,
-                source: r.get(3)?,
-                event: r.get(4)?,
-                payload: r.get(5)?,
-                created_at: Timestamp(r.get(6)?),
-                attempts: r.get(7)?,
-            },
-            Timestamp(r.get(8)?),
-        ))
-    })?;
+    let rows = stmt
+        .query_map(params![subscriber, community.0, limit], |r| Ok((pending_of(r)?, Timestamp(r.get(8)?))))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -164,13 +166,48 @@ pub fn new_check(
     Ok(CheckId(conn.last_insert_rowid()))
 }
 
+/// Where a check, or one implementer's hold on it, stands once decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Released (a check: by every holder).
+    Released,
+    /// Rejected (a check: by one of its implementers).
+    Rejected,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Released => "released",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "released" => Some(Outcome::Released),
+            "rejected" => Some(Outcome::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// One implementer's hold on a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    /// Still held.
+    Held,
+    /// Decided.
+    Decided(Outcome),
+}
+
 /// A check as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     /// The check point.
     pub point: String,
-    /// `None` while open; `released` or `rejected`.
-    pub resolution: Option<String>,
+    /// `None` while open.
+    pub resolution: Option<Outcome>,
     /// The implementers that were asked.
     pub asked: Vec<String>,
 }
@@ -183,9 +220,10 @@ pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult
         )?
         .query_row(params![id.0, community.0], |r| {
             let asked: String = r.get(2)?;
+            let resolution: Option<String> = r.get(1)?;
             Ok(Check {
                 point: r.get(0)?,
-                resolution: r.get(1)?,
+                resolution: resolution.as_deref().and_then(Outcome::parse),
                 asked: asked.lines().map(str::to_owned).collect(),
             })
         })
@@ -193,9 +231,9 @@ pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult
 }
 
 /// Marks check `id` released or rejected.
-pub fn resolve_check(conn: &Connection, id: CheckId, resolution: &str) -> DbResult<()> {
+pub fn resolve_check(conn: &Connection, id: CheckId, resolution: Outcome) -> DbResult<()> {
     conn.prepare_cached("UPDATE extension_checks SET resolution = ?2 WHERE id = ?1")?
-        .execute(params![id.0, resolution])?;
+        .execute(params![id.0, resolution.as_str()])?;
     Ok(())
 }
 
@@ -208,18 +246,20 @@ pub fn hold(conn: &Connection, id: CheckId, plugin: &str, reason: &str) -> DbRes
     Ok(())
 }
 
-/// The state of `plugin`'s hold on check `id` (`held`, `released`, `rejected`), if any.
-pub fn hold_state(conn: &Connection, id: CheckId, plugin: &str) -> DbResult<Option<String>> {
-    Ok(conn
+/// The state of `plugin`'s hold on check `id`, if it holds or held it.
+pub fn hold_state(conn: &Connection, id: CheckId, plugin: &str) -> DbResult<Option<HoldState>> {
+    let state: Option<String> = conn
         .prepare_cached("SELECT state FROM extension_holds WHERE check_id = ?1 AND plugin = ?2")?
         .query_row(params![id.0, plugin], |r| r.get(0))
-        .optional()?)
+        .optional()?;
+    Ok(state.map(|s| Outcome::parse(&s).map_or(HoldState::Held, HoldState::Decided)))
 }
 
-/// Sets the state of `plugin`'s hold on check `id`; how many holds on it are still held.
-pub fn set_hold_state(conn: &Connection, id: CheckId, plugin: &str, state: &str) -> DbResult<i64> {
+/// Records `plugin`'s decision on its hold of check `id`; how many holds on it are still
+/// held.
+pub fn decide_hold(conn: &Connection, id: CheckId, plugin: &str, outcome: Outcome) -> DbResult<i64> {
     conn.prepare_cached("UPDATE extension_holds SET state = ?3 WHERE check_id = ?1 AND plugin = ?2")?
-        .execute(params![id.0, plugin, state])?;
+        .execute(params![id.0, plugin, outcome.as_str()])?;
     Ok(conn
         .prepare_cached("SELECT count(*) FROM extension_holds WHERE check_id = ?1 AND state = 'held'")?
         .query_row([id.0], |r| r.get(0))?)
@@ -275,18 +315,7 @@ pub fn drop_delivery(conn: &Connection, id: i64) -> DbResult<Option<Pending>> {
             "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts
              FROM event_deliveries WHERE id = ?1",
         )?
-        .query_row([id], |r| {
-            Ok(Pending {
-                id: r.get(0)?,
-                community: CommunityId(r.get(1)?),
-                subscriber: r.get(2)?,
-                source: r.get(3)?,
-                event: r.get(4)?,
-                payload: r.get(5)?,
-                created_at: Timestamp(r.get(6)?),
-                attempts: r.get(7)?,
-            })
-        })
+        .query_row([id], pending_of)
         .optional()?;
     conn.prepare_cached("DELETE FROM event_deliveries WHERE id = ?1")?.execute([id])?;
     Ok(found)

@@ -95,7 +95,14 @@ impl Portal {
                 return None;
             }
         };
-        let payload = serde_json::from_str(&pending.payload).unwrap_or(serde_json::Value::Null);
+        let payload = match serde_json::from_str(&pending.payload) {
+            Ok(payload) => payload,
+            // The host wrote it from a JSON value: only a damaged row gets here, and it
+            // waits, visibly, for `portal events drop`.
+            Err(e) => {
+                return Some(self.delivery_failed(pending, &format!("the stored payload is not JSON: {e}")));
+            }
+        };
         let delivery = Delivery {
             id: pending.id,
             event: pending.event.clone(),

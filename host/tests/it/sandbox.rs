@@ -75,16 +75,7 @@ impl Attacker {
   (data (i32.const 65536) "{call}")
   (data (i32.const 262144) "{prefix}")
   (data (i32.const 266240) "{suffix}")
-  (global $next (mut i32) (i32.const 327680))
-  (func $alloc (export "portal_alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (global.get $next) (local.get $len)))
-    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.div_u (global.get $next) (i32.const 65536)) (i32.const 1))))))
-    (local.get $p))
-  (func (export "portal_free") (param i32 i32))
-  (func (export "portal_abi_version") (result i32) (i32.const 1))
+{allocator}
   (func (export "portal_handle") (param $ptr i32) (param $len i32) (result i64)
     (local $r i64) (local $rp i32) (local $rl i32) (local $out i32) (local $n i32)
     (if (i32.eq (local.get $len) (i32.const 10)) (then (return (i64.const {d}))))
@@ -102,6 +93,7 @@ impl Attacker {
             call = wat_string(&call),
             prefix = wat_string(prefix),
             suffix = wat_string(suffix),
+            allocator = crate::support::wat_allocator(327_680),
             ps = p + s,
         );
         std::fs::write(dir.join(format!("{id}.wat")), wat).expect("write wat");

@@ -119,6 +119,24 @@ pub fn wat_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("\\{b:02x}")).collect()
 }
 
+/// The allocator and the plain exports of a generated WAT plugin: a bump allocator from
+/// `heap` (growing memory as needed), a `portal_free` that keeps everything (an instance
+/// serves one request), and ABI version 1.
+pub fn wat_allocator(heap: u32) -> String {
+    format!(
+        r#"  (global $next (mut i32) (i32.const {heap}))
+  (func $alloc (export "portal_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.div_u (global.get $next) (i32.const 65536)) (i32.const 1))))))
+    (local.get $p))
+  (func (export "portal_free") (param i32 i32))
+  (func (export "portal_abi_version") (result i32) (i32.const 1))"#
+    )
+}
+
 /// What a generated test plugin does with every request but `Describe`.
 pub enum Behaviour {
     /// Answers these bytes (an encoded `PluginResponse`).
@@ -147,22 +165,14 @@ pub fn behaviour_wat(described: &str, behaviour: &Behaviour) -> String {
   (memory (export "memory") 4)
   (data (i32.const 0) "{described}")
   (data (i32.const 65536) "{answer}")
-  (global $next (mut i32) (i32.const 196608))
-  (func $alloc (export "portal_alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (global.get $next) (local.get $len)))
-    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.div_u (global.get $next) (i32.const 65536)) (i32.const 1))))))
-    (local.get $p))
-  (func (export "portal_free") (param i32 i32))
-  (func (export "portal_abi_version") (result i32) (i32.const 1))
+{allocator}
   (func (export "portal_handle") (param $ptr i32) (param $len i32) (result i64)
     (if (i32.eq (local.get $len) (i32.const 10)) (then (return (i64.const {d}))))
     {body})
 )"#,
         described = wat_string(described.as_bytes()),
         answer = wat_string(answer),
+        allocator = wat_allocator(196_608),
         d = described.len(),
     )
 }

@@ -6,7 +6,7 @@
 
 use super::{DbServices, failed};
 use crate::db;
-use crate::db::extensions::Savepoint;
+use crate::db::extensions::{HoldState, Outcome, Savepoint};
 use crate::db::plugin_store::SqlAccess;
 use crate::extensions::Index;
 use crate::plugins::PluginManifest;
@@ -369,18 +369,18 @@ impl DbServices {
                 "`{plugin}` was not asked about check {check}, or is switched off here: only an implementer that answered a check resolves it"
             )));
         }
-        if stored.resolution.as_deref() == Some("rejected") {
+        if stored.resolution == Some(Outcome::Rejected) {
             return Ok(());
         }
         let hold = db::extensions::hold_state(conn, check, &plugin).map_err(fail)?;
         let resolved = match decision {
-            Decision::Release => match hold.as_deref() {
-                Some("held") => {
+            Decision::Release => match hold {
+                Some(HoldState::Held) => {
                     let still_held =
-                        db::extensions::set_hold_state(conn, check, &plugin, "released").map_err(fail)?;
+                        db::extensions::decide_hold(conn, check, &plugin, Outcome::Released).map_err(fail)?;
                     (still_held == 0).then_some(Decision::Release)
                 }
-                Some(_) => None,
+                Some(HoldState::Decided(_)) => None,
                 None => {
                     return Err(invalid(format!(
                         "`{plugin}` did not hold check {check}: only a hold can be released"
@@ -388,16 +388,16 @@ impl DbServices {
                 }
             },
             Decision::Reject { reason } => {
-                if hold.as_deref() == Some("held") {
-                    db::extensions::set_hold_state(conn, check, &plugin, "rejected").map_err(fail)?;
+                if hold == Some(HoldState::Held) {
+                    db::extensions::decide_hold(conn, check, &plugin, Outcome::Rejected).map_err(fail)?;
                 }
                 Some(Decision::Reject { reason: clean_reason(reason) })
             }
         };
         let Some(decision) = resolved else { return Ok(()) };
         let resolution = match decision {
-            Decision::Release => "released",
-            Decision::Reject { .. } => "rejected",
+            Decision::Release => Outcome::Released,
+            Decision::Reject { .. } => Outcome::Rejected,
         };
         db::extensions::resolve_check(conn, check, resolution).map_err(fail)?;
         let payload = CheckResolved { point: stored.point.clone(), check, decision, by: plugin.clone() };
