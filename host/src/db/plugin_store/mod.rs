@@ -337,6 +337,14 @@ pub enum MigrationError {
     },
 }
 
+/// How long one statement of a plugin migration may run.
+const MIGRATION_TIME: Duration = Duration::from_secs(60);
+
+/// The rules a migration's statements, and then its column defaults, run under.
+fn migration_rules<'c>(tx: &'c Connection, plugin: &str) -> Result<Confined<'c>, HostError> {
+    Confined::new(tx, plugin, SqlAccess::Migrate, MIGRATION_TIME, 1 << 20, Installed::Unknown)
+}
+
 /// Applies, in order and each in its own transaction, the migrations of `plugin` that
 /// have not been applied yet; returns the versions applied now.
 pub fn apply_migrations(
@@ -364,17 +372,8 @@ pub fn apply_migrations(
         let tx = conn.transaction().map_err(super::DbError::from)?;
         let before = schema_objects(&tx).map_err(super::DbError::from)?;
         {
-            let confined = Confined::new(
-                &tx,
-                plugin,
-                SqlAccess::Migrate,
-                Duration::from_secs(60),
-                1 << 20,
-                Installed::Unknown,
-            )
-            .map_err(|e| fail(e.message))?;
-            run_batch(&tx, &migration.sql)
-                .map_err(|e| fail(confined.error(e, Duration::from_secs(60)).message))?;
+            let confined = migration_rules(&tx, plugin).map_err(|e| fail(e.message))?;
+            run_batch(&tx, &migration.sql).map_err(|e| fail(confined.error(e, MIGRATION_TIME).message))?;
         }
         let after = schema_objects(&tx).map_err(super::DbError::from)?;
         record_objects(&tx, plugin, &before, &after).map_err(|e| match e {
@@ -385,21 +384,10 @@ pub fn apply_migrations(
         // they run inside the plugin's inserts: each is judged as a statement of its own.
         let defaults = column_defaults(&tx, &before, &after).map_err(super::DbError::from)?;
         {
-            let confined = Confined::new(
-                &tx,
-                plugin,
-                SqlAccess::Migrate,
-                Duration::from_secs(60),
-                1 << 20,
-                Installed::Unknown,
-            )
-            .map_err(|e| fail(e.message))?;
+            let confined = migration_rules(&tx, plugin).map_err(|e| fail(e.message))?;
             for (table, default) in &defaults {
                 tx.prepare(&format!("SELECT ({default})")).map_err(|e| {
-                    fail(format!(
-                        "a default of `{table}`: {}",
-                        confined.error(e, Duration::from_secs(60)).message
-                    ))
+                    fail(format!("a default of `{table}`: {}", confined.error(e, MIGRATION_TIME).message))
                 })?;
             }
         }
