@@ -169,19 +169,39 @@ pub fn add_message(
     now: Timestamp,
     check: Option<CheckId>,
 ) -> StoreResult<i64> {
+    let new = NewMessage { conversation, author, group, body, now, check };
+    let id = insert_message(&new, MessageState::Visible, None)?;
+    delivered(conversation, sender, id, now)?;
+    Ok(id)
+}
+
+/// A message row to insert.
+struct NewMessage<'a> {
+    conversation: i64,
+    author: UserId,
+    group: Option<GroupId>,
+    body: &'a str,
+    now: Timestamp,
+    check: Option<CheckId>,
+}
+
+/// Inserts one message row in `state` (with `reason`, for a held one); its id.
+fn insert_message(new: &NewMessage<'_>, state: MessageState, reason: Option<&str>) -> StoreResult<i64> {
     let (_, id) = host::execute(
-        "INSERT INTO conversations_message (conversation_id, author_id, on_behalf_of_group, body, created_at, check_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO conversations_message
+             (conversation_id, author_id, on_behalf_of_group, body, created_at, state, check_id, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         vec![
-            conversation.into(),
-            author.0.into(),
-            group.map(|g| g.0).into(),
-            body.into(),
-            now.0.into(),
-            check.map(|c| c.0).into(),
+            new.conversation.into(),
+            new.author.0.into(),
+            new.group.map(|g| g.0).into(),
+            new.body.into(),
+            new.now.0.into(),
+            state.as_str().into(),
+            new.check.map(|c| c.0).into(),
+            reason.into(),
         ],
     )?;
-    delivered(conversation, sender, id, now)?;
     Ok(id)
 }
 
@@ -211,21 +231,8 @@ pub fn add_held_message(
     check: CheckId,
     reason: &str,
 ) -> StoreResult<i64> {
-    let (_, id) = host::execute(
-        "INSERT INTO conversations_message
-             (conversation_id, author_id, on_behalf_of_group, body, created_at, state, check_id, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'held', ?6, ?7)",
-        vec![
-            conversation.into(),
-            author.0.into(),
-            group.map(|g| g.0).into(),
-            body.into(),
-            now.0.into(),
-            check.0.into(),
-            reason.into(),
-        ],
-    )?;
-    Ok(id)
+    let new = NewMessage { conversation, author, group, body, now, check: Some(check) };
+    insert_message(&new, MessageState::Held, Some(reason))
 }
 
 /// Delivers held `message` of `conversation` now: it becomes a delivered message at the
