@@ -177,11 +177,11 @@ impl DbServices {
         }
         self.events += 1;
         let payload = encode_payload("event payload", payload)?;
-        let subscribers = self.ext.index.subscribers.get(event).cloned().unwrap_or_default();
+        let index = self.ext.index.clone();
         let (community, now, plugin) = (self.community, self.now, self.plugin.clone());
         let conn = self.conn.begun(&plugin)?.connection();
         let mut queued = false;
-        for sub in subscribers {
+        for sub in index.subscribers.get(event).into_iter().flatten() {
             let on = db::abilities::is_on(conn, community, sub.ability.as_str())
                 .map_err(|e| failed(&plugin, e))?;
             if on {
