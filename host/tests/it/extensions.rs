@@ -8,7 +8,7 @@
 //! what the manifests declare; a plugin built before ABI 1.2 loads beside them.
 
 use crate::http::{Server, notes_manifest};
-use crate::sandbox::Attacker;
+use crate::sandbox::{Attacker, host_rows_except};
 use crate::support::{Behaviour, conversations_manifest, write_behaviour_plugin};
 use host::clock::Clock;
 use plugin_api::HostCall;
@@ -87,8 +87,12 @@ fn start(
 
 /// What the asker's page shows after one POST.
 fn ask(server: &Server) -> String {
-    let mut grace = server.signed_in("riverside", GRACE);
-    let page = grace.post("/c/riverside/asker", &[]);
+    ask_as(&mut server.signed_in("riverside", GRACE))
+}
+
+/// What the asker's page shows after one POST by `member`.
+fn ask_as(member: &mut crate::http::Client) -> String {
+    let page = member.post("/c/riverside/asker", &[]);
     assert_eq!(page.status, 200, "{}", page.body);
     let start = page.body.find("<p id=\"reply\">").expect("the asker's page");
     let shown = &page.body[start..];
@@ -327,12 +331,15 @@ fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_tran
     for ability in ["asker.use", "snoop.use", "wiper.use"] {
         server.grant("riverside", ability, "everyone");
     }
-    let shown = ask(&server);
+    let mut grace = server.signed_in("riverside", GRACE);
+    let before = host_rows_except(&server, BOOKKEEPING);
+    let shown = ask_as(&mut grace);
     // The checker's query was refused (then it answered a page, not a verdict: it failed,
     // and the point's policy allowed).
     assert!(shown.contains("verdict allow") && shown.contains("failed: snoop"), "{shown}");
     let refusal = server.count_text("SELECT last_refusal FROM plugin_health WHERE plugin = 'snoop'");
     assert!(refusal.contains("`snoop`") && refusal.contains("users"), "{refusal}");
+    assert_eq!(host_rows_except(&server, BOOKKEEPING), before, "the portal's tables are as they were");
     drop(server);
 
     let manifests = vec![
@@ -343,16 +350,25 @@ fn an_implementer_and_a_subscriber_stay_confined_to_their_own_tables_in_the_tran
     let server = Server::custom(manifests, Clock::system(), |_| {});
     server.grant("riverside", "asker.use", "everyone");
     server.grant("riverside", "wiper.use", "everyone");
-    let sessions = || server.count("SELECT count(*) FROM sessions");
-    let _ = ask(&server);
-    let before = sessions();
+    let mut grace = server.signed_in("riverside", GRACE);
+    let before = host_rows_except(&server, BOOKKEEPING);
+    let _ = ask_as(&mut grace);
     eventually("the subscriber was tried", || {
         server.count("SELECT count(*) FROM plugin_health WHERE plugin = 'wiper' AND refusals > 0") == 1
     });
     let refusal = server.count_text("SELECT last_refusal FROM plugin_health WHERE plugin = 'wiper'");
     assert!(refusal.contains("sessions"), "{refusal}");
-    assert_eq!(sessions(), before, "the portal's sessions are untouched");
+    assert_eq!(
+        host_rows_except(&server, BOOKKEEPING),
+        before,
+        "the portal's tables, sessions included, are as they were"
+    );
 }
+
+/// The portal's own record of what these tests make happen: a plugin's health and
+/// refusals, the checks asked and the events queued. Every other portal table must stay
+/// as it was.
+const BOOKKEEPING: &[&str] = &["plugin_health", "extension_checks", "extension_holds", "event_deliveries"];
 
 /// Only an implementer that was asked about a check, and is still switched on, may reject
 /// it later: one installed or switched on afterwards cannot take down what others checked.
@@ -406,4 +422,49 @@ fn a_plugin_may_not_subscribe_to_its_own_event() {
         err.contains("plugin `asker` subscribes to its own event `asker.happened` (subscriptions[0])"),
         "{err}"
     );
+}
+
+/// Variants of the same attack inside the asking call's write transaction: a checker that
+/// makes itself admin, rewrites the asker's own rows, or grants itself abilities. Each is
+/// refused under the checker's own id, and no portal table changes.
+#[test]
+fn a_check_implementer_cannot_write_outside_its_own_tables_with_the_lent_transaction() {
+    for (i, sql) in [
+        "UPDATE users SET role = 'admin'",
+        "INSERT INTO ability_grants (community_id, ability, grantee_kind, grantee, created_at) VALUES (1, 'asker.use', 'everyone', '', 0)",
+        "DELETE FROM extension_checks",
+        "UPDATE event_deliveries SET attempts = 0",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().expect("dir");
+        let id: &'static str = ["writer_a", "writer_b", "writer_c", "writer_d"][i];
+        let attack = HostCall::Execute { sql: sql.into(), params: vec![] };
+        let writer = Attacker::new(id, attack).declaring(
+            r#""sql", "log", "checks""#,
+            &format!("[[implements]]\npoint = \"asker.check\"\nability = \"{id}.use\"\n"),
+        );
+        let manifests =
+            vec![conversations_manifest(), asker(check_call(), "allow").write(dir.path()), writer.write(dir.path())];
+        let server = Server::custom(manifests, Clock::system(), |_| {});
+        server.grant("riverside", "asker.use", "everyone");
+        server.grant("riverside", &format!("{id}.use"), "everyone");
+        let mut grace = server.signed_in("riverside", GRACE);
+        let before = host_rows_except(&server, BOOKKEEPING);
+        let checks_before = server.count("SELECT count(*) FROM extension_checks");
+        let shown = ask_as(&mut grace);
+        assert!(shown.contains(&format!("failed: {id}")), "{sql}: {shown}");
+        let refusal = server.count_text(&format!("SELECT last_refusal FROM plugin_health WHERE plugin = '{id}'"));
+        assert!(
+            refusal.contains(&format!("`{id}`")) && refusal.contains("which is not a table or index of plugin"),
+            "{sql}: refused by the confinement, not by a typo: {refusal}"
+        );
+        assert_eq!(host_rows_except(&server, BOOKKEEPING), before, "{sql}: the portal's tables are as they were");
+        assert_eq!(
+            server.count("SELECT count(*) FROM extension_checks"),
+            checks_before + 1,
+            "{sql}: only the check itself was recorded"
+        );
+    }
 }
