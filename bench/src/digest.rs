@@ -40,7 +40,7 @@ pub fn run(manifest: &Path, participants: u32) -> anyhow::Result<Report> {
     let started = Instant::now();
     let summary = portal.run_job(plugin, &community, "digest").map_err(|e| anyhow::anyhow!(e))?;
     let elapsed = started.elapsed().as_secs_f64();
-    let emails: i64 = portal.db.get()?.query_row("SELECT count(*) FROM email_outbox", [], |r| r.get(0))?;
+    let emails: i64 = portal.db.get()?.query_one("SELECT count(*) FROM email_outbox", &[], |r| r.get(0))?;
     let _ = summary;
     anyhow::ensure!(emails == i64::from(participants), "one email per participant");
     let transport = host::email::Transport::Files(dir.path().join("outbox"));
@@ -83,8 +83,9 @@ pub fn print(r: &Report) {
 
 /// N members; member i and a sender share conversation i, whose newest message is unread.
 fn seed(portal: &Portal, n: u32) -> anyhow::Result<()> {
-    let mut conn = portal.db.writer()?;
-    let tx = conn.transaction()?;
+    let writer = portal.db.writer()?;
+    let tx =
+        writer.as_sqlite().ok_or_else(|| anyhow::anyhow!("seeding needs SQLite"))?.unchecked_transaction()?;
     let now = 1_795_000_000_000i64;
     let community = crate::scale::community_with_conversations(&tx, "bench", now)?;
     tx.execute(

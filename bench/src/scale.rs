@@ -60,9 +60,10 @@ pub fn seed(manifest: &Path, dir: &Path, size: Size) -> anyhow::Result<f64> {
     let portal = Portal::start(config, Clock::system()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hash = host::auth::hash_password("demo-password").map_err(|e| anyhow::anyhow!(e))?;
     let started = Instant::now();
-    let mut conn = portal.db.writer()?;
+    let writer = portal.db.writer()?;
+    let conn = writer.as_sqlite().ok_or_else(|| anyhow::anyhow!("seeding needs SQLite"))?;
     conn.pragma_update(None, "synchronous", "off")?;
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     let now = 1_795_000_000_000i64;
     let community = community_with_conversations(&tx, "scale", now)?;
     tx.execute(

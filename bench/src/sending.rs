@@ -155,14 +155,16 @@ fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native
     use host::db::{communities, notifications, users};
     use plugin_api::Timestamp;
     use plugin_api::guest::Plugin;
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "wal")?;
-    conn.pragma_update(None, "synchronous", "normal")?;
-    conn.pragma_update(None, "foreign_keys", "on")?;
-    host::db::migrate(&mut conn)?;
+    let mut raw = rusqlite::Connection::open(path)?;
+    raw.pragma_update(None, "journal_mode", "wal")?;
+    raw.pragma_update(None, "synchronous", "normal")?;
+    raw.pragma_update(None, "foreign_keys", "on")?;
+    host::db::migrate(&mut raw)?;
+    let conn = host::db::Conn::sqlite(raw);
+    let raw = conn.as_sqlite().ok_or_else(|| anyhow::anyhow!("SQLite"))?;
     // The plugin's own migrations, as its `Describe` gives them to the portal.
     for migration in <Conversations as Plugin>::describe().migrations {
-        conn.execute_batch(&migration.sql)?;
+        raw.execute_batch(&migration.sql)?;
     }
     let community = communities::create(&conn, "native", "Native", "", Timestamp(0))?;
     let member = |n: &'static str| users::NewUser {
@@ -176,19 +178,20 @@ fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native
     };
     let sender = users::create(&conn, &member("sender"), Timestamp(0))?;
     let recipient = users::create(&conn, &member("recipient"), Timestamp(0))?;
-    conn.execute(
+    raw.execute(
         "INSERT INTO conversations_conversation (id, community_id, started_by_kind, started_by_id, participant_key, created_at, last_message_at)
            VALUES (1, ?1, 'user', ?2, ?3, 0, 0)",
         rusqlite::params![community.0, sender.0, format!("user:{},user:{}", sender.0, recipient.0)],
     )?;
-    conn.execute(
+    raw.execute(
         "INSERT INTO conversations_participant (conversation_id, actor_kind, actor_id, state) VALUES (1, 'user', ?1, 'active'), (1, 'user', ?2, 'active')",
         [sender.0, recipient.0],
     )?;
     let started = Instant::now();
     let mut n = 0u64;
     while started.elapsed().as_secs_f64() < seconds {
-        let tx = conn.unchecked_transaction()?;
+        raw.execute_batch("BEGIN")?;
+        let tx = raw;
         tx.execute(
             "INSERT INTO conversations_message (conversation_id, author_id, body, created_at) VALUES (1, ?1, ?2, ?3)",
             rusqlite::params![sender.0, format!("message {n}"), n as i64],
@@ -204,14 +207,14 @@ fn native_inserts(path: &std::path::Path, seconds: f64) -> anyhow::Result<Native
             [id, sender.0],
         )?;
         notifications::create(
-            &tx,
+            &conn,
             recipient,
             Some("conversations"),
             "New message from Sender",
             "/conversations/1",
             Timestamp(n as i64),
         )?;
-        tx.commit()?;
+        tx.execute_batch("COMMIT")?;
         n += 1;
     }
     Ok(Native { messages: n as i64, elapsed: started.elapsed() })

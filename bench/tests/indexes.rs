@@ -23,7 +23,8 @@ fn conversation_queries_search_indexes_instead_of_scanning() {
     config.plugins.manifests = vec![manifest];
     let portal =
         Portal::start(config, Clock::system()).expect("portal starts and applies the plugin's migrations");
-    let conn = portal.db.get().expect("conn");
+    let pooled = portal.db.get().expect("conn");
+    let conn = pooled.as_sqlite().expect("SQLite");
     for (name, statement) in [
         ("find an existing conversation for a participant set", sql::FIND_BY_KEY),
         ("list an inbox", sql::INBOX),

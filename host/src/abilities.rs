@@ -2,12 +2,12 @@
 //! community admin page. A grantee is written `everyone`, `role:admin`, `role:member`,
 //! `group:<nickname>` or `user:<nickname or email>`.
 
+use crate::db::Conn as Connection;
 use crate::db::abilities::{self, Grant, Grantee};
 use crate::db::communities::Community;
 use crate::db::users::Role;
 use crate::db::{self, DbError};
 use plugin_api::Timestamp;
-use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a grant or revoke was refused.

@@ -124,13 +124,13 @@ pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> 
     let hash = crate::auth::hash_password(&file.password).map_err(DemoError::Invalid)?;
     let known = portal.declared_abilities();
     let now = portal.clock.now();
-    let mut conn = portal.db.writer()?;
     let mut created = Vec::new();
     for community in &file.communities {
-        if communities::by_slug(&conn, &community.slug)?.is_some() {
+        let tx = portal.db.write()?;
+        if communities::by_slug(&tx, &community.slug)?.is_some() {
+            tx.rollback()?;
             continue;
         }
-        let tx = conn.transaction().map_err(db::DbError::from)?;
         let id = communities::create(&tx, &community.slug, &community.name, &community.description, now)?;
         let mut ids = HashMap::new();
         for m in &community.members {
@@ -164,7 +164,7 @@ pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> 
             abilities::grant(&tx, &stored, &known, &grant.ability, &grant.to, now)
                 .map_err(|e| DemoError::Invalid(format!("{}: {e}", community.slug)))?;
         }
-        tx.commit().map_err(db::DbError::from)?;
+        tx.commit()?;
         created.push(community.slug.clone());
     }
     Ok(created)

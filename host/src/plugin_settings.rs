@@ -2,11 +2,11 @@
 //! `portal settings ...` and the admin page. A value is checked against the setting's
 //! type and range in the manifest before it is stored.
 
+use crate::db::Conn as Connection;
 use crate::db::{self, communities::Community};
 use crate::plugins::PluginManifest;
 use crate::portal::setting_value;
 use plugin_api::manifest::SettingSpec;
-use rusqlite::Connection;
 
 /// Why a setting was not changed.
 #[derive(Debug, thiserror::Error)]

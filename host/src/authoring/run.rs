@@ -280,7 +280,7 @@ impl Runner {
         Ok(report)
     }
 
-    fn community(&self, conn: &rusqlite::Connection, slug: Option<&str>) -> Result<Community, String> {
+    fn community(&self, conn: &db::Conn, slug: Option<&str>) -> Result<Community, String> {
         let all = db::communities::list(conn).map_err(|e| e.to_string())?;
         let slugs = || all.iter().map(|c| c.slug.as_str()).collect::<Vec<_>>().join(", ");
         match slug {
@@ -297,12 +297,7 @@ impl Runner {
         }
     }
 
-    fn member(
-        &self,
-        conn: &rusqlite::Connection,
-        community: &Community,
-        who: &str,
-    ) -> Result<Member, String> {
+    fn member(&self, conn: &db::Conn, community: &Community, who: &str) -> Result<Member, String> {
         let user: Option<User> = if who.contains('@') {
             db::users::by_email_with_hash(conn, community.id, who).map_err(|e| e.to_string())?.map(|(u, _)| u)
         } else if let Ok(id) = who.parse::<i64>() {

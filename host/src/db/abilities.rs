@@ -2,9 +2,9 @@
 //! Nothing is granted by default.
 
 use super::DbResult;
+use super::sql::Conn;
 use super::users::Role;
 use plugin_api::{CommunityId, GroupId, Timestamp, UserId};
-use rusqlite::{Connection, params};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -64,7 +64,7 @@ pub struct Grant {
 
 /// Grants `ability` to `grantee`; returns false if it was already granted.
 pub fn grant(
-    conn: &Connection,
+    conn: &Conn,
     community: CommunityId,
     ability: &str,
     grantee: Grantee,
@@ -74,32 +74,30 @@ pub fn grant(
     let changed = conn.execute(
         "INSERT INTO ability_grants (community_id, ability, grantee_kind, grantee, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        params![community.0, ability, kind, value, now.0],
+        &[&community.0, &ability, &kind, &value, &now.0],
     )?;
     Ok(changed > 0)
 }
 
 /// Revokes one grant; returns false if there was none.
-pub fn revoke(conn: &Connection, community: CommunityId, ability: &str, grantee: Grantee) -> DbResult<bool> {
+pub fn revoke(conn: &Conn, community: CommunityId, ability: &str, grantee: Grantee) -> DbResult<bool> {
     let (kind, value) = grantee.columns();
     let changed = conn.execute(
         "DELETE FROM ability_grants WHERE community_id = ?1 AND ability = ?2 AND grantee_kind = ?3 AND grantee = ?4",
-        params![community.0, ability, kind, value],
+        &[&community.0, &ability, &kind, &value],
     )?;
     Ok(changed > 0)
 }
 
 /// Every grant in `community`, by ability.
-pub fn list(conn: &Connection, community: CommunityId) -> DbResult<Vec<Grant>> {
-    let mut stmt = conn.prepare_cached(
+pub fn list(conn: &Conn, community: CommunityId) -> DbResult<Vec<Grant>> {
+    let rows = conn.query_all(
         "SELECT ability, grantee_kind, grantee FROM ability_grants WHERE community_id = ?1 ORDER BY ability, id",
+        &[&community.0],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
     )?;
-    let rows = stmt.query_map([community.0], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (ability, kind, value) = row?;
+    for (ability, kind, value) in rows {
         if let Some(grantee) = Grantee::from_columns(&kind, &value) {
             out.push(Grant { ability, grantee });
         }
@@ -109,30 +107,29 @@ pub fn list(conn: &Connection, community: CommunityId) -> DbResult<Vec<Grant>> {
 
 /// The abilities `user` (with `role`) has in `community`.
 pub fn of_member(
-    conn: &Connection,
+    conn: &Conn,
     community: CommunityId,
     user: UserId,
     role: Role,
 ) -> DbResult<BTreeSet<String>> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_all(
         "SELECT DISTINCT ability FROM ability_grants WHERE community_id = ?1 AND (
              grantee_kind = 'everyone'
           OR (grantee_kind = 'role' AND (grantee = 'member' OR grantee = ?3))
           OR (grantee_kind = 'user' AND grantee = CAST(?2 AS TEXT))
           OR (grantee_kind = 'group' AND grantee IN
                 (SELECT CAST(group_id AS TEXT) FROM group_members WHERE user_id = ?2)))",
+        &[&community.0, &user.0, &role.as_str()],
+        |r| r.get(0),
     )?;
-    let rows = stmt
-        .query_map(params![community.0, user.0, role.as_str()], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    Ok(rows.into_iter().collect())
 }
 
 /// Whether `ability` is granted to anyone in `community`.
-pub fn is_on(conn: &Connection, community: CommunityId, ability: &str) -> DbResult<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM ability_grants WHERE community_id = ?1 AND ability = ?2)",
-        )?
-        .query_row(params![community.0, ability], |r| r.get(0))?)
+pub fn is_on(conn: &Conn, community: CommunityId, ability: &str) -> DbResult<bool> {
+    conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM ability_grants WHERE community_id = ?1 AND ability = ?2)",
+        &[&community.0, &ability],
+        |r| r.get(0),
+    )
 }

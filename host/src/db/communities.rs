@@ -1,8 +1,8 @@
 //! Communities (tenants).
 
 use super::DbResult;
+use super::sql::{Conn, Row};
 use plugin_api::{CommunityId, Timestamp};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A community.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -17,7 +17,7 @@ pub struct Community {
     pub description: String,
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Community> {
+fn from_row(row: &Row<'_>) -> DbResult<Community> {
     Ok(Community {
         id: CommunityId(row.get(0)?),
         slug: row.get(1)?,
@@ -28,39 +28,30 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Community> {
 
 /// Creates a community.
 pub fn create(
-    conn: &Connection,
+    conn: &Conn,
     slug: &str,
     name: &str,
     description: &str,
     now: Timestamp,
 ) -> DbResult<CommunityId> {
-    conn.execute(
-        "INSERT INTO communities (slug, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![slug, name, description, now.0],
-    )?;
-    Ok(CommunityId(conn.last_insert_rowid()))
+    conn.query_one(
+        "INSERT INTO communities (slug, name, description, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        &[&slug, &name, &description, &now.0],
+        |r| Ok(CommunityId(r.get(0)?)),
+    )
 }
 
 /// The community with this slug.
-pub fn by_slug(conn: &Connection, slug: &str) -> DbResult<Option<Community>> {
-    Ok(conn
-        .prepare_cached("SELECT id, slug, name, description FROM communities WHERE slug = ?1")?
-        .query_row([slug], from_row)
-        .optional()?)
+pub fn by_slug(conn: &Conn, slug: &str) -> DbResult<Option<Community>> {
+    conn.query_opt("SELECT id, slug, name, description FROM communities WHERE slug = ?1", &[&slug], from_row)
 }
 
 /// The community with this id.
-pub fn by_id(conn: &Connection, id: CommunityId) -> DbResult<Option<Community>> {
-    Ok(conn
-        .prepare_cached("SELECT id, slug, name, description FROM communities WHERE id = ?1")?
-        .query_row([id.0], from_row)
-        .optional()?)
+pub fn by_id(conn: &Conn, id: CommunityId) -> DbResult<Option<Community>> {
+    conn.query_opt("SELECT id, slug, name, description FROM communities WHERE id = ?1", &[&id.0], from_row)
 }
 
 /// Every community, by name.
-pub fn list(conn: &Connection) -> DbResult<Vec<Community>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, slug, name, description FROM communities ORDER BY name")?;
-    let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
-    Ok(rows)
+pub fn list(conn: &Conn) -> DbResult<Vec<Community>> {
+    conn.query_all("SELECT id, slug, name, description FROM communities ORDER BY name", &[], from_row)
 }

@@ -2,8 +2,8 @@
 //! for, and the holds their implementers placed (see `plugin_api::extension`).
 
 use super::DbResult;
+use super::sql::{Conn, Row};
 use plugin_api::{CheckId, CommunityId, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// One event waiting for one subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Pending {
 
 /// A delivery from the first eight columns of a row: id, community_id, subscriber, source,
 /// event, payload, created_at, attempts.
-fn pending_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+fn pending_of(r: &Row<'_>) -> DbResult<Pending> {
     Ok(Pending {
         id: r.get(0)?,
         community: CommunityId(r.get(1)?),
@@ -56,58 +56,56 @@ pub struct NewDelivery<'a> {
 }
 
 /// Queues one delivery, due at once.
-pub fn queue(conn: &Connection, delivery: &NewDelivery<'_>, now: Timestamp) -> DbResult<()> {
-    conn.prepare_cached(
+pub fn queue(conn: &Conn, delivery: &NewDelivery<'_>, now: Timestamp) -> DbResult<()> {
+    conn.execute(
         "INSERT INTO event_deliveries (community_id, subscriber, source, event, payload, created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    )?
-    .execute(params![
-        delivery.community.0,
-        delivery.subscriber,
-        delivery.source,
-        delivery.event,
-        delivery.payload,
-        now.0
-    ])?;
+        &[
+            &delivery.community.0,
+            &delivery.subscriber,
+            &delivery.source,
+            &delivery.event,
+            &delivery.payload,
+            &now.0,
+        ],
+    )?;
     Ok(())
 }
 
 /// The queues that have deliveries waiting: (subscriber, community), from the queue index.
-pub fn queues(conn: &Connection) -> DbResult<Vec<(String, CommunityId)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT DISTINCT subscriber, community_id FROM event_deliveries ORDER BY 1, 2")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, CommunityId(r.get(1)?))))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn queues(conn: &Conn) -> DbResult<Vec<(String, CommunityId)>> {
+    conn.query_all("SELECT DISTINCT subscriber, community_id FROM event_deliveries ORDER BY 1, 2", &[], |r| {
+        Ok((r.get(0)?, CommunityId(r.get(1)?)))
+    })
 }
 
 /// The next `limit` deliveries of one queue, oldest first, with when each may be tried.
 pub fn next_of(
-    conn: &Connection,
+    conn: &Conn,
     subscriber: &str,
     community: CommunityId,
     limit: u32,
 ) -> DbResult<Vec<(Pending, Timestamp)>> {
-    let mut stmt = conn.prepare_cached(
+    conn.query_all(
         "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts, next_attempt_at
          FROM event_deliveries WHERE subscriber = ?1 AND community_id = ?2 ORDER BY id LIMIT ?3",
-    )?;
-    let rows = stmt
-        .query_map(params![subscriber, community.0, limit], |r| Ok((pending_of(r)?, Timestamp(r.get(8)?))))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&subscriber, &community.0, &limit],
+        |r| Ok((pending_of(r)?, Timestamp(r.get(8)?))),
+    )
 }
 
 /// Removes a delivery the subscriber acknowledged (in the subscriber's transaction);
 /// whether it was still there (another process may have delivered it).
-pub fn delivered(conn: &Connection, id: i64) -> DbResult<bool> {
-    Ok(conn.prepare_cached("DELETE FROM event_deliveries WHERE id = ?1")?.execute([id])? == 1)
+pub fn delivered(conn: &Conn, id: i64) -> DbResult<bool> {
+    Ok(conn.execute("DELETE FROM event_deliveries WHERE id = ?1", &[&id])? == 1)
 }
 
 /// Records a failed attempt: the delivery waits until `next_attempt_at`.
-pub fn failed(conn: &Connection, id: i64, error: &str, next_attempt_at: Timestamp) -> DbResult<()> {
-    conn.prepare_cached(
+pub fn failed(conn: &Conn, id: i64, error: &str, next_attempt_at: Timestamp) -> DbResult<()> {
+    conn.execute(
         "UPDATE event_deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, error, next_attempt_at.0])?;
+        &[&id, &error, &next_attempt_at.0],
+    )?;
     Ok(())
 }
 
@@ -125,45 +123,39 @@ pub struct QueueStatus {
 }
 
 /// The queue of `subscriber`: in `community`, or in every community (`None`).
-pub fn queue_status(
-    conn: &Connection,
-    subscriber: &str,
-    community: Option<CommunityId>,
-) -> DbResult<QueueStatus> {
+pub fn queue_status(conn: &Conn, subscriber: &str, community: Option<CommunityId>) -> DbResult<QueueStatus> {
     let community = community.map(|c| c.0);
-    let (waiting, failing, oldest) = conn
-        .prepare_cached(
-            "SELECT count(*), count(*) FILTER (WHERE attempts > 0), min(created_at)
-             FROM event_deliveries WHERE subscriber = ?1 AND (?2 IS NULL OR community_id = ?2)",
-        )?
-        .query_row(params![subscriber, community], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?))
-        })?;
-    let worst = conn
-        .prepare_cached(
-            "SELECT id, attempts, event, coalesce(last_error, '') FROM event_deliveries
-             WHERE subscriber = ?1 AND (?2 IS NULL OR community_id = ?2) AND attempts > 0
-             ORDER BY attempts DESC, id LIMIT 1",
-        )?
-        .query_row(params![subscriber, community], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
+    let (waiting, failing, oldest) = conn.query_one(
+        "SELECT count(*), count(*) FILTER (WHERE attempts > 0), min(created_at)
+         FROM event_deliveries WHERE subscriber = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR community_id = ?2)",
+        &[&subscriber, &community],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<Option<i64>>(2)?)),
+    )?;
+    let worst = conn.query_opt(
+        "SELECT id, attempts, event, coalesce(last_error, '') FROM event_deliveries
+         WHERE subscriber = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR community_id = ?2) AND attempts > 0
+         ORDER BY attempts DESC, id LIMIT 1",
+        &[&subscriber, &community],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     Ok(QueueStatus { waiting, failing, oldest: oldest.map(Timestamp), worst })
 }
 
 /// Records a check `point` asked in `community` of the implementers `asked`; its id
 /// (never reused).
 pub fn new_check(
-    conn: &Connection,
+    conn: &Conn,
     community: CommunityId,
     point: &str,
     asked: &[&str],
     now: Timestamp,
 ) -> DbResult<CheckId> {
-    conn.prepare_cached(
-        "INSERT INTO extension_checks (community_id, point, created_at, asked) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![community.0, point, now.0, asked.join("\n")])?;
-    Ok(CheckId(conn.last_insert_rowid()))
+    conn.query_one(
+        "INSERT INTO extension_checks (community_id, point, created_at, asked) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id",
+        &[&community.0, &point, &now.0, &asked.join("\n")],
+        |r| Ok(CheckId(r.get(0)?)),
+    )
 }
 
 /// Where a check, or one implementer's hold on it, stands once decided.
@@ -213,12 +205,11 @@ pub struct Check {
 }
 
 /// The check `id` of `community`, if there is one.
-pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult<Option<Check>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT point, resolution, asked FROM extension_checks WHERE id = ?1 AND community_id = ?2",
-        )?
-        .query_row(params![id.0, community.0], |r| {
+pub fn check(conn: &Conn, community: CommunityId, id: CheckId) -> DbResult<Option<Check>> {
+    conn.query_opt(
+        "SELECT point, resolution, asked FROM extension_checks WHERE id = ?1 AND community_id = ?2",
+        &[&id.0, &community.0],
+        |r| {
             let asked: String = r.get(2)?;
             let resolution: Option<String> = r.get(1)?;
             Ok(Check {
@@ -226,51 +217,58 @@ pub fn check(conn: &Connection, community: CommunityId, id: CheckId) -> DbResult
                 resolution: resolution.as_deref().and_then(Outcome::parse),
                 asked: asked.lines().map(str::to_owned).collect(),
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
 /// Marks check `id` released or rejected.
-pub fn resolve_check(conn: &Connection, id: CheckId, resolution: Outcome) -> DbResult<()> {
-    conn.prepare_cached("UPDATE extension_checks SET resolution = ?2 WHERE id = ?1")?
-        .execute(params![id.0, resolution.as_str()])?;
+pub fn resolve_check(conn: &Conn, id: CheckId, resolution: Outcome) -> DbResult<()> {
+    conn.execute(
+        "UPDATE extension_checks SET resolution = ?2 WHERE id = ?1",
+        &[&id.0, &resolution.as_str()],
+    )?;
     Ok(())
 }
 
 /// Records that `plugin` holds check `id`.
-pub fn hold(conn: &Connection, id: CheckId, plugin: &str, reason: &str) -> DbResult<()> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO extension_holds (check_id, plugin, reason) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![id.0, plugin, reason])?;
+pub fn hold(conn: &Conn, id: CheckId, plugin: &str, reason: &str) -> DbResult<()> {
+    conn.execute(
+        "INSERT INTO extension_holds (check_id, plugin, reason) VALUES (?1, ?2, ?3)
+         ON CONFLICT (check_id, plugin) DO UPDATE SET reason = excluded.reason, state = 'held'",
+        &[&id.0, &plugin, &reason],
+    )?;
     Ok(())
 }
 
 /// The state of `plugin`'s hold on check `id`, if it holds or held it.
-pub fn hold_state(conn: &Connection, id: CheckId, plugin: &str) -> DbResult<Option<HoldState>> {
-    let state: Option<String> = conn
-        .prepare_cached("SELECT state FROM extension_holds WHERE check_id = ?1 AND plugin = ?2")?
-        .query_row(params![id.0, plugin], |r| r.get(0))
-        .optional()?;
+pub fn hold_state(conn: &Conn, id: CheckId, plugin: &str) -> DbResult<Option<HoldState>> {
+    let state: Option<String> = conn.query_opt(
+        "SELECT state FROM extension_holds WHERE check_id = ?1 AND plugin = ?2",
+        &[&id.0, &plugin],
+        |r| r.get(0),
+    )?;
     Ok(state.map(|s| Outcome::parse(&s).map_or(HoldState::Held, HoldState::Decided)))
 }
 
 /// Records `plugin`'s decision on its hold of check `id`; how many holds on it are still
 /// held.
-pub fn decide_hold(conn: &Connection, id: CheckId, plugin: &str, outcome: Outcome) -> DbResult<i64> {
-    conn.prepare_cached("UPDATE extension_holds SET state = ?3 WHERE check_id = ?1 AND plugin = ?2")?
-        .execute(params![id.0, plugin, outcome.as_str()])?;
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM extension_holds WHERE check_id = ?1 AND state = 'held'")?
-        .query_row([id.0], |r| r.get(0))?)
+pub fn decide_hold(conn: &Conn, id: CheckId, plugin: &str, outcome: Outcome) -> DbResult<i64> {
+    conn.execute(
+        "UPDATE extension_holds SET state = ?3 WHERE check_id = ?1 AND plugin = ?2",
+        &[&id.0, &plugin, &outcome.as_str()],
+    )?;
+    conn.query_one(
+        "SELECT count(*) FROM extension_holds WHERE check_id = ?1 AND state = 'held'",
+        &[&id.0],
+        |r| r.get(0),
+    )
 }
 
 /// The plugins that held check `id` (whatever they decided since).
-pub fn holders(conn: &Connection, id: CheckId) -> DbResult<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT plugin FROM extension_holds WHERE check_id = ?1 ORDER BY plugin")?;
-    let rows = stmt.query_map([id.0], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn holders(conn: &Conn, id: CheckId) -> DbResult<Vec<String>> {
+    conn.query_all("SELECT plugin FROM extension_holds WHERE check_id = ?1 ORDER BY plugin", &[&id.0], |r| {
+        r.get(0)
+    })
 }
 
 /// A savepoint inside the call's transaction: around one whole check (`extension_checks`,
@@ -285,38 +283,43 @@ pub enum Savepoint {
 }
 
 impl Savepoint {
-    fn name(self) -> &'static str {
+    /// Its `SAVEPOINT`, `ROLLBACK TO` and `RELEASE` statements (the same for both engines).
+    fn statements(self) -> [&'static str; 3] {
         match self {
-            Savepoint::Check => "extension_checks",
-            Savepoint::Implementer => "extension_check",
+            Savepoint::Check => {
+                ["SAVEPOINT extension_checks", "ROLLBACK TO extension_checks", "RELEASE extension_checks"]
+            }
+            Savepoint::Implementer => {
+                ["SAVEPOINT extension_check", "ROLLBACK TO extension_check", "RELEASE extension_check"]
+            }
         }
     }
 }
 
 /// Opens `savepoint`.
-pub fn savepoint(conn: &Connection, savepoint: Savepoint) -> DbResult<()> {
-    conn.prepare_cached(&format!("SAVEPOINT {}", savepoint.name()))?.execute([])?;
+pub fn savepoint(conn: &Conn, savepoint: Savepoint) -> DbResult<()> {
+    conn.execute(savepoint.statements()[0], &[])?;
     Ok(())
 }
 
 /// Keeps what was written since `savepoint` (`keep`) or undoes it, and closes it.
-pub fn end_savepoint(conn: &Connection, savepoint: Savepoint, keep: bool) -> DbResult<()> {
+pub fn end_savepoint(conn: &Conn, savepoint: Savepoint, keep: bool) -> DbResult<()> {
+    let [_, rollback, release] = savepoint.statements();
     if !keep {
-        conn.prepare_cached(&format!("ROLLBACK TO {}", savepoint.name()))?.execute([])?;
+        conn.execute(rollback, &[])?;
     }
-    conn.prepare_cached(&format!("RELEASE {}", savepoint.name()))?.execute([])?;
+    conn.execute(release, &[])?;
     Ok(())
 }
 
 /// Removes one delivery by hand (`portal events drop`): what it was, if it existed.
-pub fn drop_delivery(conn: &Connection, id: i64) -> DbResult<Option<Pending>> {
-    let found = conn
-        .prepare_cached(
-            "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts
-             FROM event_deliveries WHERE id = ?1",
-        )?
-        .query_row([id], pending_of)
-        .optional()?;
-    conn.prepare_cached("DELETE FROM event_deliveries WHERE id = ?1")?.execute([id])?;
+pub fn drop_delivery(conn: &Conn, id: i64) -> DbResult<Option<Pending>> {
+    let found = conn.query_opt(
+        "SELECT id, community_id, subscriber, source, event, payload, created_at, attempts
+         FROM event_deliveries WHERE id = ?1",
+        &[&id],
+        pending_of,
+    )?;
+    conn.execute("DELETE FROM event_deliveries WHERE id = ?1", &[&id])?;
     Ok(found)
 }

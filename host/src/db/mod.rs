@@ -1,26 +1,31 @@
-//! Storage: one SQLite database (WAL) with numbered migrations. All host SQL lives in this
-//! module, one file per aggregate; functions take a connection and return typed rows.
-//! Plugin SQL goes through [`plugin_store`], which confines it to the plugin's tables.
+//! Storage: one database, SQLite (one file, WAL; the default) or PostgreSQL, with numbered
+//! migrations for each. All host SQL lives in this module, one file per aggregate;
+//! functions take a connection ([`Conn`], whichever engine) and return typed rows. Plugin
+//! SQL goes through [`plugin_store`], which confines it to the plugin's tables.
 
 pub mod abilities;
 pub mod communities;
 pub mod extensions;
 pub mod groups;
+mod handle;
 pub mod jobs;
 pub mod notifications;
 pub mod outbox;
 pub mod plugin_health;
 pub mod plugin_store;
 mod pool;
+mod postgres;
 pub mod preferences;
 pub mod sessions;
 pub mod settings;
+pub mod sql;
 mod turns;
 pub mod users;
 mod writer;
 
-pub use pool::{Db, PoolConnection, PooledConn, commits};
-pub use writer::WriteTxn;
+pub use handle::{Db, Location, PoolConnection, PooledConn, WriteTxn};
+pub use pool::commits;
+pub use sql::{Conn, Engine};
 
 use rusqlite_migration::{M, Migrations};
 
@@ -30,6 +35,12 @@ pub enum DbError {
     /// SQLite failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (the server's message and SQLSTATE code).
+    #[error("database: {0}")]
+    Postgres(String),
+    /// A column did not hold what the host reads from it.
+    #[error("database: {0}")]
+    Column(String),
     /// A migration failed.
     #[error("database migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
@@ -48,7 +59,8 @@ pub enum DbError {
 /// Result of storage functions.
 pub type DbResult<T> = Result<T, DbError>;
 
-/// The host's migrations, in order. Applied once each at start-up.
+/// The host's SQLite migrations, in order (PostgreSQL's are [`postgres::MIGRATIONS`]).
+/// Applied once each at start-up.
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_core.sql")),
     M::up(include_str!("migrations/002_plugins.sql")),

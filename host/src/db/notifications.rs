@@ -1,30 +1,33 @@
 //! In-app notifications.
 
 use super::DbResult;
+use super::sql::Conn;
 use plugin_api::{Timestamp, UserId};
-use rusqlite::{Connection, params};
 
 /// Creates a notification for `user`.
 pub fn create(
-    conn: &Connection,
+    conn: &Conn,
     user: UserId,
     plugin: Option<&str>,
     text: &str,
     link: &str,
     now: Timestamp,
 ) -> DbResult<i64> {
-    conn.prepare_cached(
-        "INSERT INTO notifications (user_id, plugin, text, link, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![user.0, plugin, text, link, now.0])?;
-    Ok(conn.last_insert_rowid())
+    conn.query_one(
+        "INSERT INTO notifications (user_id, plugin, text, link, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING id",
+        &[&user.0, &plugin, &text, &link, &now.0],
+        |r| r.get(0),
+    )
 }
 
 /// How many unread notifications `user` has.
-pub fn unread_count(conn: &Connection, user: UserId) -> DbResult<u32> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL")?
-        .query_row([user.0], |r| r.get(0))?)
+pub fn unread_count(conn: &Conn, user: UserId) -> DbResult<u32> {
+    conn.query_one(
+        "SELECT count(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL",
+        &[&user.0],
+        |r| r.get(0),
+    )
 }
 
 /// A notification.
@@ -43,13 +46,12 @@ pub struct Notification {
 }
 
 /// The notifications of `user`, newest first.
-pub fn list(conn: &Connection, user: UserId, limit: u32, offset: u32) -> DbResult<Vec<Notification>> {
-    let mut stmt = conn.prepare_cached(
+pub fn list(conn: &Conn, user: UserId, limit: u32, offset: u32) -> DbResult<Vec<Notification>> {
+    conn.query_all(
         "SELECT id, text, link, created_at, read_at IS NOT NULL FROM notifications
          WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows = stmt
-        .query_map(params![user.0, limit, offset], |r| {
+        &[&user.0, &limit, &offset],
+        |r| {
             Ok(Notification {
                 id: r.get(0)?,
                 text: r.get(1)?,
@@ -57,31 +59,28 @@ pub fn list(conn: &Connection, user: UserId, limit: u32, offset: u32) -> DbResul
                 created_at: Timestamp(r.get(3)?),
                 read: r.get(4)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+        },
+    )
 }
 
 /// How many notifications `user` has.
-pub fn count(conn: &Connection, user: UserId) -> DbResult<u32> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM notifications WHERE user_id = ?1")?
-        .query_row([user.0], |r| r.get(0))?)
+pub fn count(conn: &Conn, user: UserId) -> DbResult<u32> {
+    conn.query_one("SELECT count(*) FROM notifications WHERE user_id = ?1", &[&user.0], |r| r.get(0))
 }
 
 /// Marks one of `user`'s notifications read; false if it is not theirs.
-pub fn mark_read(conn: &Connection, user: UserId, id: i64, now: Timestamp) -> DbResult<bool> {
+pub fn mark_read(conn: &Conn, user: UserId, id: i64, now: Timestamp) -> DbResult<bool> {
     let changed = conn.execute(
         "UPDATE notifications SET read_at = coalesce(read_at, ?3) WHERE id = ?1 AND user_id = ?2",
-        params![id, user.0, now.0],
+        &[&id, &user.0, &now.0],
     )?;
     Ok(changed > 0)
 }
 
 /// Marks all of `user`'s notifications read.
-pub fn mark_all_read(conn: &Connection, user: UserId, now: Timestamp) -> DbResult<usize> {
-    Ok(conn.execute(
+pub fn mark_all_read(conn: &Conn, user: UserId, now: Timestamp) -> DbResult<usize> {
+    conn.execute(
         "UPDATE notifications SET read_at = ?2 WHERE user_id = ?1 AND read_at IS NULL",
-        params![user.0, now.0],
-    )?)
+        &[&user.0, &now.0],
+    )
 }

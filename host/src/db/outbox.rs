@@ -3,8 +3,8 @@
 //! turned off the preference that governs them before they went).
 
 use super::DbResult;
+use super::sql::Conn;
 use plugin_api::{Timestamp, UserId};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// The headers an email carries besides From, To, Subject, Date and its MIME parts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,46 +67,45 @@ pub struct Email {
 }
 
 /// Queues an email.
-pub fn queue(conn: &Connection, email: &NewEmail<'_>, now: Timestamp) -> DbResult<i64> {
+pub fn queue(conn: &Conn, email: &NewEmail<'_>, now: Timestamp) -> DbResult<i64> {
     let h = &email.headers;
-    conn.prepare_cached(
+    conn.query_one(
         "INSERT INTO email_outbox (user_id, to_address, subject, text_body, html_body, created_at, next_attempt_at,
                                    message_id, in_reply_to, unsubscribe_url, bulk, plugin, preference, thread)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        email.user.0,
-        email.to,
-        email.subject,
-        email.text,
-        email.html,
-        now.0,
-        h.message_id,
-        h.in_reply_to,
-        h.unsubscribe_url,
-        h.bulk,
-        email.plugin,
-        email.preference,
-        email.thread,
-    ])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+        &[
+            &email.user.0,
+            &email.to,
+            &email.subject,
+            &email.text,
+            &email.html,
+            &now.0,
+            &h.message_id,
+            &h.in_reply_to,
+            &h.unsubscribe_url,
+            &h.bulk,
+            &email.plugin,
+            &email.preference,
+            &email.thread,
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// The `Message-ID` of the first email of `plugin`'s `thread` to `user`, if any.
-pub fn thread_root(conn: &Connection, user: UserId, plugin: &str, thread: &str) -> DbResult<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT message_id FROM email_outbox
-             WHERE user_id = ?1 AND plugin = ?2 AND thread = ?3 AND message_id IS NOT NULL
-             ORDER BY id LIMIT 1",
-        )?
-        .query_row(params![user.0, plugin, thread], |r| r.get(0))
-        .optional()?)
+pub fn thread_root(conn: &Conn, user: UserId, plugin: &str, thread: &str) -> DbResult<Option<String>> {
+    conn.query_opt(
+        "SELECT message_id FROM email_outbox
+         WHERE user_id = ?1 AND plugin = ?2 AND thread = ?3 AND message_id IS NOT NULL
+         ORDER BY id LIMIT 1",
+        &[&user.0, &plugin, &thread],
+        |r| r.get(0),
+    )
 }
 
 /// Emails due for an attempt, oldest first.
-pub fn due(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<Email>> {
-    let mut stmt = conn.prepare_cached(
+pub fn due(conn: &Conn, now: Timestamp, limit: u32) -> DbResult<Vec<Email>> {
+    conn.query_all(
         "SELECT o.id, o.to_address, o.subject, o.text_body, o.html_body, o.attempts,
                 o.message_id, o.in_reply_to, o.unsubscribe_url, o.bulk,
                 EXISTS (SELECT 1 FROM preferences p WHERE p.user_id = o.user_id AND p.plugin = o.plugin
@@ -114,9 +113,8 @@ pub fn due(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<Email>
          FROM email_outbox o
          WHERE o.sent_at IS NULL AND o.withdrawn_at IS NULL AND o.next_attempt_at <= ?1
          ORDER BY o.next_attempt_at, o.id LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![now.0, limit], |r| {
+        &[&now.0, &limit],
+        |r| {
             Ok(Email {
                 id: r.get(0)?,
                 to: r.get(1)?,
@@ -132,31 +130,30 @@ pub fn due(conn: &Connection, now: Timestamp, limit: u32) -> DbResult<Vec<Email>
                 },
                 withdrawn: r.get(10)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Records a successful delivery.
-pub fn mark_sent(conn: &Connection, id: i64, now: Timestamp) -> DbResult<()> {
+pub fn mark_sent(conn: &Conn, id: i64, now: Timestamp) -> DbResult<()> {
     conn.execute(
         "UPDATE email_outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-        params![id, now.0],
+        &[&id, &now.0],
     )?;
     Ok(())
 }
 
 /// Records that the email will not be sent: its member turned its preference off.
-pub fn mark_withdrawn(conn: &Connection, id: i64, now: Timestamp) -> DbResult<()> {
-    conn.execute("UPDATE email_outbox SET withdrawn_at = ?2 WHERE id = ?1", params![id, now.0])?;
+pub fn mark_withdrawn(conn: &Conn, id: i64, now: Timestamp) -> DbResult<()> {
+    conn.execute("UPDATE email_outbox SET withdrawn_at = ?2 WHERE id = ?1", &[&id, &now.0])?;
     Ok(())
 }
 
 /// Records a failed attempt; the next one is due at `retry_at`.
-pub fn mark_failed(conn: &Connection, id: i64, error: &str, retry_at: Timestamp) -> DbResult<()> {
+pub fn mark_failed(conn: &Conn, id: i64, error: &str, retry_at: Timestamp) -> DbResult<()> {
     conn.execute(
         "UPDATE email_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
-        params![id, error, retry_at.0],
+        &[&id, &error, &retry_at.0],
     )?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! `portal plugin status` in another process sees what the serving portal sees.
 
 use super::DbResult;
+use super::sql::Conn;
 use plugin_api::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// One plugin's health as last recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +31,7 @@ pub struct Health {
 }
 
 /// Records `count` host calls of `plugin` that the sandbox refused, the last being `message`.
-pub fn record_refusals(
-    conn: &Connection,
-    plugin: &str,
-    count: u32,
-    message: &str,
-    now: Timestamp,
-) -> DbResult<()> {
+pub fn record_refusals(conn: &Conn, plugin: &str, count: u32, message: &str, now: Timestamp) -> DbResult<()> {
     conn.execute(
         "INSERT INTO plugin_health
            (plugin, state, consecutive_failures, total_failures, refusals, last_refusal_at, last_refusal, updated_at)
@@ -45,14 +39,14 @@ pub fn record_refusals(
          ON CONFLICT (plugin) DO UPDATE SET
            refusals = refusals + excluded.refusals, last_refusal_at = excluded.last_refusal_at,
            last_refusal = excluded.last_refusal, updated_at = excluded.updated_at",
-        params![plugin, count, now.0, message],
+        &[&plugin, &count, &now.0, &message],
     )?;
     Ok(())
 }
 
 /// Records a failed call of `plugin` and the breaker's state after it.
 pub fn record_failure(
-    conn: &Connection,
+    conn: &Conn,
     plugin: &str,
     consecutive: u32,
     open_until: Option<Timestamp>,
@@ -68,51 +62,49 @@ pub fn record_failure(
            total_failures = total_failures + 1, open_until = excluded.open_until,
            last_failure_at = excluded.last_failure_at, last_error = excluded.last_error,
            updated_at = excluded.updated_at",
-        params![
-            plugin,
-            if open_until.is_some() { "open" } else { "closed" },
-            consecutive,
-            open_until.map(|t| t.0),
-            now.0,
-            error
+        &[
+            &plugin,
+            &if open_until.is_some() { "open" } else { "closed" },
+            &consecutive,
+            &open_until.map(|t| t.0),
+            &now.0,
+            &error,
         ],
     )?;
     Ok(())
 }
 
 /// Records that `plugin` answered again: the breaker is closed, the failures in a row reset.
-pub fn record_recovery(conn: &Connection, plugin: &str, now: Timestamp) -> DbResult<()> {
+pub fn record_recovery(conn: &Conn, plugin: &str, now: Timestamp) -> DbResult<()> {
     conn.execute(
         "UPDATE plugin_health SET state = 'closed', consecutive_failures = 0, open_until = NULL,
            updated_at = ?2
          WHERE plugin = ?1",
-        params![plugin, now.0],
+        &[&plugin, &now.0],
     )?;
     Ok(())
 }
 
 /// The recorded health of `plugin`, if it ever failed.
-pub fn get(conn: &Connection, plugin: &str) -> DbResult<Option<Health>> {
-    Ok(conn
-        .query_row(
-            "SELECT plugin, state, consecutive_failures, total_failures, open_until, last_failure_at,
+pub fn get(conn: &Conn, plugin: &str) -> DbResult<Option<Health>> {
+    conn.query_opt(
+        "SELECT plugin, state, consecutive_failures, total_failures, open_until, last_failure_at,
                     last_error, refusals, last_refusal_at, last_refusal
              FROM plugin_health WHERE plugin = ?1",
-            [plugin],
-            |r| {
-                Ok(Health {
-                    plugin: r.get(0)?,
-                    open: r.get::<_, String>(1)? == "open",
-                    consecutive_failures: r.get(2)?,
-                    total_failures: r.get(3)?,
-                    open_until: r.get::<_, Option<i64>>(4)?.map(Timestamp),
-                    last_failure_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
-                    last_error: r.get(6)?,
-                    refusals: r.get(7)?,
-                    last_refusal_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
-                    last_refusal: r.get(9)?,
-                })
-            },
-        )
-        .optional()?)
+        &[&plugin],
+        |r| {
+            Ok(Health {
+                plugin: r.get(0)?,
+                open: r.get::<String>(1)? == "open",
+                consecutive_failures: r.get(2)?,
+                total_failures: r.get(3)?,
+                open_until: r.get::<Option<i64>>(4)?.map(Timestamp),
+                last_failure_at: r.get::<Option<i64>>(5)?.map(Timestamp),
+                last_error: r.get(6)?,
+                refusals: r.get(7)?,
+                last_refusal_at: r.get::<Option<i64>>(8)?.map(Timestamp),
+                last_refusal: r.get(9)?,
+            })
+        },
+    )
 }

@@ -1,13 +1,14 @@
-//! The connections to one database file, opened with the portal's pragmas (WAL, foreign
-//! keys, busy timeout): a small pool of read-only connections, the checkpoint thread that
-//! keeps the WAL bounded, and the count of this process's commits. (The one writer
-//! connection, with its turns and group commit, is [`super::writer`]: every write of the
-//! process, the host's and the plugins', goes through it.)
+//! SQLite: the connections to one database file, opened with the portal's pragmas (WAL,
+//! foreign keys, busy timeout): a small pool of read-only connections, the checkpoint
+//! thread that keeps the WAL bounded, and the count of this process's commits. (The one
+//! writer connection, with its turns and group commit, is [`super::writer`]: every write
+//! of the process, the host's and the plugins', goes through it.)
 
+use super::handle::{Home, PooledConn};
+use super::sql::Conn;
 use super::{DbResult, migrate};
 use rusqlite::Connection;
 use std::ffi::c_int;
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak, mpsc};
@@ -16,9 +17,9 @@ use std::time::Duration;
 /// Idle connections kept open.
 const MAX_IDLE: usize = 16;
 
-/// The database: a file and a pool of connections to it. Cheap to clone.
+/// A SQLite database: a file and a pool of connections to it. Cheap to clone.
 #[derive(Clone)]
-pub struct Db {
+pub(super) struct SqliteDb {
     inner: Arc<Inner>,
 }
 
@@ -40,17 +41,17 @@ struct Inner {
     commits: Arc<AtomicU64>,
 }
 
-impl Db {
+impl SqliteDb {
     /// How many transactions this process has committed to this database so far. A value
     /// read before a read transaction began that still equals this one means no commit of
     /// this process has happened since: what the read saw is still current (for writes of
     /// this process). Remembered slot answers are checked against it.
-    pub fn commits(&self) -> u64 {
+    pub(super) fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::SeqCst)
     }
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
-    pub fn open(path: &Path) -> DbResult<Db> {
+    pub(super) fn open(path: &Path) -> DbResult<SqliteDb> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| super::DbError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
@@ -75,11 +76,11 @@ impl Db {
             .name("wal-checkpoint".into())
             .spawn(move || run_checkpoints(&weak, &asked))
             .map_err(|e| super::DbError::Invalid(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Db { inner })
+        Ok(SqliteDb { inner })
     }
 
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.inner.path
     }
 
@@ -90,9 +91,9 @@ impl Db {
 
     /// A pooled connection inside a read transaction (`BEGIN`): what it reads is one
     /// snapshot. End it with [`PooledConn::end_read`] (dropped, it is rolled back too).
-    pub fn read_txn(&self) -> DbResult<PooledConn> {
+    pub(super) fn read_txn(&self) -> DbResult<PooledConn> {
         let conn = self.get()?;
-        run_cached(&conn, "BEGIN")?;
+        run_cached(sqlite_of(&conn), "BEGIN")?;
         Ok(conn)
     }
 
@@ -105,7 +106,7 @@ impl Db {
     /// each other closely (as email delivery marks every email it sends) keep the lock,
     /// the `RESTART` checkpoint misses it and the WAL grows instead of starting again
     /// (docs/performance.md has the measurements).
-    pub fn get(&self) -> DbResult<PooledConn> {
+    pub(super) fn get(&self) -> DbResult<PooledConn> {
         let idle = self.inner.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let conn = match idle {
             Some(conn) => conn,
@@ -115,8 +116,33 @@ impl Db {
                 conn
             }
         };
-        Ok(PooledConn { conn: Some(conn), db: self.clone(), writer: false })
+        Ok(PooledConn::new(Conn::sqlite(conn), Home::Sqlite { db: self.clone(), writer: false }))
     }
+
+    /// Takes back a connection of [`PooledConn`] (rolled back first if a transaction was
+    /// left open); the writer's ends the plain turn.
+    pub(super) fn give_back(&self, conn: Connection, writer: bool) {
+        let usable = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
+        if writer {
+            self.end_plain_turn(usable.then_some(conn));
+            checkpoint_if_due(self);
+            return;
+        }
+        if !usable {
+            return;
+        }
+        checkpoint_if_due(self);
+        if let Ok(mut idle) = self.inner.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// The SQLite connection of a connection this pool lent.
+pub(super) fn sqlite_of(conn: &Conn) -> &Connection {
+    conn.as_sqlite().unwrap_or_else(|| unreachable!("a SQLite pool lends SQLite connections"))
 }
 
 /// Write transactions committed by this process, to any database, since it started.
@@ -131,7 +157,7 @@ thread_local! {
 }
 
 /// Called when this thread takes a turn on `db`'s writer connection.
-pub(super) fn committing_to(db: &Db) {
+pub(super) fn committing_to(db: &SqliteDb) {
     COMMITTING.with_borrow_mut(|c| *c = Some(db.inner.commits.clone()));
 }
 
@@ -190,7 +216,7 @@ fn on_commit(_wal: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()>
 /// has the measurements). Here a checkpoint runs once [`AUTOCHECKPOINT_PAGES`] frames were
 /// added since the last one (whatever it could copy), on the database's checkpoint thread
 /// ([`run_checkpoints`]), never in a request.
-pub(super) fn checkpoint_if_due(db: &Db) {
+pub(super) fn checkpoint_if_due(db: &SqliteDb) {
     let inner = &db.inner;
     let Some(frames) = WAL_FRAMES.with(std::cell::Cell::take) else { return };
     // A WAL shorter than at the last commit started again from the beginning. (Commits
@@ -215,16 +241,17 @@ pub(super) fn checkpoint_if_due(db: &Db) {
 fn run_checkpoints(db: &Weak<Inner>, asked: &mpsc::Receiver<u32>) {
     while let Ok(frames) = asked.recv() {
         let Some(inner) = db.upgrade() else { return };
-        let db = Db { inner };
+        let db = SqliteDb { inner };
         let result = if frames >= RESTART_PAGES {
             db.writer().map_err(|e| e.to_string()).and_then(|writer| {
-                let ran = writer.busy_timeout(RESTART_WAIT).and_then(|()| checkpoint(&writer, "RESTART"));
+                let writer = sqlite_of(&writer);
+                let ran = writer.busy_timeout(RESTART_WAIT).and_then(|()| checkpoint(writer, "RESTART"));
                 writer.busy_timeout(BUSY_TIMEOUT).and(ran).map_err(|e| e.to_string())
             })
         } else {
             db.get()
                 .map_err(|e| e.to_string())
-                .and_then(|conn| checkpoint(&conn, "PASSIVE").map_err(|e| e.to_string()))
+                .and_then(|conn| checkpoint(sqlite_of(&conn), "PASSIVE").map_err(|e| e.to_string()))
         };
         let checked = match result {
             Ok(length) => length.unwrap_or(frames),
@@ -293,83 +320,15 @@ fn harden(conn: &Connection) -> DbResult<()> {
     Ok(())
 }
 
-/// A connection that goes back to the pool when dropped (unless it is inside a
-/// transaction, in which case it is rolled back first), or the writer connection, which
-/// goes back to the next in turn.
-pub struct PooledConn {
-    conn: Option<Connection>,
-    db: Db,
-    writer: bool,
-}
-
-/// A connection the pool opened, so with the plugin authorizer installed: the only kind
-/// plugin SQL runs on ([`super::plugin_store`]).
-pub trait PoolConnection {
-    /// The connection.
-    fn connection(&self) -> &Connection;
-}
-
-impl PoolConnection for PooledConn {
-    fn connection(&self) -> &Connection {
-        self
-    }
-}
-
-impl PooledConn {
-    /// Ends the read transaction of [`Db::read_txn`] (a rollback: nothing was written).
-    pub fn end_read(self) -> DbResult<()> {
-        run_cached(&self, "ROLLBACK")
-    }
-
-    /// The writer connection during a plain turn ([`Db::writer`]).
-    pub(super) fn writer(conn: Connection, db: Db) -> PooledConn {
-        PooledConn { conn: Some(conn), db, writer: true }
-    }
-}
-
-impl Deref for PooledConn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().unwrap_or_else(|| unreachable!("taken only in drop"))
-    }
-}
-
-impl DerefMut for PooledConn {
-    fn deref_mut(&mut self) -> &mut Connection {
-        self.conn.as_mut().unwrap_or_else(|| unreachable!("taken only in drop"))
-    }
-}
-
-impl Drop for PooledConn {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        let usable = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
-        if self.writer {
-            self.db.end_plain_turn(usable.then_some(conn));
-            checkpoint_if_due(&self.db);
-            return;
-        }
-        if !usable {
-            return;
-        }
-        checkpoint_if_due(&self.db);
-        if let Ok(mut idle) = self.db.inner.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(conn);
-        }
-    }
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
 
     /// A new database with table `t` of `columns`, in its own directory.
-    pub(in crate::db) fn db_with_table(columns: &str) -> (tempfile::TempDir, Db) {
+    pub(in crate::db) fn db_with_table(columns: &str) -> (tempfile::TempDir, SqliteDb) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("t.db")).unwrap();
-        db.writer().unwrap().execute_batch(&format!("CREATE TABLE t ({columns})")).unwrap();
+        let db = SqliteDb::open(&dir.path().join("t.db")).unwrap();
+        db.writer().unwrap().batch(&format!("CREATE TABLE t ({columns})")).unwrap();
         (dir, db)
     }
 
@@ -395,7 +354,7 @@ pub(super) mod tests {
         let before = commits();
         let pages = wal_pages_after_commits(&dir, |i| {
             let txn = db.write().unwrap();
-            txn.execute(INSERT, [i]).unwrap();
+            txn.execute(INSERT, &[&i]).unwrap();
             txn.commit().unwrap();
         });
         assert!(commits() - before >= 12_000, "every commit is counted");
@@ -412,10 +371,10 @@ pub(super) mod tests {
         let (a0, b0) = (a.commits(), b.commits());
         for i in 0..3 {
             let txn = a.write().unwrap();
-            txn.execute(INSERT, [i]).unwrap();
+            txn.execute(INSERT, &[&i]).unwrap();
             txn.commit().unwrap();
         }
-        a.writer().unwrap().execute(INSERT, [10]).unwrap();
+        a.writer().unwrap().execute(INSERT, &[&10]).unwrap();
         assert_eq!(a.commits() - a0, 4);
         assert_eq!(b.commits(), b0, "nothing was committed to b");
     }
@@ -423,16 +382,19 @@ pub(super) mod tests {
     #[test]
     fn pool_connections_refuse_writes_and_still_checkpoint() {
         let (_dir, db) = db_with_table("id INTEGER PRIMARY KEY, v BLOB");
-        db.writer().unwrap().execute(INSERT, [1]).unwrap();
+        db.writer().unwrap().execute(INSERT, &[&1]).unwrap();
         // The connection that created the database, then a new one.
         let (first, second) = (db.get().unwrap(), db.get().unwrap());
-        for conn in [&first, &second] {
+        for conn in [sqlite_of(&first), sqlite_of(&second)] {
             let err = conn.execute(INSERT, [2]).unwrap_err().to_string();
             assert!(err.contains("readonly"), "{err}");
             let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
             assert_eq!(rows, 1, "reads work");
         }
-        assert!(checkpoint(&second, "PASSIVE").unwrap().is_some(), "a checkpoint runs on a pool connection");
+        assert!(
+            checkpoint(sqlite_of(&second), "PASSIVE").unwrap().is_some(),
+            "a checkpoint runs on a pool connection"
+        );
     }
 
     /// Readers that always hold a read transaction, each begun after some of the writer's
@@ -448,6 +410,7 @@ pub(super) mod tests {
             std::thread::spawn(move || {
                 let conns = [db.get().unwrap(), db.get().unwrap()];
                 let read = |c: &PooledConn| {
+                    let c = sqlite_of(c);
                     c.execute_batch("BEGIN").unwrap();
                     c.query_row("SELECT max(id) FROM t", [], |r| r.get::<_, Option<i64>>(0)).unwrap();
                 };
@@ -460,7 +423,7 @@ pub(super) mod tests {
                     }
                     let (older, newer) = (&conns[i % 2], &conns[(i + 1) % 2]);
                     read(newer);
-                    older.execute_batch("COMMIT").unwrap();
+                    older.batch("COMMIT").unwrap();
                     rounds += 1;
                     std::thread::sleep(Duration::from_micros(200));
                 }
@@ -468,7 +431,7 @@ pub(super) mod tests {
             })
         };
         let pages = wal_pages_after_commits(&dir, |i| {
-            db.writer().unwrap().execute(INSERT, [i]).unwrap();
+            db.writer().unwrap().execute(INSERT, &[&i]).unwrap();
         });
         stop.store(true, Ordering::Relaxed);
         assert!(readers.join().unwrap() > 100, "the readers kept reading");
@@ -480,15 +443,13 @@ pub(super) mod tests {
         let (_dir, db) = db_with_table("id INTEGER PRIMARY KEY");
         let first = db.writer().unwrap();
         // A temporary table is private to its connection: it marks this one.
-        first
-            .execute_batch("CREATE TEMP TABLE marker (x); BEGIN IMMEDIATE; INSERT INTO t (id) VALUES (1);")
-            .unwrap();
+        first.batch("CREATE TEMP TABLE marker (x); BEGIN IMMEDIATE; INSERT INTO t (id) VALUES (1);").unwrap();
         let waited = {
             let db = db.clone();
             std::thread::spawn(move || {
                 let second = db.writer().unwrap();
-                let rows: i64 = second.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
-                second.execute("INSERT INTO t (id) VALUES (2)", []).unwrap();
+                let rows: i64 = second.query_one("SELECT count(*) FROM t", &[], |r| r.get(0)).unwrap();
+                second.execute("INSERT INTO t (id) VALUES (2)", &[]).unwrap();
                 rows
             })
         };
@@ -497,15 +458,9 @@ pub(super) mod tests {
         drop(first);
         assert_eq!(waited.join().unwrap(), 0, "the first writer's unfinished transaction was rolled back");
         let again = db.writer().unwrap();
-        assert!(again.execute_batch("SELECT * FROM temp.marker").is_ok(), "the same connection");
-        assert!(db.get().unwrap().execute_batch("SELECT * FROM temp.marker").is_err(), "not a pooled one");
-        let ids: Vec<i64> = again
-            .prepare("SELECT id FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        assert!(again.batch("SELECT * FROM temp.marker").is_ok(), "the same connection");
+        assert!(db.get().unwrap().batch("SELECT * FROM temp.marker").is_err(), "not a pooled one");
+        let ids: Vec<i64> = again.query_all("SELECT id FROM t", &[], |r| r.get(0)).unwrap();
         assert_eq!(ids, [2]);
     }
 }

@@ -1,8 +1,8 @@
 //! Members: accounts that belong to one community.
 
+use super::sql::{Conn, Dialect, Row};
 use super::{DbResult, like_pattern};
 use plugin_api::{CommunityId, Timestamp, UserId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// A member's role in their community.
@@ -66,10 +66,33 @@ pub fn initials(name: &str) -> String {
     name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
 }
 
-const COLUMNS: &str = "id, community_id, email, nickname, name, bio, role, created_at";
+/// A member by id.
+const BY_ID: &str = "SELECT id, community_id, email, nickname, name, bio, role, created_at
+                     FROM users WHERE community_id = ?1 AND id = ?2";
 
-/// Reads a user from the first eight columns of a row, in the order of `COLUMNS`.
-pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+/// Members whose name or nickname contains ?2 (`?3` is its `LIKE` pattern; SQLite's `LIKE`
+/// ignores ASCII case, PostgreSQL's `ILIKE` any case).
+const SEARCH: Dialect = Dialect {
+    sqlite: "SELECT id, community_id, email, nickname, name, bio, role, created_at
+             FROM users WHERE community_id = ?1
+               AND (?2 = '' OR name LIKE ?3 ESCAPE '\\' OR nickname LIKE ?3 ESCAPE '\\')
+             ORDER BY name COLLATE nocase, id LIMIT ?4 OFFSET ?5",
+    postgres: "SELECT id, community_id, email, nickname, name, bio, role, created_at
+               FROM users WHERE community_id = ?1
+                 AND (?2 = '' OR name ILIKE ?3 ESCAPE '\\' OR nickname ILIKE ?3 ESCAPE '\\')
+               ORDER BY name COLLATE nocase, id LIMIT ?4 OFFSET ?5",
+};
+
+/// How many members [`SEARCH`] finds without a limit.
+const COUNT_MATCHING: Dialect = Dialect {
+    sqlite: "SELECT count(*) FROM users WHERE community_id = ?1
+               AND (?2 = '' OR name LIKE ?3 ESCAPE '\\' OR nickname LIKE ?3 ESCAPE '\\')",
+    postgres: "SELECT count(*) FROM users WHERE community_id = ?1
+                 AND (?2 = '' OR name ILIKE ?3 ESCAPE '\\' OR nickname ILIKE ?3 ESCAPE '\\')",
+};
+
+/// Reads a user from the first eight columns of a row, in the order of `BY_ID`.
+pub(crate) fn from_row(row: &Row<'_>) -> DbResult<User> {
     let role: String = row.get(6)?;
     Ok(User {
         id: UserId(row.get(0)?),
@@ -102,39 +125,34 @@ pub struct NewUser<'a> {
 }
 
 /// Creates a member.
-pub fn create(conn: &Connection, user: &NewUser<'_>, now: Timestamp) -> DbResult<UserId> {
-    conn.execute(
+pub fn create(conn: &Conn, user: &NewUser<'_>, now: Timestamp) -> DbResult<UserId> {
+    conn.query_one(
         "INSERT INTO users (community_id, email, nickname, name, bio, password_hash, role, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            user.community_id.0,
-            user.email,
-            user.nickname,
-            user.name,
-            user.bio,
-            user.password_hash,
-            user.role.as_str(),
-            now.0
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        &[
+            &user.community_id.0,
+            &user.email,
+            &user.nickname,
+            &user.name,
+            &user.bio,
+            &user.password_hash,
+            &user.role.as_str(),
+            &now.0,
         ],
-    )?;
-    Ok(UserId(conn.last_insert_rowid()))
+        |r| Ok(UserId(r.get(0)?)),
+    )
 }
 
 /// A member of `community` by id.
-pub fn by_id(conn: &Connection, community: CommunityId, id: UserId) -> DbResult<Option<User>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE community_id = ?1 AND id = ?2"))?
-        .query_row(params![community.0, id.0], from_row)
-        .optional()?)
+pub fn by_id(conn: &Conn, community: CommunityId, id: UserId) -> DbResult<Option<User>> {
+    conn.query_opt(BY_ID, &[&community.0, &id.0], from_row)
 }
 
 /// Members of `community` by id (unknown ids and other communities' members left out).
-pub fn by_ids(conn: &Connection, community: CommunityId, ids: &[UserId]) -> DbResult<Vec<User>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE community_id = ?1 AND id = ?2"))?;
+pub fn by_ids(conn: &Conn, community: CommunityId, ids: &[UserId]) -> DbResult<Vec<User>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(user) = stmt.query_row(params![community.0, id.0], from_row).optional()? {
+        if let Some(user) = conn.query_opt(BY_ID, &[&community.0, &id.0], from_row)? {
             out.push(user);
         }
     }
@@ -142,52 +160,49 @@ pub fn by_ids(conn: &Connection, community: CommunityId, ids: &[UserId]) -> DbRe
 }
 
 /// A member of `community` by nickname.
-pub fn by_nickname(conn: &Connection, community: CommunityId, nickname: &str) -> DbResult<Option<User>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE community_id = ?1 AND nickname = ?2"))?
-        .query_row(params![community.0, nickname], from_row)
-        .optional()?)
+pub fn by_nickname(conn: &Conn, community: CommunityId, nickname: &str) -> DbResult<Option<User>> {
+    conn.query_opt(
+        "SELECT id, community_id, email, nickname, name, bio, role, created_at
+         FROM users WHERE community_id = ?1 AND nickname = ?2",
+        &[&community.0, &nickname],
+        from_row,
+    )
 }
 
 /// A member of `community` by email, with the password hash.
 pub fn by_email_with_hash(
-    conn: &Connection,
+    conn: &Conn,
     community: CommunityId,
     email: &str,
 ) -> DbResult<Option<(User, String)>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, password_hash FROM users WHERE community_id = ?1 AND email = ?2 COLLATE NOCASE"
-        ))?
-        .query_row(params![community.0, email.trim()], |row| Ok((from_row(row)?, row.get(8)?)))
-        .optional()?)
+    conn.query_opt(
+        "SELECT id, community_id, email, nickname, name, bio, role, created_at, password_hash
+         FROM users WHERE community_id = ?1 AND email = ?2 COLLATE nocase",
+        &[&community.0, &email.trim()],
+        |row| Ok((from_row(row)?, row.get(8)?)),
+    )
 }
 
 /// Members whose name or nickname contains `query` (all members if empty), by name.
 pub fn search(
-    conn: &Connection,
+    conn: &Conn,
     community: CommunityId,
     query: &str,
     limit: u32,
     offset: u32,
 ) -> DbResult<Vec<User>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM users WHERE community_id = ?1
-           AND (?2 = '' OR name LIKE ?3 ESCAPE '\\' OR nickname LIKE ?3 ESCAPE '\\')
-         ORDER BY name COLLATE NOCASE, id LIMIT ?4 OFFSET ?5"
-    ))?;
-    let rows = stmt
-        .query_map(params![community.0, query.trim(), like_pattern(query.trim()), limit, offset], from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    conn.query_all(
+        SEARCH.text(conn.engine()),
+        &[&community.0, &query.trim(), &like_pattern(query.trim()), &limit, &offset],
+        from_row,
+    )
 }
 
 /// How many members `search` would find without a limit.
-pub fn count_matching(conn: &Connection, community: CommunityId, query: &str) -> DbResult<u32> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM users WHERE community_id = ?1
-               AND (?2 = '' OR name LIKE ?3 ESCAPE '\\' OR nickname LIKE ?3 ESCAPE '\\')",
-        )?
-        .query_row(params![community.0, query.trim(), like_pattern(query.trim())], |r| r.get(0))?)
+pub fn count_matching(conn: &Conn, community: CommunityId, query: &str) -> DbResult<u32> {
+    conn.query_one(
+        COUNT_MATCHING.text(conn.engine()),
+        &[&community.0, &query.trim(), &like_pattern(query.trim())],
+        |r| r.get(0),
+    )
 }

@@ -13,21 +13,22 @@
 //! other members get [`DbError::GroupFailed`]: nothing of theirs was kept, and the caller
 //! may run them again. The turn goes to waiters in the order they came.
 
-use super::pool::{checkpoint_if_due, open_connection, run_cached};
+use super::handle::{Home, PooledConn, Side, WriteTxn};
+use super::pool::{SqliteDb, checkpoint_if_due, open_connection, run_cached};
+use super::sql::Conn;
 use super::turns::{OpenGroup, Waiter};
-use super::{Db, DbError, DbResult};
+use super::{DbError, DbResult};
 use rusqlite::Connection;
-use std::ops::Deref;
 
-impl Db {
+impl SqliteDb {
     /// The writer connection outside any transaction, after waiting for the turn to use
     /// it (until the open group, if any, has committed); the turn passes on when it is
     /// dropped. For work that must not run inside a group's transaction: checkpoints, and
     /// host writes that need a transaction of their own (migrations, demo data, the
     /// command line). Other host writes use [`Db::write`].
-    pub fn writer(&self) -> DbResult<super::PooledConn> {
+    pub(super) fn writer(&self) -> DbResult<PooledConn> {
         let (conn, _no_group) = self.take_turn(Waiter::Plain)?;
-        Ok(super::PooledConn::writer(conn, self.clone()))
+        Ok(PooledConn::new(Conn::sqlite(conn), Home::Sqlite { db: self.clone(), writer: true }))
     }
 
     /// Waits for the turn, then the writer connection (opened at the first turn) and the
@@ -49,7 +50,7 @@ impl Db {
     }
 
     /// Write transactions waiting for the turn to write now.
-    pub fn writes_waiting(&self) -> usize {
+    pub(super) fn writes_waiting(&self) -> usize {
         self.turns().queued_writes()
     }
 
@@ -65,7 +66,7 @@ impl Db {
     /// connection's cache whenever another connection wrote).
     ///
     /// End it with [`WriteTxn::commit`] or [`WriteTxn::rollback`]; dropped, it rolls back.
-    pub fn write(&self) -> DbResult<WriteTxn> {
+    pub(super) fn write(&self) -> DbResult<WriteTxn> {
         let (conn, open) = self.take_turn(Waiter::Write)?;
         let mut group = match open {
             Some(group) => group,
@@ -83,13 +84,13 @@ impl Db {
             return Err(err);
         }
         group.joined += 1;
-        Ok(WriteTxn { conn: Some(conn), group: Some(group), db: self.clone() })
+        Ok(WriteTxn::new(Conn::sqlite(conn), Side::Sqlite(Member { group: Some(group), db: self.clone() })))
     }
 }
 
 /// Commits (or, when it kept nothing, rolls back) a group's transaction, tells its members,
 /// and ends the turn.
-fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> {
+fn end_group(db: &SqliteDb, conn: Connection, group: OpenGroup) -> Result<(), String> {
     let result = if conn.is_autocommit() {
         Err(LOST.to_owned())
     } else if group.kept == 0 {
@@ -108,41 +109,23 @@ fn end_group(db: &Db, conn: Connection, group: OpenGroup) -> Result<(), String> 
 /// a write statement is interrupted (at a plugin's `sql_ms`) or fails on I/O.
 const LOST: &str = "SQLite rolled the transaction back (a statement was interrupted or failed)";
 
-/// One write transaction: a savepoint inside its group's transaction, on the writer
-/// connection, holding the turn to write until it ends.
-pub struct WriteTxn {
-    conn: Option<Connection>,
+/// A SQLite write transaction's place in its group: a savepoint inside the group's
+/// transaction, on the writer connection, holding the turn to write until it ends.
+pub(super) struct Member {
     group: Option<OpenGroup>,
-    db: Db,
+    db: SqliteDb,
 }
 
-impl Deref for WriteTxn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().unwrap_or_else(|| unreachable!("taken only when the transaction ends"))
-    }
-}
-
-impl super::PoolConnection for WriteTxn {
-    fn connection(&self) -> &Connection {
-        self
-    }
-}
-
-impl WriteTxn {
-    /// Keeps the writes and returns once they are committed: by this transaction if no
-    /// other write waits, otherwise by the last of the group that the waiting ones join.
-    pub fn commit(mut self) -> DbResult<()> {
-        self.end(true)
-    }
-
-    /// Undoes the writes (only this transaction's) and ends the turn.
-    pub fn rollback(mut self) -> DbResult<()> {
-        self.end(false)
-    }
-
-    fn end(&mut self, keep: bool) -> DbResult<()> {
-        let (Some(conn), Some(mut group)) = (self.conn.take(), self.group.take()) else { return Ok(()) };
+impl Member {
+    /// Ends the member's savepoint (kept or undone) and passes the turn on; a kept one
+    /// returns once its group's commit is done. SQLite's commit keeps the writes: by this
+    /// transaction if no other write waits, otherwise by the last of the group that the
+    /// waiting ones join.
+    pub(super) fn end(&mut self, conn: Conn, keep: bool) -> DbResult<()> {
+        let Some(conn) = conn.into_sqlite() else {
+            unreachable!("a SQLite member holds a SQLite connection")
+        };
+        let Some(mut group) = self.group.take() else { return Ok(()) };
         let ended = if conn.is_autocommit() {
             Err(DbError::Invalid(LOST.into()))
         } else if keep {
@@ -176,12 +159,6 @@ fn undo(conn: &Connection) -> DbResult<()> {
     run_cached(conn, "RELEASE write")
 }
 
-impl Drop for WriteTxn {
-    fn drop(&mut self) {
-        let _ = self.end(false);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,23 +166,22 @@ mod tests {
     use std::thread::{self, JoinHandle};
     use std::time::Duration;
 
-    fn db() -> (tempfile::TempDir, Db) {
+    fn db() -> (tempfile::TempDir, SqliteDb) {
         crate::db::pool::tests::db_with_table("id INTEGER PRIMARY KEY")
     }
 
     fn insert(txn: &WriteTxn, id: i64) {
-        txn.execute("INSERT INTO t (id) VALUES (?1)", [id]).unwrap();
+        txn.execute("INSERT INTO t (id) VALUES (?1)", &[&id]).unwrap();
     }
 
-    fn ids(conn: &Connection) -> Vec<i64> {
-        let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    fn ids(conn: &Conn) -> Vec<i64> {
+        conn.query_all("SELECT id FROM t ORDER BY id", &[], |r| r.get(0)).unwrap()
     }
 
     /// A second write transaction, started on its own thread, that waits for the turn;
     /// returns once it waits. `then` runs in its turn.
     fn queued<T: Send + 'static>(
-        db: &Db,
+        db: &SqliteDb,
         then: impl FnOnce(WriteTxn) -> T + Send + 'static,
     ) -> JoinHandle<T> {
         let before = db.turns().queued_writes();
@@ -243,7 +219,7 @@ mod tests {
         assert!(second.is_ok() && first.join().unwrap().is_ok());
         assert_eq!(ids(&db.get().unwrap()), [1, 2]);
         let plain = db.writer().unwrap();
-        assert!(plain.is_autocommit(), "a plain turn comes outside any transaction");
+        assert!(!plain.in_transaction(), "a plain turn comes outside any transaction");
     }
 
     /// Waiting would be for itself, and every writer queued behind it, forever.
@@ -319,11 +295,12 @@ mod tests {
         insert(&first, 1);
         let second = queued(&db, |txn| {
             insert(&txn, 2);
-            txn.progress_handler(100, Some(|| true)).unwrap();
+            let conn = txn.as_sqlite().unwrap();
+            conn.progress_handler(100, Some(|| true)).unwrap();
             let slow = "INSERT INTO t (id) WITH RECURSIVE r(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM r) SELECT i FROM r";
-            assert!(txn.execute(slow, []).is_err(), "interrupted");
-            txn.progress_handler(0, None::<fn() -> bool>).unwrap();
-            assert!(txn.is_autocommit(), "SQLite ended the transaction");
+            assert!(conn.execute(slow, []).is_err(), "interrupted");
+            conn.progress_handler(0, None::<fn() -> bool>).unwrap();
+            assert!(!txn.in_transaction(), "SQLite ended the transaction");
             txn.commit()
         });
         let first = commit_in_background(first);

@@ -18,7 +18,7 @@ use std::time::Duration;
 impl Portal {
     pub(super) fn context(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &db::Conn,
         community: &Community,
         member: Option<&Member>,
         plugin: &PluginEntry,

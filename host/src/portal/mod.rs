@@ -160,13 +160,9 @@ impl Portal {
                     other.id()
                 )));
             }
-            let mut conn = db.writer()?;
-            let applied = plugin_store::apply_migrations(
-                &mut conn,
-                &id,
-                &plugin.description().migrations,
-                clock.now(),
-            )?;
+            let conn = db.writer()?;
+            let applied =
+                plugin_store::apply_migrations(&conn, &id, &plugin.description().migrations, clock.now())?;
             if !applied.is_empty() {
                 tracing::info!(plugin = %id, ?applied, "applied plugin migrations");
             }

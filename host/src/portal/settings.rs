@@ -11,7 +11,7 @@ impl Portal {
     /// The settings of `plugin` in `community`: defaults with the operator's overrides.
     pub fn settings(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &db::Conn,
         community: &Community,
         plugin: &PluginEntry,
     ) -> db::DbResult<BTreeMap<String, SettingValue>> {

@@ -311,9 +311,9 @@ fn one_digest_per_person_covers_their_groups() {
         .db
         .get()
         .expect("conn")
-        .query_row(
+        .query_one(
             "SELECT html_body FROM email_outbox WHERE to_address = 'grace@riverside.example' AND subject LIKE '%unread%'",
-            [],
+            &[],
             |r| r.get(0),
         )
         .expect("digest");

@@ -41,8 +41,10 @@ fn start(client: &mut Client, to: &str, body: &str) -> String {
 /// `(to, subject)` of every queued email, oldest first.
 fn outbox(server: &Server) -> Vec<(String, String)> {
     let conn = server.portal.db.get().expect("conn");
-    let mut stmt = conn.prepare("SELECT to_address, subject FROM email_outbox ORDER BY id").expect("sql");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("rows").collect::<Result<_, _>>().expect("rows")
+    conn.query_all("SELECT to_address, subject FROM email_outbox ORDER BY id", &[], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .expect("rows")
 }
 
 fn run_digest(server: &Server) -> usize {
@@ -87,7 +89,7 @@ fn an_invitation_is_emailed_at_once_and_written_to_the_outbox_folder() {
         .db
         .get()
         .expect("conn")
-        .query_row("SELECT text_body, html_body FROM email_outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_one("SELECT text_body, html_body FROM email_outbox", &[], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("bodies");
     assert!(
         html.contains("&lt;b&gt;bring gloves&lt;/b&gt;") && !html.contains("<b>bring"),
@@ -123,7 +125,7 @@ fn the_digest_sends_one_email_per_person_and_never_twice_for_a_message() {
         .db
         .get()
         .expect("conn")
-        .query_row("SELECT text_body FROM email_outbox ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .query_one("SELECT text_body FROM email_outbox ORDER BY id DESC LIMIT 1", &[], |r| r.get(0))
         .expect("body");
     assert!(
         html.contains("Grace Hopper: 1 new from Grace Hopper")
@@ -367,12 +369,10 @@ fn local(url: &str) -> &str {
 /// `(plugin, key, value)` of every stored preference, to compare before and after.
 fn preferences(server: &Server) -> Vec<(i64, String, String, i64)> {
     let conn = server.portal.db.get().expect("conn");
-    let mut stmt =
-        conn.prepare("SELECT user_id, plugin, key, value FROM preferences ORDER BY 1, 2, 3").expect("sql");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    conn.query_all("SELECT user_id, plugin, key, value FROM preferences ORDER BY 1, 2, 3", &[], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .expect("rows")
 }
 
 fn unsubscribe_url_of_last(server: &Server) -> String {
@@ -381,7 +381,7 @@ fn unsubscribe_url_of_last(server: &Server) -> String {
         .db
         .get()
         .expect("conn")
-        .query_row("SELECT unsubscribe_url FROM email_outbox ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .query_one("SELECT unsubscribe_url FROM email_outbox ORDER BY id DESC LIMIT 1", &[], |r| r.get(0))
         .expect("an unsubscribe link")
 }
 

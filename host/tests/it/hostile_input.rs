@@ -329,7 +329,11 @@ fn hostile_names_bodies_searches_and_forms_stay_inert_in_pages_and_emails() {
         payloads.len() as i64 + 2
     );
     let conn = server.portal.db.get().expect("conn");
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity check");
+    let check: String = conn
+        .as_sqlite()
+        .expect("SQLite")
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
     assert_eq!(check, "ok");
     println!(
         "hostile input corpus: {} payloads, {tried} inputs tried, {emails} emails checked",

@@ -132,19 +132,19 @@ impl Server {
     /// Runs SQL that writes on the portal's database, in the turn to write (as the
     /// portal's own writes do: its pool connections are read-only).
     pub fn write_sql(&self, sql: &str) {
-        self.portal.db.writer().expect("the turn to write").execute_batch(sql).expect("sql");
+        self.portal.db.writer().expect("the turn to write").batch(sql).expect("sql");
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row, as text.
     pub fn count_text(&self, sql: &str) -> String {
         let conn = self.portal.db.get().expect("conn");
-        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+        conn.query_one(sql, &[], |r| r.get(0)).expect("query")
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         let conn = self.portal.db.get().expect("conn");
-        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+        conn.query_one(sql, &[], |r| r.get(0)).expect("query")
     }
 }
 

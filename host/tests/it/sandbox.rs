@@ -138,7 +138,8 @@ fn host_rows(server: &Server) -> Vec<String> {
 /// [`host_rows`] without the tables in `except` (the portal's own bookkeeping of what a
 /// test makes happen, such as the queue of events).
 pub(crate) fn host_rows_except(server: &Server, except: &[&str]) -> Vec<String> {
-    let conn = server.portal.db.get().expect("conn");
+    let pooled = server.portal.db.get().expect("conn");
+    let conn = pooled.as_sqlite().expect("SQLite");
     let mut out = Vec::new();
     for table in host::db::HOST_SCHEMA.iter().filter(|t| !except.contains(t)) {
         // The portal writes down each host call it refuses (for `portal plugin status`):
@@ -475,7 +476,7 @@ fn a_host_call_that_would_run_past_the_calls_deadline_fails_the_call() {
         .db
         .get()
         .expect("conn")
-        .query_row("SELECT last_error FROM plugin_health WHERE plugin = 'atk'", [], |r| r.get(0))
+        .query_one("SELECT last_error FROM plugin_health WHERE plugin = 'atk'", &[], |r| r.get(0))
         .expect("the failure is on record");
     assert!(failure.contains("CPU time"), "{failure}");
     assert_eq!(grace.get("/c/riverside/conversations").status, 200, "the portal keeps serving");

@@ -253,6 +253,15 @@ pub fn reserved_name_clash(id: &str) -> Option<&'static str> {
     })
 }
 
+/// The SQLite connection under `conn`. Plugin SQL on PostgreSQL (a schema and a role per
+/// plugin) is not built yet: its calls are answered "unavailable".
+fn sqlite_only(conn: &super::Conn) -> Result<&Connection, HostError> {
+    conn.as_sqlite().ok_or_else(|| HostError {
+        kind: HostErrorKind::Unavailable,
+        message: "plugin SQL is not available on PostgreSQL yet".into(),
+    })
+}
+
 /// Runs one SELECT for `plugin`.
 pub fn query(
     conn: &dyn PoolConnection,
@@ -262,7 +271,7 @@ pub fn query(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    let conn = conn.connection();
+    let conn = sqlite_only(conn.connection())?;
     let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
         let mut stmt = confined.prepare(plugin, access, sql)?;
@@ -303,7 +312,7 @@ pub fn execute(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    let conn = conn.connection();
+    let conn = sqlite_only(conn.connection())?;
     let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<HostReply> {
         let mut stmt = confined.prepare(plugin, access, sql)?;
@@ -348,11 +357,20 @@ fn migration_rules<'c>(tx: &'c Connection, plugin: &str) -> Result<Confined<'c>,
 /// Applies, in order and each in its own transaction, the migrations of `plugin` that
 /// have not been applied yet; returns the versions applied now.
 pub fn apply_migrations(
-    conn: &mut Connection,
+    conn: &super::Conn,
     plugin: &str,
     migrations: &[Migration],
     now: Timestamp,
 ) -> Result<Vec<u32>, MigrationError> {
+    if migrations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn = sqlite_only(conn).map_err(|e| MigrationError::Failed {
+        plugin: plugin.to_owned(),
+        version: migrations[0].version,
+        name: migrations[0].name.clone(),
+        message: e.message,
+    })?;
     let done: BTreeSet<u32> = {
         let mut stmt = conn
             .prepare("SELECT version FROM plugin_migrations WHERE plugin = ?1")
@@ -369,7 +387,7 @@ pub fn apply_migrations(
             name: migration.name.clone(),
             message,
         };
-        let tx = conn.transaction().map_err(super::DbError::from)?;
+        let tx = conn.unchecked_transaction().map_err(super::DbError::from)?;
         let before = schema_objects(&tx).map_err(super::DbError::from)?;
         {
             let confined = migration_rules(&tx, plugin).map_err(|e| fail(e.message))?;

@@ -2,10 +2,27 @@
 
 use super::*;
 
+/// A pool connection, for plugin SQL, that is also its SQLite connection, for the tests'
+/// own statements.
+struct TestConn(PooledConn);
+
+impl std::ops::Deref for TestConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.0.as_sqlite().unwrap()
+    }
+}
+
+impl PoolConnection for TestConn {
+    fn connection(&self) -> &super::super::Conn {
+        &self.0
+    }
+}
+
 /// A pool connection to a fresh in-memory database (the pool's only connection: a new
 /// one would open another, empty database), made writable for the plugin SQL under test.
-fn db() -> PooledConn {
-    let mut conn = crate::db::Db::open(std::path::Path::new(":memory:")).unwrap().get().unwrap();
+fn db() -> TestConn {
+    let conn = TestConn(crate::db::Db::open(std::path::Path::new(":memory:")).unwrap().get().unwrap());
     conn.pragma_update(None, "query_only", false).unwrap();
     let migrations = vec![Migration {
         version: 1,
@@ -15,11 +32,8 @@ fn db() -> PooledConn {
               CREATE UNIQUE INDEX demo_note_body ON demo_note (body);"
             .into(),
     }];
-    assert_eq!(apply_migrations(&mut conn, "demo", &migrations, Timestamp(0)).unwrap(), vec![1]);
-    assert!(
-        apply_migrations(&mut conn, "demo", &migrations, Timestamp(0)).unwrap().is_empty(),
-        "applied once"
-    );
+    assert_eq!(apply_migrations(&conn.0, "demo", &migrations, Timestamp(0)).unwrap(), vec![1]);
+    assert!(apply_migrations(&conn.0, "demo", &migrations, Timestamp(0)).unwrap().is_empty(), "applied once");
     conn
 }
 
@@ -120,22 +134,23 @@ fn writes_during_a_read_only_request_are_refused() {
 fn a_migration_on_a_connection_without_the_authorizer_is_still_confined() {
     let mut conn = Connection::open_in_memory().unwrap();
     crate::db::migrate(&mut conn).unwrap();
+    let conn = super::super::Conn::sqlite(conn);
     let bad = vec![Migration { version: 1, name: "bad".into(), sql: "CREATE TABLE users2 (a)".into() }];
-    assert!(apply_migrations(&mut conn, "demo", &bad, Timestamp(0)).is_err());
-    assert!(conn.prepare("SELECT * FROM users").is_ok(), "host SQL is not confined");
+    assert!(apply_migrations(&conn, "demo", &bad, Timestamp(0)).is_err());
+    assert!(conn.as_sqlite().unwrap().prepare("SELECT * FROM users").is_ok(), "host SQL is not confined");
 }
 
 /// Statements are cached, and the authorizer only judges a statement when it is
 /// prepared: a statement allowed once must never be reused where it is not allowed.
 #[test]
 fn a_cached_statement_is_not_reused_by_another_plugin_or_a_read_only_call() {
-    let mut conn = db();
+    let conn = db();
     let other = vec![Migration {
         version: 1,
         name: "other".into(),
         sql: "CREATE TABLE other_note (id INTEGER PRIMARY KEY, body TEXT NOT NULL)".into(),
     }];
-    apply_migrations(&mut conn, "other", &other, Timestamp(0)).unwrap();
+    apply_migrations(&conn.0, "other", &other, Timestamp(0)).unwrap();
     let insert = "INSERT INTO demo_note (body) VALUES (?1)";
     for i in 0..3 {
         execute(&conn, "demo", SqlAccess::ReadWrite, insert, &[format!("n{i}").into()], LIMITS).unwrap();
@@ -149,9 +164,9 @@ fn a_cached_statement_is_not_reused_by_another_plugin_or_a_read_only_call() {
 
 #[test]
 fn a_migration_outside_its_prefix_is_refused() {
-    let mut conn = db();
+    let conn = db();
     let bad = vec![Migration { version: 1, name: "sneaky".into(), sql: "CREATE TABLE users2 (a)".into() }];
-    let err = apply_migrations(&mut conn, "other", &bad, Timestamp(0)).unwrap_err();
+    let err = apply_migrations(&conn.0, "other", &bad, Timestamp(0)).unwrap_err();
     assert!(
         err.to_string()
             .contains("creates table `users2`: a plugin's tables and indexes are named `other_...`"),
@@ -172,13 +187,18 @@ fn a_runaway_query_is_interrupted() {
     assert_eq!(n, 0);
 }
 
-fn migrate_one(conn: &mut PooledConn, plugin: &str, sql: &str) -> Result<Vec<u32>, MigrationError> {
+fn migrate_one(conn: &mut TestConn, plugin: &str, sql: &str) -> Result<Vec<u32>, MigrationError> {
     let version = 1 + conn
         .query_row("SELECT count(*) FROM plugin_migrations WHERE plugin = ?1", [plugin], |r| {
             r.get::<_, u32>(0)
         })
         .unwrap();
-    apply_migrations(conn, plugin, &[Migration { version, name: "m".into(), sql: sql.into() }], Timestamp(0))
+    apply_migrations(
+        &conn.0,
+        plugin,
+        &[Migration { version, name: "m".into(), sql: sql.into() }],
+        Timestamp(0),
+    )
 }
 
 fn host_schema(conn: &Connection) -> BTreeMap<String, SchemaObject> {

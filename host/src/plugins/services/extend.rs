@@ -149,7 +149,7 @@ impl DbServices {
 
     /// The connection inside the call's transaction (begun if need be), for the host's
     /// own reads that belong to the call.
-    pub fn host_conn(&mut self) -> Result<&rusqlite::Connection, HostError> {
+    pub fn host_conn(&mut self) -> Result<&db::Conn, HostError> {
         Ok(self.conn.begun(&self.plugin)?.connection())
     }
 

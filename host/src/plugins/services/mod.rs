@@ -85,7 +85,7 @@ impl CallTxn {
             CallTxn::Write(txn) => txn,
             CallTxn::NotYet(_) | CallTxn::Ended => return Err(gone()),
         };
-        if conn.connection().is_autocommit() {
+        if !conn.connection().in_transaction() {
             return Err(gone());
         }
         Ok(conn)
@@ -239,7 +239,7 @@ impl DbServices {
     /// The connection of a read-only call, inside its transaction (for the host's own reads
     /// that belong to the call, such as the community's settings in its context). A call
     /// that may write has none before its first host call.
-    pub fn read_conn(&self) -> Option<&rusqlite::Connection> {
+    pub fn read_conn(&self) -> Option<&db::Conn> {
         match &self.conn {
             CallTxn::Read(conn) => Some(conn),
             CallTxn::NotYet(_) | CallTxn::Write(_) | CallTxn::Ended => None,
@@ -252,11 +252,7 @@ fn preference_defaults(plugin: &crate::plugins::PluginManifest) -> BTreeMap<Stri
     plugin.raw.preferences.iter().map(|p| (p.key.clone(), p.default)).collect()
 }
 
-fn group_info(
-    conn: &rusqlite::Connection,
-    plugin: &str,
-    group: db::groups::Group,
-) -> Result<GroupInfo, HostError> {
+fn group_info(conn: &db::Conn, plugin: &str, group: db::groups::Group) -> Result<GroupInfo, HostError> {
     let admins = db::groups::admins(conn, group.id).map_err(|e| failed(plugin, e))?;
     Ok(GroupInfo { id: group.id, name: group.name, nickname: group.nickname, admins })
 }
