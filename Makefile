@@ -3,23 +3,29 @@
 # installs a wasm32 toolchain).
 CARGO ?= cargo
 
-.PHONY: run test plugins fresh-plugins browser lint bench check fuzz screenshots
+.PHONY: run test plugins fresh-plugins browser postgres lint bench check fuzz screenshots
 
 ## Build everything and run the portal with demo data.
 run: plugins
 	@echo "make run: building the portal (release). The first build compiles wasmtime and takes about 5 minutes on 2 cores; later ones take seconds."
 	$(CARGO) run --release --locked -p host --bin portal -- serve --demo fixtures/demo.toml
 
-## Run every test (unit, integration with the real wasm plugin, end-to-end in headless
+## Run every test (unit, integration with the real wasm plugin, the storage and plugin
+## tests on both SQLite and a throwaway PostgreSQL server, end-to-end in headless
 ## Chromium, doc tests), then a short
 ## fuzzing run (20 s per target, after replaying every saved crash).
-test: plugins browser
+test: plugins browser postgres
 	$(CARGO) test --workspace --locked
 	scripts/fuzz.sh 20
 
 ## Chromium and chromedriver for the end-to-end tests (installed with apt-get if missing).
 browser:
 	scripts/browser.sh
+
+## PostgreSQL's server binaries for the tests on PostgreSQL (installed with apt-get if
+## missing; the tests start their own throwaway server from them).
+postgres:
+	scripts/postgres.sh
 
 ## Refresh the README's screenshots (docs/screenshots/) from a run of the browser test,
 ## which writes them to target/screenshots/.

@@ -16,8 +16,9 @@ pub struct Config {
     pub public_url: String,
     /// Where the portal keeps its database, compiled-module cache and email outbox.
     pub data_dir: PathBuf,
-    /// The SQLite database file; default `<data_dir>/portal.db`.
-    pub database: Option<PathBuf>,
+    /// The database: a SQLite file (default `<data_dir>/portal.db`), or a PostgreSQL
+    /// server, `postgres://user:password@host:port/database`.
+    pub database: Option<String>,
     /// Plugins.
     pub plugins: PluginsConfig,
     /// Email delivery.
@@ -241,9 +242,12 @@ impl Config {
         self.email.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
-    /// The database file.
-    pub fn database_path(&self) -> PathBuf {
-        self.database.clone().unwrap_or_else(|| self.data_dir.join("portal.db"))
+    /// Where the database is.
+    pub fn database(&self) -> crate::db::Location {
+        match &self.database {
+            Some(text) => crate::db::Location::parse(text),
+            None => crate::db::Location::Sqlite(self.data_dir.join("portal.db")),
+        }
     }
 
     /// Reads `path`; a missing file gives the defaults only when `required` is false.

@@ -50,7 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Status } => {
-            let db = Db::open(&config.database_path())?;
+            let db = Db::connect(&config.database())?;
             let conn = db.get()?;
             let now = host::clock::system_now();
             for path in &config.plugins.manifests {
@@ -94,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Abilities { command } => abilities_command(&config, command),
         Command::Settings { command } => settings_command(&config, command),
         Command::Events { command: EventsCommand::Drop { id } } => {
-            let db = Db::open(&config.database_path())?;
+            let db = Db::connect(&config.database())?;
             let txn = db.write()?;
             let dropped = db::extensions::drop_delivery(&txn, id)?;
             txn.commit()?;
@@ -225,7 +225,7 @@ fn declared_abilities(config: &Config) -> anyhow::Result<(BTreeSet<String>, abil
 
 fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Result<()> {
     let (known, requirements) = declared_abilities(config)?;
-    let db = Db::open(&config.database_path())?;
+    let db = Db::connect(&config.database())?;
     let conn = db.writer()?;
     let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
         db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))
@@ -286,7 +286,7 @@ fn abilities_command(config: &Config, command: AbilitiesCommand) -> anyhow::Resu
 fn settings_command(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
     let manifests: Vec<_> =
         config.plugins.manifests.iter().map(|p| manifest::load(p)).collect::<Result<_, _>>()?;
-    let db = Db::open(&config.database_path())?;
+    let db = Db::connect(&config.database())?;
     let conn = db.writer()?;
     let community_of = |slug: &str| -> anyhow::Result<db::communities::Community> {
         db::communities::by_slug(&conn, slug)?.ok_or_else(|| anyhow!("no community `{slug}`"))

@@ -106,7 +106,7 @@ impl Runner {
             config.plugins.runtime.cache_dir = Some(dir.path().join("module-cache"));
         }
         match database {
-            Some(path) => config.database = Some(path.to_owned()),
+            Some(path) => config.database = Some(path.display().to_string()),
             None => {
                 config.data_dir = dir.path().to_owned();
                 config.database = None;

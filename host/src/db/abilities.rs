@@ -116,10 +116,10 @@ pub fn of_member(
         "SELECT DISTINCT ability FROM ability_grants WHERE community_id = ?1 AND (
              grantee_kind = 'everyone'
           OR (grantee_kind = 'role' AND (grantee = 'member' OR grantee = ?3))
-          OR (grantee_kind = 'user' AND grantee = CAST(?2 AS TEXT))
+          OR (grantee_kind = 'user' AND grantee = ?4)
           OR (grantee_kind = 'group' AND grantee IN
                 (SELECT CAST(group_id AS TEXT) FROM group_members WHERE user_id = ?2)))",
-        &[&community.0, &user.0, &role.as_str()],
+        &[&community.0, &user.0, &role.as_str(), &user.0.to_string()],
         |r| r.get(0),
     )?;
     Ok(rows.into_iter().collect())

@@ -37,7 +37,7 @@ pub fn record_refusals(conn: &Conn, plugin: &str, count: u32, message: &str, now
            (plugin, state, consecutive_failures, total_failures, refusals, last_refusal_at, last_refusal, updated_at)
          VALUES (?1, 'closed', 0, 0, ?2, ?3, ?4, ?3)
          ON CONFLICT (plugin) DO UPDATE SET
-           refusals = refusals + excluded.refusals, last_refusal_at = excluded.last_refusal_at,
+           refusals = plugin_health.refusals + excluded.refusals, last_refusal_at = excluded.last_refusal_at,
            last_refusal = excluded.last_refusal, updated_at = excluded.updated_at",
         &[&plugin, &count, &now.0, &message],
     )?;
@@ -59,7 +59,7 @@ pub fn record_failure(
          VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?5)
          ON CONFLICT (plugin) DO UPDATE SET
            state = excluded.state, consecutive_failures = excluded.consecutive_failures,
-           total_failures = total_failures + 1, open_until = excluded.open_until,
+           total_failures = plugin_health.total_failures + 1, open_until = excluded.open_until,
            last_failure_at = excluded.last_failure_at, last_error = excluded.last_error,
            updated_at = excluded.updated_at",
         &[

@@ -97,8 +97,9 @@ impl PgDb {
     pub(super) fn end_write(&self, conn: Conn, keep: bool) -> DbResult<()> {
         let client = pg(&conn);
         let result = if keep {
-            match client.client().simple_query("SELECT 1") {
-                Ok(_) => client.control("COMMIT", false),
+            let usable = client.client().simple_query("SELECT 1").map(drop);
+            match usable {
+                Ok(()) => client.control("COMMIT", false),
                 Err(err) => {
                     let _ = client.control("ROLLBACK", false);
                     Err(DbError::Invalid(format!(
@@ -143,13 +144,22 @@ fn pg(conn: &Conn) -> &super::sql::PgConn {
 /// Applies the host's migrations that have not run yet, in one transaction that holds a
 /// lock on the table of applied migrations.
 fn migrate(conn: &Conn) -> DbResult<()> {
-    conn.batch(
+    let created = conn.batch(
         "CREATE TABLE IF NOT EXISTS portal_migrations (
              version BIGINT PRIMARY KEY,
              name TEXT NOT NULL,
              applied_at BIGINT NOT NULL
          )",
-    )?;
+    );
+    // Two processes creating it at once: one of them fails on the catalog's unique index,
+    // and the table is there.
+    if let Err(err) = created {
+        let there: bool =
+            conn.query_one("SELECT to_regclass('portal_migrations') IS NOT NULL", &[], |r| r.get(0))?;
+        if !there {
+            return Err(err);
+        }
+    }
     let client = pg(conn);
     client.control("BEGIN", true)?;
     let applied = (|| -> DbResult<()> {

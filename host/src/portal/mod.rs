@@ -141,7 +141,7 @@ impl Portal {
     /// Opens the database, loads every configured plugin, applies its migrations and
     /// registers its templates.
     pub fn start(config: Config, clock: Clock) -> Result<Arc<Portal>, StartError> {
-        let db = Db::open(&config.database_path())?;
+        let db = Db::connect(&config.database())?;
         let unsubscribe = Arc::new(crate::unsubscribe::UnsubscribeKey::load_or_create(&config.data_dir)?);
         let dkim = match &config.email.dkim {
             Some(dkim) => Some(Arc::new(crate::email::dkim::Dkim::load(dkim).map_err(StartError::Email)?)),

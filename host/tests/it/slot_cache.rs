@@ -17,7 +17,8 @@ fn user_id(server: &Server, nickname: &str) -> i64 {
 /// Alan refuses direct messages, written the way another process would: through a
 /// connection of its own, which the portal does not see commit.
 fn refuse_direct_messages_from_outside(server: &Server) {
-    let conn = rusqlite::Connection::open(server.portal.config.database_path()).expect("own connection");
+    let conn =
+        rusqlite::Connection::open(server.portal.config.data_dir.join("portal.db")).expect("own connection");
     conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
     conn.execute(
         "INSERT INTO preferences (user_id, plugin, key, value) VALUES (?1, 'conversations', 'accept_direct_messages', 0)",
