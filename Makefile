@@ -16,6 +16,7 @@ run: plugins
 ## fuzzing run (20 s per target, after replaying every saved crash).
 test: plugins browser postgres
 	$(CARGO) test --workspace --locked
+	PORTAL_TEST_ENGINE=postgres $(CARGO) test --locked -p host --test it
 	scripts/fuzz.sh 20
 
 ## Chromium and chromedriver for the end-to-end tests (installed with apt-get if missing).

@@ -119,6 +119,12 @@ pub fn built_in() -> Result<DemoFile, DemoError> {
         .map_err(|e| DemoError::File { path: "fixtures/demo.toml (built in)".into(), message: e.to_string() })
 }
 
+/// A name or text of the file without NUL characters (nobody types one; PostgreSQL cannot
+/// store one in text), as forms arrive ([`crate::web::pairs`]).
+fn text(value: &str) -> String {
+    value.replace('\0', "")
+}
+
 /// Loads the communities of `file` that do not exist yet; returns their slugs.
 pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> {
     let hash = crate::auth::hash_password(&file.password).map_err(DemoError::Invalid)?;
@@ -131,22 +137,28 @@ pub fn load(portal: &Portal, file: &DemoFile) -> Result<Vec<String>, DemoError> 
             tx.rollback()?;
             continue;
         }
-        let id = communities::create(&tx, &community.slug, &community.name, &community.description, now)?;
+        let id = communities::create(
+            &tx,
+            &community.slug,
+            &text(&community.name),
+            &text(&community.description),
+            now,
+        )?;
         let mut ids = HashMap::new();
         for m in &community.members {
             let user = users::NewUser {
                 community_id: id,
                 email: &m.email,
                 nickname: &m.nickname,
-                name: &m.name,
-                bio: &m.bio,
+                name: &text(&m.name),
+                bio: &text(&m.bio),
                 password_hash: &hash,
                 role: if m.admin { users::Role::Admin } else { users::Role::Member },
             };
             ids.insert(m.nickname.as_str(), users::create(&tx, &user, now)?);
         }
         for g in &community.groups {
-            let group = groups::create(&tx, id, &g.nickname, &g.name, &g.description, now)?;
+            let group = groups::create(&tx, id, &g.nickname, &text(&g.name), &text(&g.description), now)?;
             let roles = g.admins.iter().map(|n| (n, groups::GroupRole::Admin));
             for (nick, role) in roles.chain(g.members.iter().map(|n| (n, groups::GroupRole::Member))) {
                 let user = ids.get(nick.as_str()).ok_or_else(|| {

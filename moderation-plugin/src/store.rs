@@ -19,9 +19,9 @@ pub mod sql {
              word_action = excluded.word_action, new_member_days = excluded.new_member_days,
              updated_by = excluded.updated_by, updated_at = excluded.updated_at";
     /// Used by `store::hold`: once per check, however often it is asked.
-    pub const HOLD: &str = "INSERT OR IGNORE INTO moderation_entry
+    pub const HOLD: &str = "INSERT INTO moderation_entry
              (community_id, kind, check_id, conversation_id, author_id, body, reason, created_at)
-         VALUES (?1, 'held', ?2, ?3, ?4, ?5, ?6, ?7)";
+         VALUES (?1, 'held', ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
     /// Used by `store::save_copy`: a delivery may come again; the last one wins.
     pub const SAVE_COPY: &str = "INSERT INTO moderation_message
              (community_id, message_id, conversation_id, author_id, body, readers, check_id, posted_at)
@@ -37,9 +37,9 @@ pub mod sql {
         "SELECT conversation_id, author_id, body, readers, check_id FROM moderation_message
          WHERE community_id = ?1 AND message_id = ?2";
     /// Used by `store::add_report`: one pending report per reporter and message.
-    pub const ADD_REPORT: &str = "INSERT OR IGNORE INTO moderation_entry
+    pub const ADD_REPORT: &str = "INSERT INTO moderation_entry
              (community_id, kind, check_id, conversation_id, message_id, author_id, body, reason, reporter_id, created_at)
-         VALUES (?1, 'report', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+         VALUES (?1, 'report', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
     /// Used by `store::pending_count` (the badge).
     pub const PENDING_COUNT: &str =
         "SELECT count(*) FROM moderation_entry WHERE community_id = ?1 AND decision IS NULL";

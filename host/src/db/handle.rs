@@ -263,8 +263,8 @@ impl PoolConnection for WriteTxn {
     }
 }
 
-impl From<postgres::Error> for DbError {
-    fn from(err: postgres::Error) -> DbError {
+impl From<tokio_postgres::Error> for DbError {
+    fn from(err: tokio_postgres::Error) -> DbError {
         DbError::Postgres(super::postgres::describe(&err))
     }
 }

@@ -11,6 +11,7 @@ mod handle;
 pub mod jobs;
 pub mod notifications;
 pub mod outbox;
+mod pg_client;
 pub mod plugin_health;
 pub mod plugin_store;
 mod pool;

@@ -29,7 +29,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
 
 /// A PostgreSQL database and the pool of connections to it.
 pub(super) struct PgDb {
-    config: postgres::Config,
+    config: super::pg_client::Config,
     idle: Mutex<Vec<Conn>>,
     /// Transactions committed by this process (see [`super::Db::commits`]).
     commits: AtomicU64,
@@ -38,7 +38,7 @@ pub(super) struct PgDb {
 impl PgDb {
     /// Connects to the database at `url` and applies the migrations.
     pub(super) fn connect(url: &str) -> DbResult<PgDb> {
-        let config: postgres::Config =
+        let config: super::pg_client::Config =
             url.parse().map_err(|e| DbError::Invalid(format!("database {}: {e}", without_password(url))))?;
         let db = PgDb { config, idle: Mutex::default(), commits: AtomicU64::new(0) };
         let conn =
@@ -49,7 +49,8 @@ impl PgDb {
     }
 
     fn open(&self) -> DbResult<Conn> {
-        Ok(Conn::postgres(self.config.connect(postgres::NoTls)?))
+        let database = self.config.get_dbname().or(self.config.get_user()).unwrap_or_default().to_owned();
+        Ok(Conn::postgres(super::pg_client::PgClient::connect(&self.config)?, database))
     }
 
     /// An idle connection, or a new one.
@@ -189,7 +190,7 @@ fn migrate(conn: &Conn) -> DbResult<()> {
 
 /// A PostgreSQL error with the server's message and SQLSTATE code when there is one
 /// (`postgres::Error`'s own text is only "db error").
-pub(super) fn describe(err: &postgres::Error) -> String {
+pub(super) fn describe(err: &tokio_postgres::Error) -> String {
     match err.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => err.to_string(),

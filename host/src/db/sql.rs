@@ -12,10 +12,11 @@
 //! Nothing above `db` sees which engine runs: connections are handed out as `Conn` and
 //! only this layer's functions take them.
 
+use super::pg_client::{PgClient, Row as PgRow, Statement};
 use super::{DbError, DbResult};
-use postgres::types::{IsNull, Type, to_sql_checked};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use tokio_postgres::types::{IsNull, Type, to_sql_checked};
 
 /// Which engine a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +49,10 @@ enum Inner {
 
 /// A PostgreSQL client with its prepared statements (by the host's statement text).
 pub(super) struct PgConn {
-    client: RefCell<postgres::Client>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    client: PgClient,
+    /// The database's name (plugins' role names are made from it).
+    database: String,
+    statements: RefCell<HashMap<String, Statement>>,
     /// Whether a transaction this layer began is open.
     in_transaction: std::cell::Cell<bool>,
 }
@@ -178,7 +181,7 @@ impl rusqlite::ToSql for Value<'_> {
 /// PostgreSQL infers each parameter's type from the statement; a value is sent as that
 /// type when it converts without loss (an integer as `int2/4/8`, `bool`, a float, or as
 /// text where the statement casts it to text), and refused otherwise.
-impl postgres::types::ToSql for Value<'_> {
+impl tokio_postgres::types::ToSql for Value<'_> {
     fn to_sql(
         &self,
         ty: &Type,
@@ -223,17 +226,14 @@ pub trait FromSql: Sized {
     /// From a SQLite value; `None` for NULL.
     fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Option<Self>, String>;
     /// From column `i` of a PostgreSQL row; `None` for NULL.
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String>;
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String>;
 }
 
-fn pg_type(row: &postgres::Row, i: usize) -> Result<&Type, String> {
-    row.columns().get(i).map(postgres::Column::type_).ok_or_else(|| format!("no column {i}"))
+fn pg_type(row: &PgRow, i: usize) -> Result<&Type, String> {
+    row.columns().get(i).map(tokio_postgres::Column::type_).ok_or_else(|| format!("no column {i}"))
 }
 
-fn pg_get<'a, T: postgres::types::FromSql<'a>>(
-    row: &'a postgres::Row,
-    i: usize,
-) -> Result<Option<T>, String> {
+fn pg_get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a PgRow, i: usize) -> Result<Option<T>, String> {
     row.try_get::<_, Option<T>>(i).map_err(|e| e.to_string())
 }
 
@@ -246,7 +246,7 @@ impl FromSql for i64 {
             other => Err(format!("{:?} where an integer was expected", other.data_type())),
         }
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         match *pg_type(row, i)? {
             Type::INT8 => pg_get::<i64>(row, i),
             Type::INT4 => Ok(pg_get::<i32>(row, i)?.map(i64::from)),
@@ -261,7 +261,7 @@ impl FromSql for u32 {
     fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Option<Self>, String> {
         i64::from_sqlite(value)?.map(|i| u32::try_from(i).map_err(|e| e.to_string())).transpose()
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         i64::from_pg(row, i)?.map(|i| u32::try_from(i).map_err(|e| e.to_string())).transpose()
     }
 }
@@ -270,7 +270,7 @@ impl FromSql for bool {
     fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Option<Self>, String> {
         Ok(i64::from_sqlite(value)?.map(|i| i != 0))
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         Ok(i64::from_pg(row, i)?.map(|i| i != 0))
     }
 }
@@ -285,7 +285,7 @@ impl FromSql for f64 {
             other => Err(format!("{:?} where a number was expected", other.data_type())),
         }
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         match *pg_type(row, i)? {
             Type::FLOAT8 => pg_get::<f64>(row, i),
             Type::FLOAT4 => Ok(pg_get::<f32>(row, i)?.map(f64::from)),
@@ -303,7 +303,7 @@ impl FromSql for String {
             other => Err(format!("{:?} where text was expected", other.data_type())),
         }
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         pg_get::<String>(row, i)
     }
 }
@@ -317,7 +317,7 @@ impl FromSql for Vec<u8> {
             other => Err(format!("{:?} where bytes were expected", other.data_type())),
         }
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         pg_get::<Vec<u8>>(row, i)
     }
 }
@@ -327,7 +327,7 @@ impl<T: FromSql> FromSql for Option<T> {
     fn from_sqlite(value: rusqlite::types::ValueRef<'_>) -> Result<Option<Self>, String> {
         Ok(Some(T::from_sqlite(value)?))
     }
-    fn from_pg(row: &postgres::Row, i: usize) -> Result<Option<Self>, String> {
+    fn from_pg(row: &PgRow, i: usize) -> Result<Option<Self>, String> {
         Ok(Some(T::from_pg(row, i)?))
     }
 }
@@ -337,7 +337,7 @@ pub enum Row<'r> {
     /// A SQLite row.
     Sqlite(&'r rusqlite::Row<'r>),
     /// A PostgreSQL row.
-    Postgres(&'r postgres::Row),
+    Postgres(&'r PgRow),
 }
 
 impl Row<'_> {
@@ -363,11 +363,12 @@ impl Conn {
         Conn { inner: Inner::Sqlite(conn) }
     }
 
-    /// A PostgreSQL client.
-    pub(super) fn postgres(client: postgres::Client) -> Conn {
+    /// A PostgreSQL client connected to `database`.
+    pub(super) fn postgres(client: PgClient, database: String) -> Conn {
         Conn {
             inner: Inner::Postgres(Box::new(PgConn {
-                client: RefCell::new(client),
+                client,
+                database,
                 statements: RefCell::default(),
                 in_transaction: std::cell::Cell::new(false),
             })),
@@ -426,7 +427,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let changed = pg.client.borrow_mut().execute(&stmt, &pg_params(&values))?;
+                let changed = pg.client.execute(&stmt, &pg_params(&values))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
@@ -452,7 +453,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.client.borrow_mut().query(&stmt, &pg_params(&values))?;
+                let rows = pg.client.query(&stmt, &pg_params(&values))?;
                 rows.iter().map(|row| read(&Row::Postgres(row))).collect()
             }
         }
@@ -477,7 +478,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.client.borrow_mut().query(&stmt, &pg_params(&values))?;
+                let rows = pg.client.query(&stmt, &pg_params(&values))?;
                 rows.first().map(|row| read(&Row::Postgres(row))).transpose()
             }
         }
@@ -500,18 +501,18 @@ impl Conn {
     pub fn batch(&self, sql: &str) -> DbResult<()> {
         match &self.inner {
             Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Inner::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(sql)?),
+            Inner::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
         }
     }
 }
 
 impl PgConn {
     /// The prepared statement for the host's `sql` (prepared once per connection).
-    fn statement(&self, sql: &str) -> DbResult<postgres::Statement> {
+    fn statement(&self, sql: &str) -> DbResult<Statement> {
         if let Some(stmt) = self.statements.borrow().get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&numbered_placeholders(sql))?;
+        let stmt = self.client.prepare(&numbered_placeholders(sql))?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= MAX_PG_STATEMENTS {
             statements.clear();
@@ -520,10 +521,35 @@ impl PgConn {
         Ok(stmt)
     }
 
+    /// A plugin's statement, prepared once per connection under `key` (which names the
+    /// plugin and the parameters' types) from `text` with parameters of `types`.
+    pub(super) fn plugin_statement(
+        &self,
+        key: &str,
+        text: &str,
+        types: &[Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(stmt) = self.statements.borrow().get(key) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client.prepare_typed(text, types)?;
+        let mut statements = self.statements.borrow_mut();
+        if statements.len() >= MAX_PG_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(key.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    /// The database's name.
+    pub(super) fn database(&self) -> &str {
+        &self.database
+    }
+
     /// Runs transaction control (`BEGIN ...`, `COMMIT`, `ROLLBACK`) and notes whether a
     /// transaction is open after it.
     pub(super) fn control(&self, sql: &str, open_after: bool) -> DbResult<()> {
-        let ran = self.client.borrow_mut().batch_execute(sql);
+        let ran = self.client.batch_execute(sql);
         self.in_transaction.set(open_after && ran.is_ok());
         Ok(ran?)
     }
@@ -535,17 +561,17 @@ impl PgConn {
 
     /// Whether the connection to the server is gone.
     pub(super) fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.client.is_closed()
     }
 
     /// The client itself (PostgreSQL-only parts of `db`).
-    pub(super) fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
-        self.client.borrow_mut()
+    pub(super) fn client(&self) -> &PgClient {
+        &self.client
     }
 }
 
-fn pg_params<'a>(values: &'a [Value<'a>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
-    values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect()
+fn pg_params<'a>(values: &'a [Value<'a>]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
 }
 
 /// `?N` (and a bare `?`, numbered in order) as PostgreSQL's `$N`, outside string literals,

@@ -471,9 +471,20 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Decodes an `application/x-www-form-urlencoded` body or query into pairs, in order.
+/// Decodes an `application/x-www-form-urlencoded` body or query into pairs, in order,
+/// without NUL characters (no text a person types holds one, and PostgreSQL cannot store
+/// one in text: dropped here, every engine stores the same).
 pub fn pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(bytes).unwrap_or_default()
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).unwrap_or_default();
+    for (key, value) in &mut pairs {
+        if key.contains('\0') {
+            key.retain(|c| c != '\0');
+        }
+        if value.contains('\0') {
+            value.retain(|c| c != '\0');
+        }
+    }
+    pairs
 }
 
 /// The first value named `name`.

@@ -91,7 +91,7 @@ pub async fn members(
 ) -> Response {
     community_page(portal, slug, headers, move |portal, req| {
         let conn = portal.db.get()?;
-        let q: String = query.q.trim().chars().take(100).collect();
+        let q: String = query.q.trim().chars().filter(|c| *c != '\0').take(100).collect();
         let page = query.page.unwrap_or(1).clamp(1, 10_000);
         let total = db::users::count_matching(&conn, req.community.id, &q)?;
         let users = db::users::search(&conn, req.community.id, &q, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;

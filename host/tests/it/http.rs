@@ -1,5 +1,5 @@
-//! A real portal on a loopback port for each test (own data directory and SQLite file,
-//! demo data loaded); the browser-like client is `portal-client`, shared with the
+//! A real portal on a loopback port for each test (own data directory and SQLite file, or
+//! its own database on the throwaway PostgreSQL server; demo data loaded); the browser-like client is `portal-client`, shared with the
 //! benchmarks.
 
 use crate::support::{root, test_config};
@@ -32,6 +32,12 @@ pub fn notes_manifest() -> PathBuf {
     manifest
 }
 
+/// Whether this run's portals use PostgreSQL (`PORTAL_TEST_ENGINE=postgres`; `make test`
+/// runs the suite once on each engine) instead of a SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var("PORTAL_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
 impl Server {
     /// Starts a portal with Conversations and the notes test plugin, and the demo data.
     pub fn start() -> Server {
@@ -57,6 +63,9 @@ impl Server {
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        if on_postgres() {
+            config.database = Some(crate::pg_server::database());
+        }
         config.plugins.manifests = manifests;
         config.plugins.runtime = test_config();
         configure(&mut config);
@@ -132,19 +141,39 @@ impl Server {
     /// Runs SQL that writes on the portal's database, in the turn to write (as the
     /// portal's own writes do: its pool connections are read-only).
     pub fn write_sql(&self, sql: &str) {
-        self.portal.db.writer().expect("the turn to write").batch(sql).expect("sql");
+        let conn = self.portal.db.writer().expect("the turn to write");
+        with_plugin_tables(&conn);
+        conn.batch(sql).expect("sql");
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row, as text.
     pub fn count_text(&self, sql: &str) -> String {
         let conn = self.portal.db.get().expect("conn");
+        with_plugin_tables(&conn);
         conn.query_one(sql, &[], |r| r.get(0)).expect("query")
     }
 
     /// Runs SQL on the portal's database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         let conn = self.portal.db.get().expect("conn");
+        with_plugin_tables(&conn);
         conn.query_one(sql, &[], |r| r.get(0)).expect("query")
+    }
+}
+
+/// Lets a test's own SQL name plugins' tables as on SQLite: on PostgreSQL each plugin's
+/// tables are in a schema of its own, put on this connection's search path (after the
+/// portal's own, so the portal's statements read as before).
+pub fn with_plugin_tables(conn: &host::db::Conn) {
+    if conn.engine() == host::db::Engine::Postgres {
+        let schemas: String = conn
+            .query_one(
+                "SELECT coalesce(string_agg(quote_ident(nspname), ', '), 'public') FROM pg_namespace WHERE nspname LIKE 'plugin\\_%'",
+                &[],
+                |r| r.get(0),
+            )
+            .expect("schemas");
+        conn.batch(&format!("SET search_path TO public, {schemas}")).expect("search path");
     }
 }
 

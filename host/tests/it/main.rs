@@ -17,6 +17,7 @@ mod live;
 mod manifests;
 mod moderation;
 mod notifications;
+mod pg_sandbox;
 mod pg_server;
 mod runtime;
 mod sandbox;

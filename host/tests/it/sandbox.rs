@@ -43,7 +43,7 @@ impl Attacker {
         self
     }
 
-    fn migrations(mut self, migrations: &[&'static str]) -> Attacker {
+    pub(crate) fn migrations(mut self, migrations: &[&'static str]) -> Attacker {
         self.migrations = migrations.to_vec();
         self
     }
@@ -139,7 +139,7 @@ fn host_rows(server: &Server) -> Vec<String> {
 /// test makes happen, such as the queue of events).
 pub(crate) fn host_rows_except(server: &Server, except: &[&str]) -> Vec<String> {
     let pooled = server.portal.db.get().expect("conn");
-    let conn = pooled.as_sqlite().expect("SQLite");
+    let Some(conn) = pooled.as_sqlite() else { return postgres_rows_except(&pooled, except) };
     let mut out = Vec::new();
     for table in host::db::HOST_SCHEMA.iter().filter(|t| !except.contains(t)) {
         // The portal writes down each host call it refuses (for `portal plugin status`):
@@ -176,7 +176,49 @@ pub(crate) fn host_rows_except(server: &Server, except: &[&str]) -> Vec<String> 
 }
 
 /// Starts a portal with Conversations and `attacker`, grants it to everyone in Riverside.
-fn start(attacker: &Attacker) -> (Server, tempfile::TempDir) {
+/// [`host_rows_except`] on PostgreSQL: every row of the portal's tables as JSON, then every
+/// relation and function outside PostgreSQL's own schemas, and who may use them.
+fn postgres_rows_except(conn: &host::db::Conn, except: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in host::db::HOST_SCHEMA.iter().filter(|t| !except.contains(t)) {
+        let select = match *table {
+            "plugin_health" => "SELECT plugin, state, consecutive_failures, total_failures, open_until,
+                                       last_failure_at, last_error FROM plugin_health
+                                WHERE NOT (total_failures = 0 AND last_error IS NULL AND refusals > 0)"
+                .to_owned(),
+            _ => format!("SELECT * FROM public.{table}"),
+        };
+        let is_table: bool = conn
+            .query_one("SELECT to_regclass(?1) IS NOT NULL AND (SELECT relkind FROM pg_class WHERE oid = to_regclass(?1)) = 'r'", &[&format!("public.{table}")], |r| r.get(0))
+            .expect("catalog");
+        if !is_table {
+            continue;
+        }
+        let rows: Vec<String> = conn
+            .query_all(&format!("SELECT row_to_json(t)::text FROM ({select}) t ORDER BY 1"), &[], |r| {
+                r.get(0)
+            })
+            .expect("rows");
+        out.extend(rows.into_iter().map(|row| format!("{table}: {row}")));
+    }
+    let schema: Vec<String> = conn
+        .query_all(
+            "SELECT n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' ' || coalesce(array_to_string(c.relacl, ','), '')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+             UNION ALL
+             SELECT 'function ' || n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+             ORDER BY 1",
+            &[],
+            |r| r.get(0),
+        )
+        .expect("schema");
+    out.extend(schema);
+    out
+}
+
+pub(crate) fn start(attacker: &Attacker) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let manifest = attacker.write(dir.path());
     let server = Server::with_manifests(vec![conversations_manifest(), manifest]);
@@ -184,16 +226,16 @@ fn start(attacker: &Attacker) -> (Server, tempfile::TempDir) {
     (server, dir)
 }
 
-fn query(sql: &str) -> HostCall {
+pub(crate) fn query(sql: &str) -> HostCall {
     HostCall::Query { sql: sql.into(), params: vec![] }
 }
 
-fn execute(sql: &str) -> HostCall {
+pub(crate) fn execute(sql: &str) -> HostCall {
     HostCall::Execute { sql: sql.into(), params: vec![] }
 }
 
 /// Runs `attacker`'s page (POST when it writes) and returns what its page shows.
-fn attack(attacker: &Attacker, write: bool) -> String {
+pub(crate) fn attack(attacker: &Attacker, write: bool) -> String {
     let (server, _dir) = start(attacker);
     let mut grace = server.signed_in("riverside", GRACE);
     let before = host_rows(&server);
@@ -208,7 +250,7 @@ fn attack(attacker: &Attacker, write: bool) -> String {
     shown[..shown.find("</p>").expect("end")].replace("&#x60;", "`").replace("&#x27;", "'")
 }
 
-fn refused(attacker: Attacker, write: bool, rule: &str) {
+pub(crate) fn refused(attacker: Attacker, write: bool, rule: &str) {
     let shown = attack(&attacker, write);
     assert!(shown.contains("refused: "), "{}: {shown}", attacker.id);
     assert!(shown.contains(rule), "{}: expected `{rule}` in {shown}", attacker.id);
@@ -288,6 +330,9 @@ fn hostile_migrations_stop_the_load_and_change_nothing() {
 /// Reads of the portal's tables and schema, in many spellings: refused.
 #[test]
 fn reads_outside_the_plugins_own_tables_are_refused() {
+    if crate::http::on_postgres() {
+        return; // SQLite's spellings; PostgreSQL's are in `pg_sandbox`.
+    }
     for sql in [
         "SELECT count(*) FROM sqlite_master",
         "SELECT name, sql FROM SQLITE_SCHEMA",
@@ -310,6 +355,9 @@ fn reads_outside_the_plugins_own_tables_are_refused() {
 /// would grow the portal's memory: refused, and nothing changes.
 #[test]
 fn writes_state_and_memory_attacks_are_refused() {
+    if crate::http::on_postgres() {
+        return; // SQLite's spellings; PostgreSQL's are in `pg_sandbox`.
+    }
     let own = ["CREATE TABLE atk_t (id INTEGER PRIMARY KEY, a)"];
     for (sql, rule) in [
         ("UPDATE ability_grants SET grantee_kind = 'role', grantee = 'admin'", "updates `ability_grants`"),
@@ -351,7 +399,7 @@ fn host_calls_with_huge_lists_are_refused_before_any_work() {
 fn the_plugins_own_tables_work() {
     let shown = attack(
         &Attacker::new("atk", query("SELECT count(*) AS n, upper('ok') AS u FROM atk_t"))
-            .migrations(&["CREATE TABLE atk_t (a)"]),
+            .migrations(&["CREATE TABLE atk_t (a TEXT)"]),
         false,
     );
     assert!(shown.contains("allowed: ") && shown.contains("OK"), "{shown}");

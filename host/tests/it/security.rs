@@ -165,8 +165,10 @@ fn a_plugin_redirect_to_another_site_stays_in_the_community() {
 fn plugin_status(server: &Server) -> String {
     let config = server.dir.path().join("portal.toml");
     let manifests = [conversations_manifest(), notes_manifest()];
+    let database =
+        server.portal.config.database.as_ref().map(|d| format!("database = {d:?}\n")).unwrap_or_default();
     let toml = format!(
-        "data_dir = {:?}\n[plugins]\nmanifests = [{:?}, {:?}]\n",
+        "data_dir = {:?}\n{database}[plugins]\nmanifests = [{:?}, {:?}]\n",
         server.dir.path(),
         manifests[0],
         manifests[1]

@@ -17,12 +17,11 @@ fn user_id(server: &Server, nickname: &str) -> i64 {
 /// Alan refuses direct messages, written the way another process would: through a
 /// connection of its own, which the portal does not see commit.
 fn refuse_direct_messages_from_outside(server: &Server) {
-    let conn =
-        rusqlite::Connection::open(server.portal.config.data_dir.join("portal.db")).expect("own connection");
-    conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    let outside = host::db::Db::connect(&server.portal.config.database()).expect("a database of its own");
+    let conn = outside.writer().expect("own connection");
     conn.execute(
         "INSERT INTO preferences (user_id, plugin, key, value) VALUES (?1, 'conversations', 'accept_direct_messages', 0)",
-        [user_id(server, "alan")],
+        &[&user_id(server, "alan")],
     )
     .expect("write from outside");
 }

@@ -9,6 +9,7 @@
 //! tight `sqlite3_limit`s and a progress handler that interrupts it at its time limit.
 //! Also applies and records the migrations a plugin describes.
 
+mod postgres;
 mod rules;
 
 use super::PoolConnection;
@@ -253,13 +254,10 @@ pub fn reserved_name_clash(id: &str) -> Option<&'static str> {
     })
 }
 
-/// The SQLite connection under `conn`. Plugin SQL on PostgreSQL (a schema and a role per
-/// plugin) is not built yet: its calls are answered "unavailable".
+/// The SQLite connection under `conn` (the PostgreSQL path, [`postgres`], is taken before).
 fn sqlite_only(conn: &super::Conn) -> Result<&Connection, HostError> {
-    conn.as_sqlite().ok_or_else(|| HostError {
-        kind: HostErrorKind::Unavailable,
-        message: "plugin SQL is not available on PostgreSQL yet".into(),
-    })
+    conn.as_sqlite()
+        .ok_or_else(|| HostError { kind: HostErrorKind::Failed, message: "not a SQLite connection".into() })
 }
 
 /// Runs one SELECT for `plugin`.
@@ -271,6 +269,9 @@ pub fn query(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
+    if conn.connection().as_postgres().is_some() {
+        return postgres::query(conn.connection(), plugin, access, sql, params, limits);
+    }
     let conn = sqlite_only(conn.connection())?;
     let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<Result<HostReply, HostError>> {
@@ -312,6 +313,9 @@ pub fn execute(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
+    if conn.connection().as_postgres().is_some() {
+        return postgres::execute(conn.connection(), plugin, access, sql, params, limits);
+    }
     let conn = sqlite_only(conn.connection())?;
     let confined = Confined::new(conn, plugin, access, limits.time, limits.max_bytes, Installed::ByThePool)?;
     let run = || -> rusqlite::Result<HostReply> {
@@ -362,6 +366,9 @@ pub fn apply_migrations(
     migrations: &[Migration],
     now: Timestamp,
 ) -> Result<Vec<u32>, MigrationError> {
+    if conn.as_postgres().is_some() {
+        return postgres::apply_migrations(conn, plugin, migrations, now);
+    }
     if migrations.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,0 +1,139 @@
+//! A blocking PostgreSQL client for the storage layer, which runs on blocking threads:
+//! `tokio-postgres`, with every connection's socket driven by one small runtime of its own
+//! (a thread named `postgres-io`), and each call waited for by parking the calling thread.
+//!
+//! Why not the `postgres` crate: its client blocks on a runtime of its own at every call
+//! and when it is dropped, which panics on a thread that drives async tasks (a web
+//! server's, or a test's); here waiting needs no runtime, and dropping a client only closes
+//! a channel.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake};
+use tokio_postgres::types::{ToSql, Type};
+pub use tokio_postgres::{Config, Error, Row, SimpleQueryMessage, Statement};
+
+/// The runtime that drives the connections' sockets.
+fn io() -> &'static tokio::runtime::Runtime {
+    static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("postgres-io")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the PostgreSQL I/O thread: {e}"))
+    })
+}
+
+/// Wakes a parked thread.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to completion on this thread, parking it while the future waits.
+fn wait<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+/// A connection to PostgreSQL; every call blocks until the server answered.
+pub struct PgClient {
+    client: tokio_postgres::Client,
+}
+
+impl PgClient {
+    /// Connects (TCP or a Unix socket, without TLS).
+    pub fn connect(config: &Config) -> Result<PgClient, crate::db::DbError> {
+        let config = config.clone();
+        let connected = wait(io().spawn(async move { config.connect(tokio_postgres::NoTls).await }));
+        let (client, connection) = match connected {
+            Ok(result) => result?,
+            Err(join) => {
+                return Err(crate::db::DbError::Postgres(format!("the connect task failed: {join}")));
+            }
+        };
+        io().spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::warn!(error = %err, "a PostgreSQL connection ended with an error");
+            }
+        });
+        Ok(PgClient { client })
+    }
+
+    /// Runs statements without parameters (the simple protocol).
+    pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        wait(self.client.batch_execute(sql))
+    }
+
+    /// Runs statements without parameters; their rows as text.
+    pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        wait(self.client.simple_query(sql))
+    }
+
+    /// Prepares one statement, its parameters' types inferred by the server.
+    pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+        wait(self.client.prepare(sql))
+    }
+
+    /// Prepares one statement with its parameters' types given.
+    pub fn prepare_typed(&self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
+        wait(self.client.prepare_typed(sql, types))
+    }
+
+    /// Every row of a prepared statement.
+    pub fn query(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        wait(self.client.query(stmt, params))
+    }
+
+    /// Every row of a statement prepared for this call.
+    pub fn query_text(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        wait(self.client.query(sql, params))
+    }
+
+    /// The rows of a prepared statement, one at a time (stop early: the rest is not read).
+    pub fn query_iter(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<RowIter, Error> {
+        let stream = wait(self.client.query_raw(stmt, params.iter().copied()))?;
+        Ok(RowIter { stream: Box::pin(stream) })
+    }
+
+    /// Runs a statement prepared for this call; the rows it changed.
+    pub fn execute_text(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        wait(self.client.execute(sql, params))
+    }
+
+    /// Runs a prepared statement; the rows it changed.
+    pub fn execute(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        wait(self.client.execute(stmt, params))
+    }
+
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Rows as they arrive.
+pub struct RowIter {
+    stream: std::pin::Pin<Box<tokio_postgres::RowStream>>,
+}
+
+impl RowIter {
+    /// The next row, if any.
+    pub fn next(&mut self) -> Result<Option<Row>, Error> {
+        use futures_util::Stream;
+        wait(std::future::poll_fn(|cx| self.stream.as_mut().poll_next(cx))).transpose()
+    }
+}
