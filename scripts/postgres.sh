@@ -9,8 +9,10 @@
 # stopped when the test process ends); nothing here starts or changes a system server.
 #
 #   scripts/postgres.sh              install if missing, print the binaries' directory
-#   scripts/postgres.sh serve DIR    a throwaway server in DIR (created) for trying the
-#                                    portal by hand: prints its URL, runs until Ctrl-C
+#   scripts/postgres.sh serve DIR [-c name=value ...]
+#                                    a throwaway server in DIR (created) for trying the
+#                                    portal by hand (or the benchmarks): prints its URL,
+#                                    runs until Ctrl-C; PORT (default 55432) is its port
 set -euo pipefail
 
 say() { echo "postgres: $*" >&2; }
@@ -63,6 +65,6 @@ if [ "${1:-}" = serve ]; then
     port=${PORT:-55432}
     say "serving on 127.0.0.1:$port; the portal's setting:"
     echo "database = \"postgres://portal@127.0.0.1:$port/postgres\""
-    exec "${as[@]}" "$bin/postgres" -D "$dir/data" -k "$dir" -h 127.0.0.1 -p "$port"
+    exec "${as[@]}" "$bin/postgres" -D "$dir/data" -k "$dir" -h 127.0.0.1 -p "$port" "${@:3}"
 fi
 echo "$bin"

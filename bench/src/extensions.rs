@@ -65,7 +65,7 @@ pub fn run(bench: &Bench, moderation: &Path) -> anyhow::Result<Report> {
     let demo = sending::demo_file(dir.path())?;
     let server = Server::start(&bench.binary, &config, port, Some(&demo))?;
     let db = dir.path().join("portal.db");
-    let (mut clients, paths) = sending::senders(&server, &db)?;
+    let (mut clients, paths) = sending::senders(&server, &host::db::Location::Sqlite(db.clone()))?;
     let send = sending::sender(paths);
     let toggle = |grant: bool, ability: &str| -> anyhow::Result<()> {
         let verb = if grant { "grant" } else { "revoke" };

@@ -16,6 +16,7 @@
 mod boundary;
 mod browser;
 mod digest;
+mod engines;
 mod extensions;
 mod load;
 mod pages;
@@ -53,7 +54,7 @@ pub struct Args {
     /// scale, digest, startup.
     #[arg(
         long,
-        default_value = "boundary,slots,render,pages,sending,extensions,scale,digest,startup",
+        default_value = "boundary,slots,render,pages,sending,engines,extensions,scale,digest,startup",
         value_delimiter = ','
     )]
     sections: Vec<String>,
@@ -93,6 +94,7 @@ struct Report {
     render: Option<render::Report>,
     pages: Option<pages::Report>,
     sending: Option<sending::Report>,
+    engines: Option<engines::Report>,
     extensions: Option<extensions::Report>,
     scale: Option<scale::Report>,
     digest: Option<digest::Report>,
@@ -121,7 +123,8 @@ fn main() -> anyhow::Result<()> {
         samples: args.samples,
     };
     let wants = |s: &str| args.sections.iter().any(|x| x == s);
-    let needs_server = ["pages", "sending", "extensions", "scale", "startup"].iter().any(|s| wants(s));
+    let needs_server =
+        ["pages", "sending", "engines", "extensions", "scale", "startup"].iter().any(|s| wants(s));
     anyhow::ensure!(
         !needs_server || bench.binary.exists(),
         "{} is missing: build it first (`cargo build --release -p host`; `make bench` does)",
@@ -173,6 +176,11 @@ fn main() -> anyhow::Result<()> {
             sending::print(&r);
             report.sending = Some(r);
         }
+    }
+    if wants("engines") {
+        let r = engines::run(&bench, &args.demo)?;
+        engines::print(&r);
+        report.engines = Some(r);
     }
     if wants("extensions") {
         let r = extensions::run(&bench, &args.moderation)?;

@@ -60,14 +60,15 @@ pub fn demo_file(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 
 /// The [`SENDERS`] members of [`demo_file`], signed in, each with a conversation open with
 /// the next member: their clients and the conversations' paths.
-pub fn senders(server: &Server, db: &std::path::Path) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
+pub fn senders(server: &Server, db: &host::db::Location) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
     server.cli(&["settings", "set", "--community", "load", "conversations.messages_per_minute", "100000"])?;
     server.cli(&["settings", "set", "--community", "load", "conversations.require_acceptance", "false"])?;
     let ids: Vec<i64> = {
-        let conn = rusqlite::Connection::open(db)?;
+        let db = host::db::Db::connect(db)?;
+        let conn = db.get()?;
         (0..=SENDERS)
             .map(|i| {
-                conn.query_row("SELECT id FROM users WHERE nickname = ?1", [format!("s{i}")], |r| r.get(0))
+                conn.query_one("SELECT id FROM users WHERE nickname = ?1", &[&format!("s{i}")], |r| r.get(0))
             })
             .collect::<Result<_, _>>()?
     };
@@ -97,7 +98,7 @@ pub fn sender(
 
 /// Runs the section against a portal started with [`demo_file`] loaded.
 pub fn run(bench: &Bench, server: &Server, db: &std::path::Path) -> anyhow::Result<Report> {
-    let (mut clients, paths) = senders(server, db)?;
+    let (mut clients, paths) = senders(server, &host::db::Location::Sqlite(db.to_owned()))?;
 
     let send = sender(paths);
     let seconds = bench.seconds * 2.0 / ROUNDS as f64;

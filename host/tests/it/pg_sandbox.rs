@@ -87,6 +87,8 @@ fn writes_and_schema_changes_outside_migrations_are_refused_on_postgres() {
             "outside the plugin's own tables",
         ),
         ("UPDATE users SET role = 'admin'", "which is not a table or index of plugin `atk`"),
+        // `set_config` by another name: the rule on the view.
+        ("UPDATE pg_settings SET setting = 'none' WHERE name = 'role'", "outside the plugin's own tables"),
         ("INSERT INTO atk_t (a) SELECT email FROM public.users", "outside the plugin's own tables"),
         ("CREATE TABLE atk_x (a TEXT)", "`CREATE` statements are not allowed"),
         ("CREATE TEMP TABLE atk_x (a TEXT)", "`CREATE` statements are not allowed"),

@@ -11,8 +11,8 @@
 //! (`SELECT set_config('role', 'none', true), query_to_xml('SELECT * FROM users', …)`
 //! reads the host's tables as the host: measured on PostgreSQL 15). So, before a plugin's
 //! statement is sent:
-//! - the database must deny `set_config` (and `pg_notify`, the large-object writers and
-//!   session advisory locks) to PUBLIC: checked when a plugin is set up, done by the host
+//! - the database must deny `set_config` and `UPDATE pg_settings` (and `pg_notify`, the
+//!   large-object writers and session advisory locks) to PUBLIC: checked when a plugin is set up, done by the host
 //!   when it connects as a superuser, otherwise refused with the statement an operator runs;
 //! - a statement must begin with SELECT, WITH, VALUES (or INSERT, UPDATE, DELETE when the
 //!   call may write): no `SET`, `RESET`, `SET ROLE`, `COPY`, `DO`, transaction control;
@@ -52,6 +52,10 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "pg_catalog.pg_advisory_lock_shared(bigint)",
     "pg_catalog.pg_try_advisory_lock(bigint)",
     "pg_catalog.pg_try_advisory_lock_shared(bigint)",
+    "pg_catalog.pg_advisory_lock(integer,integer)",
+    "pg_catalog.pg_advisory_lock_shared(integer,integer)",
+    "pg_catalog.pg_try_advisory_lock(integer,integer)",
+    "pg_catalog.pg_try_advisory_lock_shared(integer,integer)",
 ];
 
 /// A plugin's role and schema in one database (both already quoted).
@@ -465,6 +469,11 @@ fn set_up(pg: &PgConn, plugin: &str) -> Result<Space, String> {
         (
             "SELECT has_database_privilege($1, current_database(), 'TEMPORARY')".to_owned(),
             "REVOKE TEMPORARY ON DATABASE current_database FROM PUBLIC".to_owned(),
+        ),
+        // `UPDATE pg_settings` is `set_config` by another name (a rule on the view).
+        (
+            "SELECT has_table_privilege($1, 'pg_catalog.pg_settings', 'UPDATE')".to_owned(),
+            "REVOKE UPDATE ON pg_catalog.pg_settings FROM PUBLIC".to_owned(),
         ),
     ]
     .into_iter()
