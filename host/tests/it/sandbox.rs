@@ -137,6 +137,11 @@ fn host_rows(server: &Server) -> Vec<String> {
 
 /// [`host_rows`] without the tables in `except` (the portal's own bookkeeping of what a
 /// test makes happen, such as the queue of events).
+/// The rows of `plugin_health` that are not only the portal's record of refused host calls.
+const HEALTH_ROWS: &str = "SELECT plugin, state, consecutive_failures, total_failures, open_until,
+                                  last_failure_at, last_error FROM plugin_health
+                           WHERE NOT (total_failures = 0 AND last_error IS NULL AND refusals > 0)";
+
 pub(crate) fn host_rows_except(server: &Server, except: &[&str]) -> Vec<String> {
     let pooled = server.portal.db.get().expect("conn");
     let Some(conn) = pooled.as_sqlite() else { return postgres_rows_except(&pooled, except) };
@@ -145,10 +150,7 @@ pub(crate) fn host_rows_except(server: &Server, except: &[&str]) -> Vec<String> 
         // The portal writes down each host call it refuses (for `portal plugin status`):
         // its own record of the attack, left out; the rest of the table is compared.
         let select = match *table {
-            "plugin_health" => "SELECT plugin, state, consecutive_failures, total_failures, open_until,
-                                       last_failure_at, last_error FROM plugin_health
-                                WHERE NOT (total_failures = 0 AND last_error IS NULL AND refusals > 0)"
-                .to_owned(),
+            "plugin_health" => HEALTH_ROWS.to_owned(),
             _ => format!("SELECT * FROM {table}"),
         };
         let Ok(mut stmt) = conn.prepare(&select) else { continue };
@@ -182,10 +184,7 @@ fn postgres_rows_except(conn: &host::db::Conn, except: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for table in host::db::HOST_SCHEMA.iter().filter(|t| !except.contains(t)) {
         let select = match *table {
-            "plugin_health" => "SELECT plugin, state, consecutive_failures, total_failures, open_until,
-                                       last_failure_at, last_error FROM plugin_health
-                                WHERE NOT (total_failures = 0 AND last_error IS NULL AND refusals > 0)"
-                .to_owned(),
+            "plugin_health" => HEALTH_ROWS.to_owned(),
             _ => format!("SELECT * FROM public.{table}"),
         };
         let is_table: bool = conn
