@@ -14,17 +14,19 @@ use std::task::{Context, Poll, Wake};
 use tokio_postgres::types::{ToSql, Type};
 pub use tokio_postgres::{Config, Error, Row, SimpleQueryMessage, Statement};
 
-/// The runtime that drives the connections' sockets.
-fn io() -> &'static tokio::runtime::Runtime {
-    static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+/// The runtime that drives the connections' sockets (made at the first connection).
+fn io() -> Result<&'static tokio::runtime::Runtime, crate::db::DbError> {
+    static IO: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     IO.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("postgres-io")
             .enable_all()
             .build()
-            .unwrap_or_else(|e| panic!("cannot start the PostgreSQL I/O thread: {e}"))
+            .map_err(|e| e.to_string())
     })
+    .as_ref()
+    .map_err(|e| crate::db::DbError::Postgres(format!("cannot start the PostgreSQL I/O thread: {e}")))
 }
 
 /// Wakes a parked thread.
@@ -58,14 +60,15 @@ impl PgClient {
     /// Connects (TCP or a Unix socket, without TLS).
     pub fn connect(config: &Config) -> Result<PgClient, crate::db::DbError> {
         let config = config.clone();
-        let connected = wait(io().spawn(async move { config.connect(tokio_postgres::NoTls).await }));
+        let io = io()?;
+        let connected = wait(io.spawn(async move { config.connect(tokio_postgres::NoTls).await }));
         let (client, connection) = match connected {
             Ok(result) => result?,
             Err(join) => {
                 return Err(crate::db::DbError::Postgres(format!("the connect task failed: {join}")));
             }
         };
-        io().spawn(async move {
+        io.spawn(async move {
             if let Err(err) = connection.await {
                 tracing::warn!(error = %err, "a PostgreSQL connection ended with an error");
             }
