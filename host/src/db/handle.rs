@@ -46,14 +46,6 @@ impl Location {
             Location::Sqlite(text.into())
         }
     }
-
-    /// For messages: the file, or the server without the password.
-    pub fn describe(&self) -> String {
-        match self {
-            Location::Sqlite(path) => path.display().to_string(),
-            Location::Postgres(url) => super::postgres::without_password(url),
-        }
-    }
 }
 
 impl Db {

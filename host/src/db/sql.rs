@@ -50,8 +50,8 @@ enum Inner {
 /// A PostgreSQL client with its prepared statements (by the host's statement text).
 pub(super) struct PgConn {
     client: PgClient,
-    /// The database's name (plugins' role names are made from it).
-    database: String,
+    /// A hash of the database's name, which plugins' role names carry (made once).
+    role_tag: String,
     statements: RefCell<HashMap<String, Statement>>,
     /// Whether a transaction this layer began is open.
     in_transaction: std::cell::Cell<bool>,
@@ -368,7 +368,11 @@ impl Conn {
         Conn {
             inner: Inner::Postgres(Box::new(PgConn {
                 client,
-                database,
+                role_tag: {
+                    use sha2::Digest;
+                    let hash = sha2::Sha256::digest(database.as_bytes());
+                    hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
+                },
                 statements: RefCell::default(),
                 in_transaction: std::cell::Cell::new(false),
             })),
@@ -541,9 +545,10 @@ impl PgConn {
         Ok(stmt)
     }
 
-    /// The database's name.
-    pub(super) fn database(&self) -> &str {
-        &self.database
+    /// A hash of the database's name (8 hex digits), which plugins' role names carry so
+    /// that portals sharing a server never share a role.
+    pub(super) fn role_tag(&self) -> &str {
+        &self.role_tag
     }
 
     /// Runs transaction control (`BEGIN ...`, `COMMIT`, `ROLLBACK`) and notes whether a

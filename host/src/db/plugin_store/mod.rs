@@ -217,13 +217,49 @@ fn to_sql(value: &SqlValue) -> Value {
     }
 }
 
-fn from_sql(value: ValueRef<'_>) -> (SqlValue, usize) {
+fn from_sql(value: ValueRef<'_>) -> SqlValue {
     match value {
-        ValueRef::Null => (SqlValue::Null, 4),
-        ValueRef::Integer(v) => (SqlValue::Int(v), 8),
-        ValueRef::Real(v) => (SqlValue::Real(v), 8),
-        ValueRef::Text(v) => (SqlValue::Text(String::from_utf8_lossy(v).into_owned()), v.len() + 2),
-        ValueRef::Blob(v) => (SqlValue::Blob(v.to_vec()), v.len() * 4),
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(v) => SqlValue::Int(v),
+        ValueRef::Real(v) => SqlValue::Real(v),
+        ValueRef::Text(v) => SqlValue::Text(String::from_utf8_lossy(v).into_owned()),
+        ValueRef::Blob(v) => SqlValue::Blob(v.to_vec()),
+    }
+}
+
+/// The rows of a plugin's query as they are read, on either engine, and their size as the
+/// plugin will receive them (text with its quotes, bytes as JSON numbers); refused once
+/// past the call's limit.
+struct ResultRows {
+    rows: Vec<Vec<SqlValue>>,
+    bytes: usize,
+    max: usize,
+}
+
+impl ResultRows {
+    fn new(max: usize) -> ResultRows {
+        ResultRows { rows: Vec::new(), bytes: 0, max }
+    }
+
+    /// Adds a row; an error once the result is larger than the limit.
+    fn push(&mut self, row: Vec<SqlValue>) -> Result<(), HostError> {
+        self.bytes += row
+            .iter()
+            .map(|value| match value {
+                SqlValue::Null => 4,
+                SqlValue::Int(_) | SqlValue::Real(_) => 8,
+                SqlValue::Text(t) => t.len() + 2,
+                SqlValue::Blob(b) => b.len() * 4,
+            })
+            .sum::<usize>();
+        self.rows.push(row);
+        if self.bytes > self.max {
+            return Err(HostError {
+                kind: HostErrorKind::LimitExceeded,
+                message: format!("the result is larger than {} bytes; page through it with LIMIT", self.max),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -279,27 +315,14 @@ pub fn query(
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
+        let mut out = ResultRows::new(limits.max_bytes);
         while let Some(row) = rows.next()? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                let (value, size) = from_sql(row.get_ref(i)?);
-                bytes += size;
-                values.push(value);
-            }
-            out.push(values);
-            if bytes > limits.max_bytes {
-                return Ok(Err(HostError {
-                    kind: HostErrorKind::LimitExceeded,
-                    message: format!(
-                        "the result is larger than {} bytes; page through it with LIMIT",
-                        limits.max_bytes
-                    ),
-                }));
+            let values = (0..width).map(|i| row.get_ref(i).map(from_sql)).collect::<rusqlite::Result<_>>()?;
+            if let Err(err) = out.push(values) {
+                return Ok(Err(err));
             }
         }
-        Ok(Ok(HostReply::Rows { columns, rows: out }))
+        Ok(Ok(HostReply::Rows { columns, rows: out.rows }))
     };
     run().unwrap_or_else(|e| Err(confined.error(e, limits.time)))
 }

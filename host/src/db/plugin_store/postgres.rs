@@ -31,7 +31,6 @@ use super::{MigrationError, SqlAccess, SqlLimits};
 use crate::db::pg_client::{PgClient, Row, SimpleQueryMessage, Statement};
 use crate::db::sql::{Conn, PgConn, numbered_placeholders};
 use plugin_api::{HostError, HostErrorKind, HostReply, Migration, SqlValue, Timestamp};
-use sha2::Digest;
 use tokio_postgres::types::{IsNull, Kind, Type};
 
 /// How long one statement of a plugin migration may run.
@@ -69,8 +68,7 @@ fn quote(name: &str) -> String {
 }
 
 fn space(pg: &PgConn, plugin: &str) -> Space {
-    let hash = sha2::Sha256::digest(pg.database().as_bytes());
-    let tag: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let tag = pg.role_tag();
     Space { role: quote(&format!("portal_{tag}_{plugin}")), schema: quote(&format!("plugin_{plugin}")) }
 }
 
@@ -205,8 +203,8 @@ impl tokio_postgres::types::ToSql for Param<'_> {
     tokio_postgres::types::to_sql_checked!();
 }
 
-/// Column `i` of `row` as a plugin value and its approximate size.
-fn column(row: &Row, i: usize) -> Result<(SqlValue, usize), String> {
+/// Column `i` of `row` as a plugin value.
+fn column(row: &Row, i: usize) -> Result<SqlValue, String> {
     let ty = row.columns()[i].type_().clone();
     let get = |e: tokio_postgres::Error| e.to_string();
     let value = match ty {
@@ -229,18 +227,7 @@ fn column(row: &Row, i: usize) -> Result<(SqlValue, usize), String> {
             ));
         }
     };
-    Ok(match value {
-        None => (SqlValue::Null, 4),
-        Some(SqlValue::Text(t)) => {
-            let n = t.len() + 2;
-            (SqlValue::Text(t), n)
-        }
-        Some(SqlValue::Blob(b)) => {
-            let n = b.len() * 4;
-            (SqlValue::Blob(b), n)
-        }
-        Some(v) => (v, 8),
-    })
+    Ok(value.unwrap_or(SqlValue::Null))
 }
 
 /// A `numeric` (what `sum` of integers gives on PostgreSQL): an integer when it is whole
@@ -348,28 +335,15 @@ pub(super) fn query(
         let client = pg.client();
         let mut rows =
             client.query_iter(stmt, &to_params(values)).map_err(|e| plugin_error(&e, plugin, limits))?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
+        let mut out = super::ResultRows::new(limits.max_bytes);
         while let Some(row) = rows.next().map_err(|e| plugin_error(&e, plugin, limits))? {
-            let mut values = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
-                let (value, size) =
-                    column(&row, i).map_err(|m| HostError { kind: HostErrorKind::Invalid, message: m })?;
-                bytes += size;
-                values.push(value);
-            }
-            out.push(values);
-            if bytes > limits.max_bytes {
-                return Err(HostError {
-                    kind: HostErrorKind::LimitExceeded,
-                    message: format!(
-                        "the result is larger than {} bytes; page through it with LIMIT",
-                        limits.max_bytes
-                    ),
-                });
-            }
+            let values = (0..columns.len())
+                .map(|i| column(&row, i))
+                .collect::<Result<_, _>>()
+                .map_err(|m| HostError { kind: HostErrorKind::Invalid, message: m })?;
+            out.push(values)?;
         }
-        Ok(HostReply::Rows { columns, rows: out })
+        Ok(HostReply::Rows { columns, rows: out.rows })
     })
 }
 
