@@ -12,11 +12,11 @@ run: plugins
 
 ## Run every test (unit, integration with the real wasm plugin, the storage and plugin
 ## tests on both SQLite and a throwaway PostgreSQL server, end-to-end in headless
-## Chromium, doc tests), then a short
+## Chromium, doc tests; the PostgreSQL pass reuses the first pass's build), then a short
 ## fuzzing run (20 s per target, after replaying every saved crash).
 test: plugins browser postgres
 	$(CARGO) test --workspace --locked
-	PORTAL_TEST_ENGINE=postgres $(CARGO) test --locked -p host --test it
+	PORTAL_TEST_ENGINE=postgres $(CARGO) test --workspace --locked --test it
 	scripts/fuzz.sh 20
 
 ## Chromium and chromedriver for the end-to-end tests (installed with apt-get if missing).
