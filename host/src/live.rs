@@ -2,7 +2,10 @@
 //! open page, fed after commit by plugins ([`HostCall::Publish`](plugin_api::HostCall)) and
 //! by the host (new or read notifications), read by the server-sent events stream in
 //! `web::live`. Channels live in this process's memory; a member with no open page has
-//! none, and an update for them is dropped.
+//! none, and an update for them is dropped. Updates committed by other portal processes
+//! on the same database arrive through [`crate::db::announce`] and are sent here the same
+//! way; when some may have been missed, every open page is told to refresh
+//! ([`Live::resync_all`]).
 
 use plugin_api::live::LiveUpdate;
 use plugin_api::{CommunityId, UserId};
@@ -19,11 +22,16 @@ const BACKLOG: usize = 32;
 pub struct Live {
     channels: Mutex<HashMap<(CommunityId, UserId), broadcast::Sender<LiveUpdate>>>,
     closing: watch::Sender<bool>,
+    resyncs: watch::Sender<u64>,
 }
 
 impl Default for Live {
     fn default() -> Self {
-        Live { channels: Mutex::new(HashMap::new()), closing: watch::Sender::new(false) }
+        Live {
+            channels: Mutex::new(HashMap::new()),
+            closing: watch::Sender::new(false),
+            resyncs: watch::Sender::new(0),
+        }
     }
 }
 
@@ -46,6 +54,16 @@ impl Live {
                 let _ = sender.send(update);
             }
         }
+    }
+
+    /// Tells every open page to refresh all it shows live: updates may have been missed.
+    pub fn resync_all(&self) {
+        self.resyncs.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes when every open page should refresh (see [`Live::resync_all`]).
+    pub fn resyncs(&self) -> watch::Receiver<u64> {
+        self.resyncs.subscribe()
     }
 
     /// Open streams (for tests and status).

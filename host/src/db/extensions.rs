@@ -2,7 +2,7 @@
 //! for, and the holds their implementers placed (see `plugin_api::extension`).
 
 use super::DbResult;
-use super::sql::{Conn, Row};
+use super::sql::{Conn, Dialect, Row};
 use plugin_api::{CheckId, CommunityId, Timestamp};
 
 /// One event waiting for one subscriber.
@@ -92,6 +92,18 @@ pub fn next_of(
         &[&subscriber, &community.0, &limit],
         |r| Ok((pending_of(r)?, Timestamp(r.get(8)?))),
     )
+}
+
+/// Takes delivery `id` for the call whose write transaction `conn` is in: false when it is
+/// gone or another process is delivering it now (on PostgreSQL the row stays locked by
+/// this transaction until it ends, and a second deliverer skips it; SQLite's one writer
+/// already runs one delivery at a time).
+pub fn claim(conn: &Conn, id: i64) -> DbResult<bool> {
+    const CLAIM: Dialect = Dialect {
+        sqlite: "SELECT id FROM event_deliveries WHERE id = ?1",
+        postgres: "SELECT id FROM event_deliveries WHERE id = ?1 FOR UPDATE SKIP LOCKED",
+    };
+    Ok(conn.query_opt(CLAIM.text(conn.engine()), &[&id], |r| r.get::<i64>(0))?.is_some())
 }
 
 /// Removes a delivery the subscriber acknowledged (in the subscriber's transaction);

@@ -62,6 +62,16 @@ impl Db {
         }
     }
 
+    /// Hears, from now on, what the other portal processes on this database announce as
+    /// they commit ([`super::announce`]), each commit counted in [`Db::commits`]. Returns
+    /// once listening. On SQLite, which one process serves, there is nothing to hear.
+    pub fn listen(&self, listener: super::announce::Listener) -> DbResult<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.listen(listener),
+        }
+    }
+
     /// Which engine runs this database.
     pub fn engine(&self) -> Engine {
         match self.backend {
@@ -70,10 +80,11 @@ impl Db {
         }
     }
 
-    /// How many transactions this process has committed to this database so far. A value
-    /// read before a read transaction began that still equals this one means no commit of
-    /// this process has happened since: what the read saw is still current (for writes of
-    /// this process). Remembered slot answers are checked against it.
+    /// How many transactions this process has committed to this database so far, and (once
+    /// [`Db::listen`]ing, on PostgreSQL) those other processes announced. A value read
+    /// before a read transaction began that still equals this one means no commit this
+    /// process knows of has happened since: what the read saw is still current. Remembered
+    /// slot answers are checked against it.
     pub fn commits(&self) -> u64 {
         match &self.backend {
             Backend::Sqlite(db) => db.commits(),
@@ -110,6 +121,22 @@ impl Db {
             Backend::Sqlite(db) => db.writer(),
             Backend::Postgres(db) => db.get(true),
         }
+    }
+
+    /// A connection for counters that every process on this database shares (rate
+    /// limits): each statement commits on its own and is not counted or announced as a
+    /// commit (it changes nothing that any process remembers). On SQLite, the writer's turn.
+    pub fn counters(&self) -> DbResult<PooledConn> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.writer(),
+            Backend::Postgres(db) => db.get(false),
+        }
+    }
+
+    /// Whether several portal processes may serve this database at once (PostgreSQL):
+    /// then what must hold across them (rate limits) is kept in the database.
+    pub fn shared_by_processes(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// A write transaction. End it with [`WriteTxn::commit`] or [`WriteTxn::rollback`];
@@ -195,11 +222,20 @@ pub(super) enum Side {
 pub struct WriteTxn {
     conn: Option<Conn>,
     side: Side,
+    announced: super::announce::Announcement,
 }
 
 impl WriteTxn {
     pub(super) fn new(conn: Conn, side: Side) -> WriteTxn {
-        WriteTxn { conn: Some(conn), side }
+        WriteTxn { conn: Some(conn), side, announced: Default::default() }
+    }
+
+    /// Adds to what the commit tells the other portal processes on this database (live
+    /// updates, queued events); with one process (SQLite) there is nobody to tell.
+    pub fn announce(&mut self, what: super::announce::Announcement) {
+        if matches!(self.side, Side::Postgres(_)) {
+            self.announced.merge(what);
+        }
     }
 
     /// Keeps the writes and returns once they are committed (on SQLite, by this
@@ -218,7 +254,7 @@ impl WriteTxn {
         let Some(conn) = self.conn.take() else { return Ok(()) };
         match &mut self.side {
             Side::Sqlite(member) => member.end(conn, keep),
-            Side::Postgres(db) => db.end_write(conn, keep),
+            Side::Postgres(db) => db.end_write(conn, keep, &self.announced),
         }
     }
 }

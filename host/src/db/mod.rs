@@ -4,6 +4,7 @@
 //! SQL goes through [`plugin_store`], which confines it to the plugin's tables.
 
 pub mod abilities;
+pub mod announce;
 pub mod communities;
 pub mod extensions;
 pub mod groups;
@@ -17,6 +18,7 @@ pub mod plugin_store;
 mod pool;
 mod postgres;
 pub mod preferences;
+pub mod rate_limits;
 pub mod sessions;
 pub mod settings;
 pub mod sql;
@@ -73,6 +75,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/008_plugin_refusals.sql")),
     M::up(include_str!("migrations/009_extensions.sql")),
     M::up(include_str!("migrations/010_extension_ids.sql")),
+    M::up(include_str!("migrations/011_rate_limits.sql")),
 ];
 
 /// Every table and index the portal's migrations create: names no plugin may own, and
@@ -105,6 +108,7 @@ pub const HOST_SCHEMA: &[&str] = &[
     "event_deliveries_queue",
     "extension_checks",
     "extension_holds",
+    "rate_limits",
 ];
 
 /// SQLite's own schema names (and the prefixes of its internal and eponymous tables):

@@ -134,6 +134,19 @@ pub fn due(conn: &Conn, now: Timestamp, limit: u32) -> DbResult<Vec<Email>> {
     )
 }
 
+/// Takes email `id` to send now: its next attempt moves to `until`, so that no other
+/// process sends it meanwhile (a process that dies while sending leaves it to be tried
+/// again at `until`); false when it is no longer due (sent, withdrawn, or taken by another
+/// process). One statement: two processes cannot both take it.
+pub fn claim(conn: &Conn, id: i64, now: Timestamp, until: Timestamp) -> DbResult<bool> {
+    let taken = conn.execute(
+        "UPDATE email_outbox SET next_attempt_at = ?3
+         WHERE id = ?1 AND sent_at IS NULL AND withdrawn_at IS NULL AND next_attempt_at <= ?2",
+        &[&id, &now.0, &until.0],
+    )?;
+    Ok(taken == 1)
+}
+
 /// Records a successful delivery.
 pub fn mark_sent(conn: &Conn, id: i64, now: Timestamp) -> DbResult<()> {
     conn.execute(

@@ -128,6 +128,101 @@ impl PgClient {
     }
 }
 
+/// What a listening connection hears.
+#[derive(Debug)]
+pub enum Heard {
+    /// A notification's payload.
+    Payload(String),
+    /// The connection was lost and listens again: notifications sent meanwhile are lost.
+    Back,
+}
+
+/// Listens on `channel` on a connection of its own, handing every notification to `on`
+/// (on the I/O thread: `on` must return at once), until `stop`'s sender is dropped. A lost
+/// connection is opened again a second later, and `on` hears [`Heard::Back`]. Returns once
+/// the first `LISTEN` is in place.
+pub fn listen(
+    config: &Config,
+    channel: &'static str,
+    mut stop: tokio::sync::watch::Receiver<()>,
+    on: Box<dyn Fn(Heard) + Send + Sync>,
+) -> Result<(), crate::db::DbError> {
+    let io = io()?;
+    let config = config.clone();
+    let (started, first) = std::sync::mpsc::channel::<Result<(), String>>();
+    io.spawn(async move {
+        let mut started = Some(started);
+        loop {
+            let session = listen_once(&config, channel, on.as_ref(), &mut started);
+            let ended = tokio::select! {
+                _ = stop.changed() => return,
+                ended = session => ended,
+            };
+            if let Err(err) = ended {
+                match started.take() {
+                    Some(started) => {
+                        let _ = started.send(Err(err.to_string()));
+                        return;
+                    }
+                    None => tracing::warn!(error = %err, "the PostgreSQL listening connection was lost; listening again in a second"),
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    });
+    match first.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => {
+            Err(crate::db::DbError::Postgres(format!("cannot listen for other processes' commits: {err}")))
+        }
+        Err(_) => Err(crate::db::DbError::Postgres("the listening task ended before it listened".into())),
+    }
+}
+
+/// One listening connection, until it is lost. `started` hears the first `LISTEN`; a
+/// later session tells `on` it is [`Heard::Back`].
+async fn listen_once(
+    config: &Config,
+    channel: &str,
+    on: &(dyn Fn(Heard) + Send + Sync),
+    started: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>,
+) -> Result<(), Error> {
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (heard, mut payloads) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    if heard.send(n.payload().to_owned()).is_err() {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err),
+                None => return Ok(()),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    match started.take() {
+        Some(started) => {
+            let _ = started.send(Ok(()));
+        }
+        None => on(Heard::Back),
+    }
+    while let Some(payload) = payloads.recv().await {
+        on(Heard::Payload(payload));
+    }
+    drop(client);
+    match driver.await {
+        Ok(Err(err)) => Err(err),
+        _ => Ok(()),
+    }
+}
+
 /// Rows as they arrive.
 pub struct RowIter {
     stream: std::pin::Pin<Box<tokio_postgres::RowStream>>,

@@ -1,8 +1,11 @@
 //! PostgreSQL: a pool of client connections to one database, each write a transaction of
 //! its own (PostgreSQL orders concurrent writers itself), and the host's migrations for
 //! it, numbered as SQLite's (`migrations/postgres/`), applied once each under a table lock
-//! so that several processes starting together apply each one once.
+//! so that several processes starting together apply each one once. Every commit is
+//! announced to the other processes on the same database, and theirs are heard
+//! ([`super::announce`]).
 
+use super::announce::{self, Announcement, Listener};
 use super::handle::{Home, PooledConn, Side, WriteTxn};
 use super::sql::Conn;
 use super::{DbError, DbResult};
@@ -25,14 +28,21 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("008_plugin_refusals.sql", include_str!("migrations/postgres/008_plugin_refusals.sql")),
     ("009_extensions.sql", include_str!("migrations/postgres/009_extensions.sql")),
     ("010_extension_ids.sql", include_str!("migrations/postgres/010_extension_ids.sql")),
+    ("011_rate_limits.sql", include_str!("migrations/postgres/011_rate_limits.sql")),
 ];
 
 /// A PostgreSQL database and the pool of connections to it.
 pub(super) struct PgDb {
     config: super::pg_client::Config,
     idle: Mutex<Vec<Conn>>,
-    /// Transactions committed by this process (see [`super::Db::commits`]).
-    commits: AtomicU64,
+    /// Transactions committed by this process, and those it heard of from others (see
+    /// [`super::Db::commits`]).
+    commits: Arc<AtomicU64>,
+    /// This process among those announcing their commits (random).
+    me: u64,
+    /// Dropped with the database: stops the listening connection.
+    _listening: tokio::sync::watch::Sender<()>,
+    stop: tokio::sync::watch::Receiver<()>,
 }
 
 impl PgDb {
@@ -40,7 +50,18 @@ impl PgDb {
     pub(super) fn connect(url: &str) -> DbResult<PgDb> {
         let config: super::pg_client::Config =
             url.parse().map_err(|e| DbError::Invalid(format!("database {}: {e}", without_password(url))))?;
-        let db = PgDb { config, idle: Mutex::default(), commits: AtomicU64::new(0) };
+        let mut me = [0u8; 8];
+        getrandom::fill(&mut me)
+            .map_err(|e| DbError::Invalid(format!("no randomness for a process id: {e}")))?;
+        let (listening, stop) = tokio::sync::watch::channel(());
+        let db = PgDb {
+            config,
+            idle: Mutex::default(),
+            commits: Arc::default(),
+            me: u64::from_le_bytes(me),
+            _listening: listening,
+            stop,
+        };
         let conn =
             db.open().map_err(|e| DbError::Invalid(format!("database {}: {e}", without_password(url))))?;
         migrate(&conn)?;
@@ -67,6 +88,24 @@ impl PgDb {
         self.commits.load(Ordering::SeqCst)
     }
 
+    /// Hears the commits of the other processes on this database from now on: each counts
+    /// as a commit, and `listener` hears what it announced. Returns once listening.
+    pub(super) fn listen(&self, listener: Listener) -> DbResult<()> {
+        let (me, commits) = (self.me, self.commits.clone());
+        let on = move |heard: super::pg_client::Heard| {
+            commits.fetch_add(1, Ordering::SeqCst);
+            match heard {
+                super::pg_client::Heard::Payload(payload) => {
+                    if let Some(what) = announce::heard(me, &payload) {
+                        listener(announce::Heard::Commit(what));
+                    }
+                }
+                super::pg_client::Heard::Back => listener(announce::Heard::Missed),
+            }
+        };
+        super::pg_client::listen(&self.config, announce::CHANNEL, self.stop.clone(), Box::new(on))
+    }
+
     /// A pooled connection outside any transaction (`writer`: it may write, and a commit is
     /// counted when it comes back).
     pub(super) fn get(self: &Arc<Self>, writer: bool) -> DbResult<PooledConn> {
@@ -90,15 +129,16 @@ impl PgDb {
         Ok(WriteTxn::new(conn, Side::Postgres(self.clone())))
     }
 
-    /// Commits (`keep`) or rolls back a write transaction and takes its connection back.
+    /// Commits (`keep`) or rolls back a write transaction and takes its connection back;
+    /// the commit announces itself and `what` to the other processes.
     ///
     /// PostgreSQL answers `COMMIT` of a transaction that an earlier statement failed in by
-    /// rolling it back, without an error: so the transaction is asked first whether it is
-    /// still usable, and a failed one is reported as not committed.
-    pub(super) fn end_write(&self, conn: Conn, keep: bool) -> DbResult<()> {
+    /// rolling it back, without an error: the announcement, sent first, fails in such a
+    /// transaction, which is then reported as not committed.
+    pub(super) fn end_write(&self, conn: Conn, keep: bool, what: &Announcement) -> DbResult<()> {
         let client = pg(&conn);
         let result = if keep {
-            let usable = client.client().simple_query("SELECT 1").map(drop);
+            let usable = client.client().simple_query(&announce::statements(self.me, what)).map(drop);
             match usable {
                 Ok(()) => client.control("COMMIT", false),
                 Err(err) => {
@@ -122,10 +162,15 @@ impl PgDb {
     /// Takes a connection back into the pool (rolled back first if a transaction was left
     /// open; dropped if the server closed it).
     pub(super) fn give_back(&self, conn: Conn, writer: bool) {
+        let Some(client) = conn.as_postgres() else { return };
         if writer {
             self.commits.fetch_add(1, Ordering::SeqCst);
+            if !client.in_transaction() {
+                // Its statements committed one by one: one announcement for them all.
+                let _ =
+                    client.client().simple_query(&announce::statements(self.me, &Announcement::default()));
+            }
         }
-        let Some(client) = conn.as_postgres() else { return };
         if client.is_closed() || (client.in_transaction() && client.control("ROLLBACK", false).is_err()) {
             return;
         }

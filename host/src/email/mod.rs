@@ -144,7 +144,12 @@ fn message(from: &str, email: &Email, domain: &str, dkim: Option<&Dkim>) -> Resu
     Ok(message)
 }
 
-/// Sends every email that is due now; returns what happened.
+/// How long an email taken for sending is left to the process that took it before
+/// another tries it (longer than the SMTP client's own time-outs).
+const SENDING_LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// Sends every email that is due now, each taken first so that one process sends it;
+/// returns what happened.
 pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery> {
     let conn = portal.db.get()?;
     let now = portal.clock.now();
@@ -156,6 +161,14 @@ pub fn deliver_due(portal: &Portal, transport: &Transport) -> DbResult<Delivery>
             db::outbox::mark_withdrawn(&txn, email.id, now)?;
             txn.commit()?;
             report.withdrawn += 1;
+            continue;
+        }
+        // Another portal process on the same database may be sending it.
+        let txn = portal.db.write()?;
+        let until = Timestamp(now.0.saturating_add(SENDING_LEASE_MS));
+        let taken = db::outbox::claim(&txn, email.id, now, until)?;
+        txn.commit()?;
+        if !taken {
             continue;
         }
         let result = message(&portal.config.email.from, &email, &domain, portal.dkim.as_deref())

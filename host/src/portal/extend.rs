@@ -110,13 +110,25 @@ impl Portal {
             at: pending.created_at,
             payload,
         };
-        let (ctx, services) = match self.open_call(entry, &community, None, SqlAccess::ReadWrite) {
+        let (ctx, mut services) = match self.open_call(entry, &community, None, SqlAccess::ReadWrite) {
             Ok(opened) => opened,
             Err(err) => {
                 tracing::error!(plugin = entry.id(), error = %err, "cannot open the delivery call");
                 return None;
             }
         };
+        // Another portal process may be delivering it: then this queue waits.
+        let claimed = services
+            .host_conn()
+            .map_err(|e| e.message)
+            .and_then(|conn| db::extensions::claim(conn, pending.id).map_err(|e| e.to_string()));
+        if claimed != Ok(true) {
+            if let Err(err) = claimed {
+                tracing::error!(plugin = entry.id(), error = %err, "cannot take the delivery");
+            }
+            let _ = services.rollback();
+            return None;
+        }
         let (result, mut services) = entry.plugin.call(&PluginRequest::Deliver { ctx, delivery }, services);
         let health = self.observe(entry, &result).with_refusals(services.take_refusals());
         let after = services.take_after();

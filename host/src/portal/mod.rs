@@ -177,8 +177,8 @@ impl Portal {
         let extensions = crate::extensions::Index::build(plugins.iter().map(|p| &p.manifest().raw))
             .map_err(StartError::Invalid)?;
         let templates = Arc::new(templates);
-        let limits = crate::rate_limit::RateLimiter::new(clock.clone());
-        Ok(Arc::new_cyclic(|me| Portal {
+        let limits = crate::rate_limit::RateLimiter::for_db(clock.clone(), &db);
+        let portal = Arc::new_cyclic(|me| Portal {
             config,
             db,
             clock,
@@ -195,6 +195,37 @@ impl Portal {
             extensions: Arc::new(extensions),
             wake: Arc::default(),
             me: me.clone(),
+        });
+        portal.hear_other_processes()?;
+        Ok(portal)
+    }
+
+    /// Sends the live updates other portal processes on this database commit to the open
+    /// pages this one serves, and wakes the deliverer when they queued events (each of
+    /// their commits also counts in [`Db::commits`], so remembered slot answers go).
+    fn hear_other_processes(&self) -> db::DbResult<()> {
+        let live = Arc::downgrade(&self.live);
+        let wake = self.wake.clone();
+        self.db.listen(Arc::new(move |heard| {
+            let Some(live) = live.upgrade() else { return };
+            match heard {
+                db::announce::Heard::Commit(what) => {
+                    if what.deliveries {
+                        wake.notify();
+                    }
+                    for batch in what.live {
+                        let update = plugin_api::live::LiveUpdate { topics: batch.topics };
+                        live.send(
+                            batch.community,
+                            batch.users.into_iter().map(|user| (user, update.clone())),
+                        );
+                    }
+                }
+                db::announce::Heard::Missed => {
+                    wake.notify();
+                    live.resync_all();
+                }
+            }
         }))
     }
 

@@ -37,19 +37,26 @@ pub async fn events(
             return too_many_requests(req, limited, "Too many open pages are following updates.");
         };
         let closing = portal.live.closing();
+        let resyncs = portal.live.resyncs();
         // The stream is polled on the async threads, after this closure returned.
-        let stream =
-            futures_util::stream::unfold((updates, closing), |(mut updates, mut closing)| async move {
+        let stream = futures_util::stream::unfold(
+            (updates, closing, resyncs),
+            |(mut updates, mut closing, mut resyncs)| async move {
                 let event = tokio::select! {
                     _ = closing.wait_for(|closing| *closing) => return None,
+                    changed = resyncs.changed() => match changed {
+                        Ok(()) => Event::default().event("resync").data("{}"),
+                        Err(_) => return None,
+                    },
                     received = updates.recv() => match received {
                         Ok(update) => update_event(&update),
                         Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
                         Err(RecvError::Closed) => return None,
                     },
                 };
-                Some((Ok::<Event, Infallible>(event), (updates, closing)))
-            });
+                Some((Ok::<Event, Infallible>(event), (updates, closing, resyncs)))
+            },
+        );
         Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
     })
     .await

@@ -75,9 +75,17 @@ pub async fn mark_read(
         };
         let form = req.form(&body)?;
         let now = portal.clock.now();
-        // The member's other open pages refresh their bell.
+        // The member's other open pages refresh their bell, in this process and the others.
         let refresh_bell = || portal.live.send(req.community.id, [(member.user.id, LiveUpdate::default())]);
-        let txn = portal.db.write()?;
+        let mut txn = portal.db.write()?;
+        txn.announce(db::announce::Announcement {
+            live: vec![db::announce::LiveBatch {
+                community: req.community.id,
+                topics: Vec::new(),
+                users: vec![member.user.id],
+            }],
+            deliveries: false,
+        });
         if value(&form, "all").is_some() {
             db::notifications::mark_all_read(&txn, member.user.id, now)?;
             txn.commit()?;

@@ -7,12 +7,12 @@ use crate::support::{conversations_manifest, root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Members who send; each writes to the next one.
-const SENDERS: &[&str] = &["grace", "alan", "katherine", "tim", "margaret", "linus", "barbara", "edsger"];
+pub const SENDERS: &[&str] = &["grace", "alan", "katherine", "tim", "margaret", "linus", "barbara", "edsger"];
 const ROUNDS: usize = 5;
 
 /// A `portal serve` process (killed when dropped).
@@ -64,11 +64,17 @@ impl Drop for Portal {
 }
 
 fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let config = dir.join("portal.toml");
+    write_config_named(dir, "portal.toml", port, "", 100_000)
+}
+
+/// A configuration `name` in `dir` for a portal on `port` with Conversations, `top` (lines
+/// before the tables, such as `database = …`) and this many sign-in attempts per address.
+pub fn write_config_named(dir: &Path, name: &str, port: u16, top: &str, sign_ins: u32) -> PathBuf {
+    let config = dir.join(name);
     let text = format!(
-        "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n\
+        "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\ndata_dir = {:?}\n{top}\
          [plugins]\nmanifests = [{:?}]\n[plugins.runtime]\ncache_dir = {:?}\n\
-         [jobs]\nenabled = false\n[web.sign_in]\nattempts_per_address = 100000\n",
+         [jobs]\nenabled = false\n[web.sign_in]\nattempts_per_address = {sign_ins}\n",
         dir,
         conversations_manifest(),
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("module-cache"),
@@ -78,8 +84,16 @@ fn write_config(dir: &Path, port: u16) -> PathBuf {
 }
 
 /// One sender: signs in, opens a conversation with `to`, then sends numbered messages until
-/// the portal stops answering. Returns the bodies that were acknowledged (303 after commit).
-fn sender(base: String, me: &str, to_id: i64, round: usize, progress: &AtomicUsize) -> Vec<String> {
+/// the portal stops answering or `stop` is set. Returns the bodies that were acknowledged
+/// (303 after commit).
+pub fn sender(
+    base: String,
+    me: &str,
+    to_id: i64,
+    round: usize,
+    progress: &AtomicUsize,
+    stop: &AtomicBool,
+) -> Vec<String> {
     let mut client = crate::http::Client::new(&base);
     let email = format!("{me}@riverside.example");
     let signed_in = client.try_get("/c/riverside/sign-in").and_then(|_| {
@@ -90,6 +104,9 @@ fn sender(base: String, me: &str, to_id: i64, round: usize, progress: &AtomicUsi
     }
     let mut acked = Vec::new();
     for n in 0.. {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         let body = format!("round {round} {me} message {n}");
         let to = format!("user:{to_id}");
         let Some(r) = client.try_post("/c/riverside/conversations", &[("to", &to), ("body", &body)]) else {
@@ -148,7 +165,7 @@ fn sigkill_while_sending_loses_no_acknowledged_message_and_repeats_no_email() {
                 let (base, me, acked) = (portal.base.clone(), (*me).to_owned(), acked.clone());
                 let progress = progress.clone();
                 std::thread::spawn(move || {
-                    let bodies = sender(base, &me, to, round, &progress);
+                    let bodies = sender(base, &me, to, round, &progress, &AtomicBool::new(false));
                     acked.lock().expect("lock").extend(bodies);
                 })
             })

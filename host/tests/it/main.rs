@@ -19,6 +19,7 @@ mod moderation;
 mod notifications;
 mod pg_sandbox;
 mod pg_server;
+mod processes;
 mod runtime;
 mod sandbox;
 mod security;

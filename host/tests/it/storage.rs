@@ -323,3 +323,101 @@ fn an_unreachable_postgres_server_is_named_without_its_password() {
     assert!(err.contains("postgres://portal:…@127.0.0.1:1/portal"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// Work that several processes share is taken by one of them: an email to send (until its
+/// lease runs out), an event delivery (while the taking transaction is open, another one
+/// skips it), and rate-limit counts (threads counting one key at once never lose a count
+/// nor pass the limit).
+#[test]
+fn shared_work_is_taken_once_on_both_engines() {
+    for (db, _dir) in engines() {
+        let engine = db.engine().name();
+        let txn = db.write().expect("write");
+        let community = communities::create(&txn, "river", "Riverside", "", NOW).expect("community");
+        let ada = users::create(&txn, &member(community, "ada@example.org", "ada", "Ada"), NOW).expect("ada");
+        let email = outbox::NewEmail {
+            user: ada,
+            to: "ada@example.org",
+            subject: "Hi",
+            text: "Hello",
+            html: "<p>Hello</p>",
+            headers: outbox::Headers::default(),
+            plugin: None,
+            preference: None,
+            thread: None,
+        };
+        let queued = outbox::queue(&txn, &email, NOW).expect("queue");
+        let delivery = extensions::NewDelivery {
+            community,
+            subscriber: "mod",
+            source: "chat",
+            event: "posted",
+            payload: "{}",
+        };
+        extensions::queue(&txn, &delivery, NOW).expect("queue");
+        txn.commit().expect("commit");
+
+        // The email: one taker until the lease ends.
+        let until = Timestamp(NOW.0 + 300_000);
+        let conn = db.writer().expect("conn");
+        assert!(outbox::claim(&conn, queued, NOW, until).expect("claim"), "{engine}");
+        assert!(!outbox::claim(&conn, queued, NOW, until).expect("claim"), "{engine}: taken");
+        assert!(outbox::due(&conn, NOW, 10).expect("due").is_empty(), "{engine}");
+        assert!(
+            outbox::claim(&conn, queued, until, Timestamp(until.0 + 1)).expect("claim"),
+            "{engine}: lease over"
+        );
+        outbox::mark_sent(&conn, queued, until).expect("sent");
+        assert!(
+            !outbox::claim(&conn, queued, Timestamp(until.0 + 9_999_999), until).expect("claim"),
+            "{engine}"
+        );
+        let id = extensions::next_of(&conn, "mod", community, 10).expect("next")[0].0.id;
+        drop(conn);
+
+        // The delivery: taken by the first transaction; on PostgreSQL a second, concurrent
+        // one skips it (SQLite's one writer never has two).
+        let first = db.write().expect("write");
+        assert!(extensions::claim(&first, id).expect("claim"), "{engine}");
+        if db.engine() == Engine::Postgres {
+            let second = db.write().expect("a second writer");
+            assert!(
+                !extensions::claim(&second, id).expect("claim"),
+                "a second process skips a taken delivery"
+            );
+            second.rollback().expect("rollback");
+        }
+        assert!(extensions::delivered(&first, id).expect("delivered"), "{engine}");
+        first.commit().expect("commit");
+        let again = db.write().expect("write");
+        assert!(!extensions::claim(&again, id).expect("claim"), "{engine}: delivered");
+        again.rollback().expect("rollback");
+
+        // Rate limits: 4 threads take 40 each of a key allowed 100 in its window.
+        let taken: usize = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..40)
+                            .filter(|_| {
+                                let conn = db.counters().expect("counters");
+                                host::db::rate_limits::take(&conn, "k", 100, NOW.0, 60_000).expect("take")
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().expect("thread")).sum()
+        });
+        assert_eq!(taken, 100, "{engine}");
+        let conn = db.counters().expect("counters");
+        let window = host::db::rate_limits::window(&conn, "k").expect("window").expect("a window");
+        assert_eq!((window.started_ms, window.count), (NOW.0, 100), "{engine}");
+        assert!(
+            host::db::rate_limits::take(&conn, "k", 100, NOW.0 + 60_000, 60_000).expect("take"),
+            "{engine}"
+        );
+        assert_eq!(host::db::rate_limits::window(&conn, "k").expect("window").map(|w| w.count), Some(1));
+        assert_eq!(host::db::rate_limits::prune(&conn, NOW.0 + 200_000).expect("prune"), 1, "{engine}");
+    }
+}

@@ -91,11 +91,15 @@ impl CallTxn {
         Ok(conn)
     }
 
-    /// Commits (`keep`) or rolls back; a read transaction has nothing to commit.
-    fn end(&mut self, keep: bool) -> DbResult<()> {
+    /// Commits (`keep`, announcing `what` to the other portal processes) or rolls back;
+    /// a read transaction has nothing to commit.
+    fn end(&mut self, keep: bool, what: db::announce::Announcement) -> DbResult<()> {
         match std::mem::replace(self, CallTxn::Ended) {
             CallTxn::Read(conn) => conn.end_read()?,
-            CallTxn::Write(txn) if keep => txn.commit()?,
+            CallTxn::Write(mut txn) if keep => {
+                txn.announce(what);
+                txn.commit()?;
+            }
             CallTxn::Write(txn) => txn.rollback()?,
             CallTxn::NotYet(_) | CallTxn::Ended => {}
         }
@@ -208,7 +212,26 @@ impl DbServices {
     /// updates wait for [`DbServices::send_updates`]. Ending it before the instance is torn
     /// down gives up the turn to write sooner.
     pub fn end(&mut self, keep: bool) -> DbResult<()> {
-        self.conn.end(keep)
+        let what = if keep { self.announcement() } else { db::announce::Announcement::default() };
+        self.conn.end(keep, what)
+    }
+
+    /// What the commit tells the other portal processes: the call's live updates (members
+    /// with the same topics in one batch) and whether it queued events.
+    fn announcement(&self) -> db::announce::Announcement {
+        let mut by_topics: BTreeMap<&BTreeSet<String>, Vec<UserId>> = BTreeMap::new();
+        for (user, topics) in &self.updates {
+            by_topics.entry(topics).or_default().push(*user);
+        }
+        let live = by_topics
+            .into_iter()
+            .map(|(topics, users)| db::announce::LiveBatch {
+                community: self.community,
+                topics: topics.iter().cloned().collect(),
+                users,
+            })
+            .collect();
+        db::announce::Announcement { live, deliveries: self.emitted }
     }
 
     /// Sends the live updates of a committed call, and wakes the deliverer if the call
