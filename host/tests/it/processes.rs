@@ -237,3 +237,33 @@ fn sigkill_of_one_process_while_members_send_through_both_loses_no_acknowledged_
     assert_eq!(disagreeing, 0, "every participant's unread state matches the messages");
     println!("two processes, A killed: {} acknowledged messages all stored exactly once", acked.len());
 }
+
+#[test]
+fn a_process_that_lost_its_listening_connection_listens_again_and_resyncs_its_pages() {
+    if !on_postgres() {
+        return;
+    }
+    let cluster = Cluster::start(2);
+    let mut grace_on_a = cluster.signed_in(0, "grace@riverside.example");
+    let alan_on_b = cluster.signed_in(1, "alan@riverside.example");
+    let stream = alan_on_b.events("/c/riverside/events");
+    // The server ends every listening connection (as a restart or a network cut would).
+    let ended: i64 = cluster
+        .sql()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query = 'LISTEN portal'",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert_eq!(ended, 2, "one listening connection per process");
+    // Whatever was announced meanwhile is lost: once listening again, B's pages refresh.
+    let (name, _) = stream.next(WAIT).expect("B's stream hears that updates may have been missed");
+    assert_eq!(name, "resync");
+    let to = format!("user:{}", cluster.user_id("alan"));
+    let r = grace_on_a.post("/c/riverside/conversations", &[("to", &to), ("body", "Still there?")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (name, data) = stream.next(WAIT).expect("B hears A again");
+    assert_eq!(name, "update", "{data}");
+}
