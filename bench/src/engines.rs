@@ -1,7 +1,9 @@
-//! Engines: the same portal on SQLite and on PostgreSQL (one process each), side by side
-//! in one run: sending over HTTP (16 members posting, each message acknowledged after its
-//! commit) and a profile page, the two engines taking turns in [`ROUNDS`] rounds; the
-//! ratio PostgreSQL / SQLite is the median of the rounds' ratios.
+//! Engines: the same portal on SQLite (one process), on PostgreSQL with one process and on
+//! PostgreSQL with two processes sharing a database, side by side in one run: sending over
+//! HTTP (16 members posting, each message acknowledged after its commit; with two
+//! processes, half the members on each) and a profile page, the three taking turns in
+//! [`ROUNDS`] rounds; each ratio (PostgreSQL / SQLite, two processes / one) is the median
+//! of the rounds' ratios.
 //!
 //! PostgreSQL is a throwaway server started with `scripts/postgres.sh serve` (Debian's
 //! binaries), `synchronous_commit = off`: it loses at most the last moment's commits on a
@@ -24,10 +26,14 @@ pub const ROUNDS: usize = 3;
 pub struct Report {
     sending_sqlite: Stats,
     sending_postgres: Stats,
+    sending_postgres_two: Stats,
     sending_ratio: f64,
+    sending_two_ratio: f64,
     profile_sqlite: Stats,
     profile_postgres: Stats,
+    profile_postgres_two: Stats,
     profile_ratio: f64,
+    profile_two_ratio: f64,
 }
 
 /// A throwaway PostgreSQL server, stopped when dropped.
@@ -88,8 +94,9 @@ impl Drop for Postgres {
     }
 }
 
-/// A portal with the sending demo loaded, on `database` (a SQLite file when `None`).
-fn portal(bench: &Bench, dir: &Path, demo: &Path, database: Option<&str>) -> anyhow::Result<Server> {
+/// A portal with the sending demo loaded (unless `demo` is `None`: a second process on a
+/// database that has it), on `database` (a SQLite file when `None`).
+fn portal(bench: &Bench, dir: &Path, demo: Option<&Path>, database: Option<&str>) -> anyhow::Result<Server> {
     let cache = dir.join("module-cache");
     let (config, port) = server::write_config(dir, &bench.manifest, &cache, "")?;
     if let Some(url) = database {
@@ -98,8 +105,10 @@ fn portal(bench: &Bench, dir: &Path, demo: &Path, database: Option<&str>) -> any
     }
     let manifest = bench.manifest.to_str().unwrap_or_default();
     server::cli(&bench.binary, &config, &["plugin", "check", manifest])?;
-    let server = Server::start(&bench.binary, &config, port, Some(demo))?;
-    server.cli(&["demo", "load", sending::demo_file(dir)?.to_str().unwrap_or_default()])?;
+    let server = Server::start(&bench.binary, &config, port, demo)?;
+    if demo.is_some() {
+        server.cli(&["demo", "load", sending::demo_file(dir)?.to_str().unwrap_or_default()])?;
+    }
     Ok(server)
 }
 
@@ -114,35 +123,43 @@ fn location(dir: &Path, database: Option<&str>) -> host::db::Location {
 /// Runs the section.
 pub fn run(bench: &Bench, demo: &Path) -> anyhow::Result<Report> {
     let pg = Postgres::start()?;
-    let url = pg.database("bench")?;
-    let (sqlite_dir, pg_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let sqlite = portal(bench, sqlite_dir.path(), demo, None)?;
-    let postgres = portal(bench, pg_dir.path(), demo, Some(&url))?;
-    let mut sides: Vec<(Vec<Client>, _, std::sync::Arc<_>)> = Vec::new();
-    for (server, dir, database) in
-        [(&sqlite, sqlite_dir.path(), None), (&postgres, pg_dir.path(), Some(url.as_str()))]
-    {
-        let (clients, paths) = sending::senders(server, &location(dir, database))?;
-        sides.push((clients, server.base.clone(), sending::sender(paths)));
-    }
+    let (url, url_two) = (pg.database("bench")?, pg.database("bench_two")?);
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    let sqlite = portal(bench, dirs[0].path(), Some(demo), None)?;
+    let postgres = portal(bench, dirs[1].path(), Some(demo), Some(&url))?;
+    let first = portal(bench, dirs[2].path(), Some(demo), Some(&url_two))?;
+    let second = portal(bench, dirs[3].path(), None, Some(&url_two))?;
+    let sides: [(Vec<&Server>, host::db::Location); 3] = [
+        (vec![&sqlite], location(dirs[0].path(), None)),
+        (vec![&postgres], location(dirs[1].path(), Some(&url))),
+        (vec![&first, &second], location(dirs[2].path(), Some(&url_two))),
+    ];
+    let mut sides: Vec<(Vec<Client>, _)> = sides
+        .iter()
+        .map(|(servers, db)| {
+            let (clients, paths) = sending::senders_on(servers, db)?;
+            Ok((clients, sending::sender(paths)))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let seconds = Duration::from_secs_f64(bench.seconds / ROUNDS as f64);
-    let mut sends: [(Vec<f64>, Duration); 2] = Default::default();
-    let mut ratios = Vec::new();
+    let mut sends: [(Vec<f64>, Duration); 3] = Default::default();
+    let mut ratios = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let mut rates = [0.0; 2];
+        let mut rates = [0.0; 3];
         for (k, side) in sides.iter_mut().enumerate() {
-            let round = load::rounds(std::mem::take(&mut side.0), seconds, side.2.clone())?;
+            let round = load::rounds(std::mem::take(&mut side.0), seconds, side.1.clone())?;
             side.0 = round.clients;
             rates[k] = round.latencies.len() as f64 / round.elapsed.as_secs_f64();
             sends[k].0.extend(round.latencies);
             sends[k].1 += round.elapsed;
         }
-        ratios.push(rates[1] / rates[0]);
+        ratios.0.push(rates[1] / rates[0]);
+        ratios.1.push(rates[2] / rates[1]);
     }
-    let mut profiles: [(Vec<f64>, Duration); 2] = Default::default();
-    let mut page_ratios = Vec::new();
+    let mut profiles: [(Vec<f64>, Duration); 3] = Default::default();
+    let mut page_ratios = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let mut rates = [0.0; 2];
+        let mut rates = [0.0; 3];
         for (k, side) in sides.iter_mut().enumerate() {
             let get = std::sync::Arc::new(|client: &mut Client, _: usize, _: usize| {
                 Ok(browser::get(client, "/c/load/members/s1")?.status == 200)
@@ -153,34 +170,59 @@ pub fn run(bench: &Bench, demo: &Path) -> anyhow::Result<Report> {
             profiles[k].0.extend(round.latencies);
             profiles[k].1 += round.elapsed;
         }
-        page_ratios.push(rates[1] / rates[0]);
+        page_ratios.0.push(rates[1] / rates[0]);
+        page_ratios.1.push(rates[2] / rates[1]);
     }
-    ratios.sort_by(f64::total_cmp);
-    page_ratios.sort_by(f64::total_cmp);
-    let [(s0, t0), (s1, t1)] = sends;
-    let [(p0, u0), (p1, u1)] = profiles;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        load::percentile(&v, 50.0)
+    };
+    let [(s0, t0), (s1, t1), (s2, t2)] = sends;
+    let [(p0, u0), (p1, u1), (p2, u2)] = profiles;
     Ok(Report {
         sending_sqlite: load::stats(s0, t0),
         sending_postgres: load::stats(s1, t1),
-        sending_ratio: load::percentile(&ratios, 50.0),
+        sending_postgres_two: load::stats(s2, t2),
+        sending_ratio: median(ratios.0),
+        sending_two_ratio: median(ratios.1),
         profile_sqlite: load::stats(p0, u0),
         profile_postgres: load::stats(p1, u1),
-        profile_ratio: load::percentile(&page_ratios, 50.0),
+        profile_postgres_two: load::stats(p2, u2),
+        profile_ratio: median(page_ratios.0),
+        profile_two_ratio: median(page_ratios.1),
     })
 }
 
 /// Prints the section.
 pub fn print(report: &Report) {
-    println!("\n## Engines (one portal process each, 16 clients; PostgreSQL with synchronous_commit = off)");
-    println!("| measure | SQLite | PostgreSQL | PostgreSQL / SQLite (median of {ROUNDS} rounds) |");
-    println!("|---|---|---|---|");
-    for (what, a, b, ratio) in [
-        ("sending, messages/s (p99)", &report.sending_sqlite, &report.sending_postgres, report.sending_ratio),
-        ("profile page, req/s (p99)", &report.profile_sqlite, &report.profile_postgres, report.profile_ratio),
+    println!(
+        "\n## Engines (16 clients; PostgreSQL with synchronous_commit = off; medians of {ROUNDS} rounds' ratios)"
+    );
+    println!(
+        "| measure | SQLite, 1 process | PostgreSQL, 1 process | PostgreSQL, 2 processes | PostgreSQL / SQLite | 2 processes / 1 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (what, a, b, c, ratio, two) in [
+        (
+            "sending, messages/s (p99)",
+            &report.sending_sqlite,
+            &report.sending_postgres,
+            &report.sending_postgres_two,
+            report.sending_ratio,
+            report.sending_two_ratio,
+        ),
+        (
+            "profile page, req/s (p99)",
+            &report.profile_sqlite,
+            &report.profile_postgres,
+            &report.profile_postgres_two,
+            report.profile_ratio,
+            report.profile_two_ratio,
+        ),
     ] {
         println!(
-            "| {what} | {:.0} ({:.1} ms) | {:.0} ({:.1} ms) | {ratio:.2}x |",
-            a.rps, a.p99_ms, b.rps, b.p99_ms
+            "| {what} | {:.0} ({:.1} ms) | {:.0} ({:.1} ms) | {:.0} ({:.1} ms) | {ratio:.2}x | {two:.2}x |",
+            a.rps, a.p99_ms, b.rps, b.p99_ms, c.rps, c.p99_ms
         );
     }
 }

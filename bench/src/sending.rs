@@ -61,6 +61,13 @@ pub fn demo_file(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
 /// The [`SENDERS`] members of [`demo_file`], signed in, each with a conversation open with
 /// the next member: their clients and the conversations' paths.
 pub fn senders(server: &Server, db: &host::db::Location) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
+    senders_on(&[server], db)
+}
+
+/// [`senders`] spread over several portal processes on one database: sender `i` signs in
+/// and sends through `servers[i % servers.len()]`.
+pub fn senders_on(servers: &[&Server], db: &host::db::Location) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
+    let server = servers.first().ok_or_else(|| anyhow::anyhow!("no portal"))?;
     server.cli(&["settings", "set", "--community", "load", "conversations.messages_per_minute", "100000"])?;
     server.cli(&["settings", "set", "--community", "load", "conversations.require_acceptance", "false"])?;
     let ids: Vec<i64> = {
@@ -76,7 +83,8 @@ pub fn senders(server: &Server, db: &host::db::Location) -> anyhow::Result<(Vec<
     let mut clients = Vec::new();
     let mut paths = Vec::new();
     for i in 0..SENDERS {
-        let mut client = browser::signed_in(&server.base, "load", &format!("s{i}@load.example"))?;
+        let base = &servers[i % servers.len()].base;
+        let mut client = browser::signed_in(base, "load", &format!("s{i}@load.example"))?;
         let to = format!("user:{}", ids[i + 1]);
         let r = browser::post(&mut client, "/c/load/conversations", &[("to", &to), ("body", "hello")])?;
         anyhow::ensure!(r.status == 303, "could not start a conversation: {}", r.status);
