@@ -66,7 +66,10 @@ pub fn senders(server: &Server, db: &host::db::Location) -> anyhow::Result<(Vec<
 
 /// [`senders`] spread over several portal processes on one database: sender `i` signs in
 /// and sends through `servers[i % servers.len()]`.
-pub fn senders_on(servers: &[&Server], db: &host::db::Location) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
+pub fn senders_on(
+    servers: &[&Server],
+    db: &host::db::Location,
+) -> anyhow::Result<(Vec<Client>, Vec<String>)> {
     let server = servers.first().ok_or_else(|| anyhow::anyhow!("no portal"))?;
     server.cli(&["settings", "set", "--community", "load", "conversations.messages_per_minute", "100000"])?;
     server.cli(&["settings", "set", "--community", "load", "conversations.require_acceptance", "false"])?;

@@ -51,6 +51,9 @@ fn wait<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// The answer to statements sent with the simple protocol.
+pub type SimpleAnswer = Result<Vec<SimpleQueryMessage>, Error>;
+
 /// A connection to PostgreSQL; every call blocks until the server answered.
 pub struct PgClient {
     client: tokio_postgres::Client,
@@ -110,6 +113,48 @@ impl PgClient {
     pub fn query_iter(&self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<RowIter, Error> {
         let stream = wait(self.client.query_raw(stmt, params.iter().copied()))?;
         Ok(RowIter { stream: Box::pin(stream) })
+    }
+
+    /// Runs `first` (statements without parameters) and then a prepared statement in one
+    /// round trip (pipelined); the rows as they arrive. Should `first` fail, its error is
+    /// returned (the statement then ran in an aborted transaction, which refused it).
+    pub fn query_iter_after(
+        &self,
+        first: &str,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowIter, Error> {
+        let (first, stream) = wait(async {
+            tokio::join!(
+                self.client.batch_execute(first),
+                self.client.query_raw(stmt, params.iter().copied())
+            )
+        });
+        first?;
+        Ok(RowIter { stream: Box::pin(stream?) })
+    }
+
+    /// Runs `first`, a prepared statement and then `then` (without parameters) in one
+    /// round trip (pipelined): `first`'s error if it failed, else the rows the statement
+    /// changed, and `then`'s answer.
+    pub fn execute_between(
+        &self,
+        first: &str,
+        stmt: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+        then: Option<&str>,
+    ) -> Result<(u64, Option<SimpleAnswer>), Error> {
+        let (first, changed, then) = wait(async {
+            let then = async {
+                match then {
+                    Some(sql) => Some(self.client.simple_query(sql).await),
+                    None => None,
+                }
+            };
+            tokio::join!(self.client.batch_execute(first), self.client.execute(stmt, params), then)
+        });
+        first?;
+        Ok((changed?, then))
     }
 
     /// Runs a statement prepared for this call; the rows it changed.

@@ -138,7 +138,9 @@ impl PgDb {
     pub(super) fn end_write(&self, conn: Conn, keep: bool, what: &Announcement) -> DbResult<()> {
         let client = pg(&conn);
         let result = if keep {
-            let usable = client.client().simple_query(&announce::statements(self.me, what)).map(drop);
+            // What a plugin's last statement left pending runs first, in the same round trip.
+            let announced = format!("{}{}", client.take_pending(), announce::statements(self.me, what));
+            let usable = client.unflushed().simple_query(&announced).map(drop);
             match usable {
                 Ok(()) => client.control("COMMIT", false),
                 Err(err) => {
@@ -167,8 +169,9 @@ impl PgDb {
             self.commits.fetch_add(1, Ordering::SeqCst);
             if !client.in_transaction() {
                 // Its statements committed one by one: one announcement for them all.
-                let _ =
-                    client.client().simple_query(&announce::statements(self.me, &Announcement::default()));
+                let _ = client
+                    .host()
+                    .map(|c| c.simple_query(&announce::statements(self.me, &Announcement::default())));
             }
         }
         if client.is_closed() || (client.in_transaction() && client.control("ROLLBACK", false).is_err()) {

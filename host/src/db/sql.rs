@@ -55,6 +55,11 @@ pub(super) struct PgConn {
     statements: RefCell<HashMap<String, Statement>>,
     /// Whether a transaction this layer began is open.
     in_transaction: std::cell::Cell<bool>,
+    /// What must run before the next statement: the end of the last plugin statement (its
+    /// savepoint released, the host's role, search path and time limit back). A plugin's
+    /// next statement sends it in the same round trip as its own start; a host statement
+    /// has it run first ([`PgConn::host`]); a transaction's end makes it moot.
+    pending: RefCell<String>,
 }
 
 /// Prepared statements kept per PostgreSQL connection (the host has fewer than this).
@@ -375,6 +380,7 @@ impl Conn {
                 },
                 statements: RefCell::default(),
                 in_transaction: std::cell::Cell::new(false),
+                pending: RefCell::default(),
             })),
         }
     }
@@ -431,7 +437,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let changed = pg.client.execute(&stmt, &pg_params(&values))?;
+                let changed = pg.host()?.execute(&stmt, &pg_params(&values))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
@@ -457,7 +463,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.client.query(&stmt, &pg_params(&values))?;
+                let rows = pg.host()?.query(&stmt, &pg_params(&values))?;
                 rows.iter().map(|row| read(&Row::Postgres(row))).collect()
             }
         }
@@ -482,7 +488,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.client.query(&stmt, &pg_params(&values))?;
+                let rows = pg.host()?.query(&stmt, &pg_params(&values))?;
                 rows.first().map(|row| read(&Row::Postgres(row))).transpose()
             }
         }
@@ -505,7 +511,7 @@ impl Conn {
     pub fn batch(&self, sql: &str) -> DbResult<()> {
         match &self.inner {
             Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Inner::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
+            Inner::Postgres(pg) => Ok(pg.host()?.batch_execute(sql)?),
         }
     }
 }
@@ -516,13 +522,18 @@ impl PgConn {
         if let Some(stmt) = self.statements.borrow().get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.client.prepare(&numbered_placeholders(sql))?;
+        let stmt = self.host()?.prepare(&numbered_placeholders(sql))?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= MAX_PG_STATEMENTS {
             statements.clear();
         }
         statements.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
+    }
+
+    /// A plugin's statement prepared before under `key`, if it was.
+    pub(super) fn cached_plugin_statement(&self, key: &str) -> Option<Statement> {
+        self.statements.borrow().get(key).cloned()
     }
 
     /// A plugin's statement, prepared once per connection under `key` (which names the
@@ -552,9 +563,15 @@ impl PgConn {
     }
 
     /// Runs transaction control (`BEGIN ...`, `COMMIT`, `ROLLBACK`) and notes whether a
-    /// transaction is open after it.
+    /// transaction is open after it. What was pending runs first, in the same round trip
+    /// (it ends an aborted savepoint that would otherwise turn `COMMIT` into a rollback).
     pub(super) fn control(&self, sql: &str, open_after: bool) -> DbResult<()> {
-        let ran = self.client.batch_execute(sql);
+        let pending = self.pending.take();
+        let ran = if sql == "ROLLBACK" {
+            self.client.batch_execute(sql)
+        } else {
+            self.client.batch_execute(&format!("{pending}{sql}"))
+        };
         self.in_transaction.set(open_after && ran.is_ok());
         Ok(ran?)
     }
@@ -569,8 +586,30 @@ impl PgConn {
         self.client.is_closed()
     }
 
-    /// The client itself (PostgreSQL-only parts of `db`).
-    pub(super) fn client(&self) -> &PgClient {
+    /// The client, for a host statement: what was pending has run (so the host's role,
+    /// search path and time limit are in force, never a plugin's).
+    pub(super) fn host(&self) -> DbResult<&PgClient> {
+        let pending = self.pending.take();
+        if !pending.is_empty() {
+            self.client.batch_execute(&pending)?;
+        }
+        Ok(&self.client)
+    }
+
+    /// What was pending, taken: for the plugin statement or the commit that sends it first
+    /// in its own round trip.
+    pub(super) fn take_pending(&self) -> String {
+        self.pending.take()
+    }
+
+    /// Sets what must run before the next statement (see the field `pending`).
+    pub(super) fn set_pending(&self, sql: String) {
+        self.pending.replace(sql);
+    }
+
+    /// The client as it is, for a plugin statement that sends its own start first (in
+    /// `plugin_store::postgres`, which takes what was pending into that start).
+    pub(super) fn unflushed(&self) -> &PgClient {
         &self.client
     }
 }

@@ -421,3 +421,79 @@ fn shared_work_is_taken_once_on_both_engines() {
         assert_eq!(host::db::rate_limits::prune(&conn, NOW.0 + 200_000).expect("prune"), 1, "{engine}");
     }
 }
+
+/// On PostgreSQL a plugin statement's end (its savepoint released, the host's role and
+/// settings back) travels with the next statement: whatever comes next, a host statement
+/// runs as the host with the host's search path and time limit, another plugin's under its
+/// own role, and the transaction commits what succeeded.
+#[test]
+fn after_plugin_statements_host_statements_run_as_the_host_on_postgres() {
+    use host::db::plugin_store::{self, SqlAccess, SqlLimits};
+    use plugin_api::{HostReply, Migration, SqlValue};
+    let db = Db::connect(&Location::Postgres(pg_server::database())).expect("PostgreSQL connects");
+    for plugin in ["alpha", "beta"] {
+        let migration = Migration {
+            version: 1,
+            name: "tables".into(),
+            sql: format!("CREATE TABLE {plugin}_t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
+        };
+        plugin_store::apply_migrations(&db.writer().expect("writer"), plugin, &[migration], NOW)
+            .expect("migrations");
+    }
+    let limits = SqlLimits { time: std::time::Duration::from_secs(2), max_bytes: 1 << 20 };
+    let txn = db.write().expect("write");
+    let host_view = |txn: &host::db::WriteTxn| -> String {
+        txn.query_one(
+            "SELECT current_user || ' ' || current_setting('search_path') || ' ' || current_setting('statement_timeout')",
+            &[],
+            |r| r.get(0),
+        )
+        .expect("a host statement")
+    };
+    let before = host_view(&txn);
+    let who = |plugin: &str| -> String {
+        match plugin_store::query(&txn, plugin, SqlAccess::ReadWrite, "SELECT current_user", &[], limits) {
+            Ok(HostReply::Rows { rows, .. }) => match &rows[0][0] {
+                SqlValue::Text(name) => name.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(who("alpha").ends_with("_alpha"));
+    assert_eq!(host_view(&txn), before, "after a plugin's query");
+    let inserted = plugin_store::execute(
+        &txn,
+        "alpha",
+        SqlAccess::ReadWrite,
+        "INSERT INTO alpha_t (v) VALUES (?1)",
+        &[SqlValue::Text("kept".into())],
+        limits,
+    );
+    assert!(matches!(inserted, Ok(HostReply::Executed { changes: 1, last_insert_id: 1 })), "{inserted:?}");
+    assert!(who("beta").ends_with("_beta"), "the next plugin's statement runs as that plugin");
+    let refused =
+        plugin_store::query(&txn, "beta", SqlAccess::ReadWrite, "SELECT v FROM alpha_t", &[], limits);
+    assert!(refused.is_err(), "another plugin's table: {refused:?}");
+    assert_eq!(host_view(&txn), before, "after a refused statement");
+    // An insert into a table without a sequence of the plugin's: no id, nothing undone.
+    let no_id = plugin_store::execute(
+        &txn,
+        "beta",
+        SqlAccess::ReadWrite,
+        "INSERT INTO beta_t (id, v) VALUES (7, 'also kept')",
+        &[],
+        limits,
+    );
+    assert!(matches!(no_id, Ok(HostReply::Executed { changes: 1, .. })), "{no_id:?}");
+    txn.commit().expect("commit");
+    let conn = db.get().expect("conn");
+    let kept: i64 = conn
+        .query_one(
+            "SELECT (SELECT count(*) FROM plugin_alpha.alpha_t) + (SELECT count(*) FROM plugin_beta.beta_t)",
+            &[],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(kept, 2);
+}

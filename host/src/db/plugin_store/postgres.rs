@@ -3,8 +3,11 @@
 //! database's, so portals sharing a server never share a role). A plugin statement runs in
 //! the call's transaction, in a savepoint of its own, after `SET LOCAL ROLE` to the
 //! plugin's role, `search_path` to its schema (and `portal_compat`, a few SQLite functions
-//! for portable SQL: `group_concat`, `ifnull`, two-argument `max` and `min`) and `statement_timeout` to its limit; then the role and settings go
-//! back to the host's. The host's tables are out of reach by grant: the role has no
+//! for portable SQL: `group_concat`, `ifnull`, two-argument `max` and `min`) and
+//! `statement_timeout` to its limit, all sent in one round trip with the statement itself
+//! (pipelined); then the role and settings go back to the host's before anything else runs
+//! on the connection (sent with the plugin's next statement, or alone before a host
+//! statement: `PgConn::host`). The host's tables are out of reach by grant: the role has no
 //! privilege on them, nor on the `public` schema, nor on other plugins' schemas.
 //!
 //! What grants alone cannot stop is a change of role *inside* a statement
@@ -274,9 +277,17 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
     }
 }
 
+/// Ends a plugin statement that succeeded: its savepoint released, the host's role and
+/// settings back. Sent before whatever runs next on the connection (see `PgConn::host`).
+const END: &str = "RELEASE portal_plugin; SET LOCAL ROLE NONE; SET LOCAL search_path TO DEFAULT; \
+                   SET LOCAL statement_timeout TO DEFAULT; ";
+
 /// Runs one plugin statement in a savepoint, under the plugin's role, search path and
-/// time limit; `read` turns the rows into the reply. The role and settings are the host's
-/// again afterwards, whatever happened.
+/// time limit; `run` runs it (sending `start` first in the same round trip when it is
+/// given: the statement was prepared before) and turns the rows into the reply. After it,
+/// the role and settings are the host's again before any host statement runs, whatever
+/// happened: at once when it failed, otherwise with the next statement (a plugin's next
+/// one sends it with its own start, so each statement costs one round trip).
 fn confined<T>(
     conn: &Conn,
     plugin: &str,
@@ -284,7 +295,7 @@ fn confined<T>(
     sql: &str,
     params: &[SqlValue],
     limits: SqlLimits,
-    read: impl FnOnce(&PgConn, &Statement, &[Param<'_>]) -> Result<T, HostError>,
+    run: impl FnOnce(&PgConn, Option<&str>, &Statement, &[Param<'_>]) -> Result<T, HostError>,
 ) -> Result<T, HostError> {
     check_statement(sql, access)?;
     let pg = pg_of(conn)?;
@@ -292,28 +303,38 @@ fn confined<T>(
     let types: Vec<Type> = params.iter().map(param_type).collect();
     let key = format!("{}\u{0}{:?}\u{0}{sql}", space.role, types.iter().map(Type::oid).collect::<Vec<_>>());
     let timeout = limits.time.as_millis().max(1);
-    pg.client()
-        .batch_execute(&format!(
-            "SAVEPOINT portal_plugin; SET LOCAL ROLE {role}; SET LOCAL search_path = {schema}, portal_compat; \
-             SET LOCAL statement_timeout = {timeout}",
-            role = space.role,
-            schema = space.schema,
-        ))
-        .map_err(|e| unavailable(&e))?;
+    let start = format!(
+        "{pending}SAVEPOINT portal_plugin; SET LOCAL ROLE {role}; SET LOCAL search_path = {schema}, portal_compat; \
+         SET LOCAL statement_timeout = {timeout}",
+        pending = pg.take_pending(),
+        role = space.role,
+        schema = space.schema,
+    );
     let values: Vec<Param<'_>> = params.iter().map(Param).collect();
-    // Prepared under the plugin's search path (PostgreSQL names the tables then, and
-    // prepares again should the path differ when it runs).
-    let result = pg
-        .plugin_statement(&key, &numbered_placeholders(&without_index_hints(sql)), &types)
-        .map_err(|e| plugin_error(&e, plugin, limits))
-        .and_then(|stmt| read(pg, &stmt, &values));
-    let end = if result.is_ok() {
-        "RELEASE portal_plugin; SET LOCAL ROLE NONE; SET LOCAL search_path TO DEFAULT; SET LOCAL statement_timeout TO DEFAULT"
-    } else {
-        // The settings made after the savepoint are undone with it.
-        "ROLLBACK TO portal_plugin; RELEASE portal_plugin"
+    let result = match pg.cached_plugin_statement(&key) {
+        Some(stmt) => run(pg, Some(&start), &stmt, &values),
+        None => {
+            // Prepared under the plugin's search path (PostgreSQL names the tables then, and
+            // prepares again should the path differ when it runs).
+            pg.unflushed().batch_execute(&start).map_err(|e| unavailable(&e))?;
+            pg.plugin_statement(&key, &numbered_placeholders(&without_index_hints(sql)), &types)
+                .map_err(|e| plugin_error(&e, plugin, limits))
+                .and_then(|stmt| run(pg, None, &stmt, &values))
+        }
     };
-    pg.client().batch_execute(end).map_err(|e| unavailable(&e))?;
+    match &result {
+        Ok(_) => {
+            let after = pg.take_pending();
+            pg.set_pending(format!("{after}{END}"));
+        }
+        Err(_) => {
+            // The settings made after the savepoint are undone with it.
+            pg.take_pending();
+            pg.unflushed()
+                .batch_execute("ROLLBACK TO portal_plugin; RELEASE portal_plugin")
+                .map_err(|e| unavailable(&e))?;
+        }
+    }
     result
 }
 
@@ -330,11 +351,14 @@ pub(super) fn query(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    confined(conn, plugin, access, sql, params, limits, |pg, stmt, values| {
+    confined(conn, plugin, access, sql, params, limits, |pg, start, stmt, values| {
         let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-        let client = pg.client();
-        let mut rows =
-            client.query_iter(stmt, &to_params(values)).map_err(|e| plugin_error(&e, plugin, limits))?;
+        let client = pg.unflushed();
+        let rows = match start {
+            Some(start) => client.query_iter_after(start, stmt, &to_params(values)),
+            None => client.query_iter(stmt, &to_params(values)),
+        };
+        let mut rows = rows.map_err(|e| plugin_error(&e, plugin, limits))?;
         let mut out = super::ResultRows::new(limits.max_bytes);
         while let Some(row) = rows.next().map_err(|e| plugin_error(&e, plugin, limits))? {
             let values = (0..columns.len())
@@ -347,8 +371,14 @@ pub(super) fn query(
     })
 }
 
+/// Asks for the id PostgreSQL generated last in this session, as the plugin's role, in a
+/// savepoint of its own (it fails when the last sequence this session used is not the
+/// plugin's).
+const LAST_VALUE: &str = "SAVEPOINT portal_lastval; SELECT lastval()";
+
 /// Runs one INSERT, UPDATE or DELETE for `plugin`. After an INSERT, the id PostgreSQL
-/// generated last in this session, if the plugin's role may read that sequence (its own).
+/// generated last in this session, if the plugin's role may read that sequence (its own),
+/// asked for in the same round trip.
 pub(super) fn execute(
     conn: &Conn,
     plugin: &str,
@@ -357,32 +387,41 @@ pub(super) fn execute(
     params: &[SqlValue],
     limits: SqlLimits,
 ) -> Result<HostReply, HostError> {
-    confined(conn, plugin, access, sql, params, limits, |pg, stmt, values| {
-        let changes =
-            pg.client().execute(stmt, &to_params(values)).map_err(|e| plugin_error(&e, plugin, limits))?;
-        let inserted = changes > 0 && first_words(sql, 1).first().is_some_and(|w| w == "insert");
-        let last_insert_id = if inserted { last_value(pg) } else { 0 };
-        Ok(HostReply::Executed { changes, last_insert_id })
+    let insert = first_words(sql, 1).first().is_some_and(|w| w == "insert");
+    confined(conn, plugin, access, sql, params, limits, |pg, start, stmt, values| {
+        let client = pg.unflushed();
+        let then = insert.then_some(LAST_VALUE);
+        let (changes, last) = match start {
+            Some(start) => client.execute_between(start, stmt, &to_params(values), then),
+            None => client.execute(stmt, &to_params(values)).map(|changes| {
+                let last = then.map(|sql| client.simple_query(sql));
+                (changes, last)
+            }),
+        }
+        .map_err(|e| plugin_error(&e, plugin, limits))?;
+        let last_insert_id = match last {
+            Some(answer) => last_value(pg, answer),
+            None => 0,
+        };
+        Ok(HostReply::Executed { changes, last_insert_id: if changes > 0 { last_insert_id } else { 0 } })
     })
 }
 
-/// `lastval()` as the plugin's role, in a savepoint of its own (it fails when the last
-/// sequence this session used is not the plugin's): 0 then.
-fn last_value(pg: &PgConn) -> i64 {
-    let client = pg.client();
-    let got = client.simple_query("SAVEPOINT portal_lastval; SELECT lastval()");
-    let value = got.ok().and_then(|messages| {
+/// The id [`LAST_VALUE`] answered, 0 when it failed; its savepoint ends with the
+/// statement's (at once when it failed, since a failed savepoint would fail the rest).
+fn last_value(pg: &PgConn, answer: crate::db::pg_client::SimpleAnswer) -> i64 {
+    let value = answer.ok().and_then(|messages| {
         messages.iter().find_map(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<i64>().ok()),
             _ => None,
         })
     });
-    let end = if value.is_some() {
-        "RELEASE portal_lastval"
-    } else {
-        "ROLLBACK TO portal_lastval; RELEASE portal_lastval"
-    };
-    let _ = client.batch_execute(end);
+    match value {
+        Some(_) => pg.set_pending("RELEASE portal_lastval; ".into()),
+        None => {
+            let _ = pg.unflushed().batch_execute("ROLLBACK TO portal_lastval; RELEASE portal_lastval");
+        }
+    }
     value.unwrap_or(0)
 }
 
@@ -391,7 +430,7 @@ fn last_value(pg: &PgConn) -> i64 {
 /// superuser host does it itself, any other is refused with the statements to run.
 fn set_up(pg: &PgConn, plugin: &str) -> Result<Space, String> {
     let space = space(pg, plugin);
-    let client = pg.client();
+    let client = pg.host().map_err(|e| e.to_string())?;
     let fail = |e: tokio_postgres::Error| crate::db::postgres::describe(&e);
     let role_name = space.role.trim_matches('"').replace("\"\"", "\"");
     let exists = !client
@@ -715,7 +754,7 @@ pub(super) fn apply_migrations(
         for statement in &statements {
             check_migration_statement(statement).map_err(fail)?;
         }
-        let client = pg.client();
+        let client = pg.host().map_err(|e| fail(e.to_string()))?;
         let db_fail = |e: tokio_postgres::Error| fail(crate::db::postgres::describe(&e));
         client.batch_execute("BEGIN").map_err(db_fail)?;
         let result = (|| -> Result<(), MigrationError> {
