@@ -20,6 +20,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Db {
     backend: Backend,
+    /// Write transactions from this handle run alone (see [`Db::alone`]).
+    alone: bool,
 }
 
 #[derive(Clone)]
@@ -51,14 +53,16 @@ impl Location {
 impl Db {
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     pub fn open(path: &Path) -> DbResult<Db> {
-        Ok(Db { backend: Backend::Sqlite(SqliteDb::open(path)?) })
+        Ok(Db { backend: Backend::Sqlite(SqliteDb::open(path)?), alone: false })
     }
 
     /// Connects to the database at `location` and applies the migrations.
     pub fn connect(location: &Location) -> DbResult<Db> {
         match location {
             Location::Sqlite(path) => Db::open(path),
-            Location::Postgres(url) => Ok(Db { backend: Backend::Postgres(Arc::new(PgDb::connect(url)?)) }),
+            Location::Postgres(url) => {
+                Ok(Db { backend: Backend::Postgres(Arc::new(PgDb::connect(url)?)), alone: false })
+            }
         }
     }
 
@@ -70,6 +74,14 @@ impl Db {
             Backend::Sqlite(_) => Ok(()),
             Backend::Postgres(db) => db.listen(listener),
         }
+    }
+
+    /// The same database, whose write transactions each run alone: on PostgreSQL such a
+    /// write waits for the writes in progress to end, and those that begin meanwhile wait
+    /// for it. For a call run again after a serialization conflict: alone, it cannot
+    /// conflict again. (SQLite's writes always take turns.)
+    pub fn alone(&self) -> Db {
+        Db { backend: self.backend.clone(), alone: true }
     }
 
     /// Which engine runs this database.
@@ -145,7 +157,7 @@ impl Db {
     pub fn write(&self) -> DbResult<WriteTxn> {
         match &self.backend {
             Backend::Sqlite(db) => db.write(),
-            Backend::Postgres(db) => db.write(),
+            Backend::Postgres(db) => db.write(self.alone),
         }
     }
 

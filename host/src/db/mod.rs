@@ -57,6 +57,18 @@ pub enum DbError {
     /// did: nothing of this one was kept, and it may be run again.
     #[error("the write was not committed (its commit group failed: {0}); it can be run again")]
     GroupFailed(String),
+    /// PostgreSQL could not order the write transaction with others running at the same
+    /// time (serializable isolation: a serialization failure or a deadlock): nothing of it
+    /// was kept, and it may be run again.
+    #[error("the write was not committed (it conflicted with a concurrent one: {0}); it can be run again")]
+    Conflict(String),
+}
+
+impl DbError {
+    /// Whether nothing of the write was kept and running it again may succeed.
+    pub fn can_run_again(&self) -> bool {
+        matches!(self, DbError::GroupFailed(_) | DbError::Conflict(_))
+    }
 }
 
 /// Result of storage functions.

@@ -1,5 +1,7 @@
 //! PostgreSQL: a pool of client connections to one database, each write a transaction of
-//! its own (PostgreSQL orders concurrent writers itself), and the host's migrations for
+//! its own at the database's default isolation (PostgreSQL runs writers at once; one that
+//! meets a serialization failure or a deadlock is reported as a conflict, and a page call
+//! then runs again, alone among the writes), and the host's migrations for
 //! it, numbered as SQLite's (`migrations/postgres/`), applied once each under a table lock
 //! so that several processes starting together apply each one once. Every commit is
 //! announced to the other processes on the same database, and theirs are heard
@@ -119,10 +121,18 @@ impl PgDb {
         Ok(conn)
     }
 
-    /// A write transaction on a pooled connection.
-    pub(super) fn write(self: &Arc<Self>) -> DbResult<WriteTxn> {
+    /// A write transaction on a pooled connection, at the database's default isolation
+    /// (`default_transaction_isolation`: PostgreSQL's own default is READ COMMITTED; an
+    /// operator may set `serializable`); `alone`: no other write transaction runs while it
+    /// does (see [`super::Db::alone`]).
+    pub(super) fn write(self: &Arc<Self>, alone: bool) -> DbResult<WriteTxn> {
         let conn = self.take()?;
-        if let Err(err) = pg(&conn).control("BEGIN", true) {
+        // Writers share the gate; one that must run alone waits for it to itself, and the
+        // writers that come meanwhile wait behind it (PostgreSQL queues lock requests in
+        // order). In the same round trip as BEGIN.
+        let gate = if alone { "EXCLUSIVE" } else { "ROW SHARE" };
+        let begin = format!("BEGIN; LOCK TABLE portal_write_gate IN {gate} MODE");
+        if let Err(err) = pg(&conn).control(&begin, true) {
             self.give_back(conn, false);
             return Err(err);
         }
@@ -134,15 +144,24 @@ impl PgDb {
     ///
     /// PostgreSQL answers `COMMIT` of a transaction that an earlier statement failed in by
     /// rolling it back, without an error: the announcement, sent first, fails in such a
-    /// transaction, which is then reported as not committed.
+    /// transaction, which is then reported as not committed. One that met a serialization
+    /// failure or a deadlock (in a statement or at `COMMIT`) is reported as
+    /// [`DbError::Conflict`]: the caller may run it again.
     pub(super) fn end_write(&self, conn: Conn, keep: bool, what: &Announcement) -> DbResult<()> {
         let client = pg(&conn);
-        let result = if keep {
+        let result = if client.conflicted() {
+            // A statement met a serialization failure or deadlock: PostgreSQL will not
+            // commit it, and the caller may run it again.
+            let _ = client.control("ROLLBACK", false);
+            Err(DbError::Conflict("a statement of it could not be serialized with a concurrent write".into()))
+        } else if keep {
             // What a plugin's last statement left pending runs first, in the same round trip.
             let announced = format!("{}{}", client.take_pending(), announce::statements(self.me, what));
             let usable = client.unflushed().simple_query(&announced).map(drop);
             match usable {
-                Ok(()) => client.control("COMMIT", false),
+                Ok(()) => client.control("COMMIT", false).map_err(|err| {
+                    if client.conflicted() { DbError::Conflict(err.to_string()) } else { err }
+                }),
                 Err(err) => {
                     let _ = client.control("ROLLBACK", false);
                     Err(DbError::Invalid(format!(

@@ -60,6 +60,9 @@ pub(super) struct PgConn {
     /// next statement sends it in the same round trip as its own start; a host statement
     /// has it run first ([`PgConn::host`]); a transaction's end makes it moot.
     pending: RefCell<String>,
+    /// A statement of the open transaction met a serialization failure or a deadlock: the
+    /// transaction cannot commit, and the call may run again (see [`super::DbError::Conflict`]).
+    conflicted: std::cell::Cell<bool>,
 }
 
 /// Prepared statements kept per PostgreSQL connection (the host has fewer than this).
@@ -381,6 +384,7 @@ impl Conn {
                 statements: RefCell::default(),
                 in_transaction: std::cell::Cell::new(false),
                 pending: RefCell::default(),
+                conflicted: std::cell::Cell::new(false),
             })),
         }
     }
@@ -437,7 +441,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let changed = pg.host()?.execute(&stmt, &pg_params(&values))?;
+                let changed = pg.host()?.execute(&stmt, &pg_params(&values)).map_err(|e| pg.noted(e))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             }
         }
@@ -463,7 +467,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.host()?.query(&stmt, &pg_params(&values))?;
+                let rows = pg.host()?.query(&stmt, &pg_params(&values)).map_err(|e| pg.noted(e))?;
                 rows.iter().map(|row| read(&Row::Postgres(row))).collect()
             }
         }
@@ -488,7 +492,7 @@ impl Conn {
             Inner::Postgres(pg) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.to_value()).collect();
                 let stmt = pg.statement(sql)?;
-                let rows = pg.host()?.query(&stmt, &pg_params(&values))?;
+                let rows = pg.host()?.query(&stmt, &pg_params(&values)).map_err(|e| pg.noted(e))?;
                 rows.first().map(|row| read(&Row::Postgres(row))).transpose()
             }
         }
@@ -511,7 +515,7 @@ impl Conn {
     pub fn batch(&self, sql: &str) -> DbResult<()> {
         match &self.inner {
             Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Inner::Postgres(pg) => Ok(pg.host()?.batch_execute(sql)?),
+            Inner::Postgres(pg) => Ok(pg.host()?.batch_execute(sql).map_err(|e| pg.noted(e))?),
         }
     }
 }
@@ -567,10 +571,13 @@ impl PgConn {
     /// (it ends an aborted savepoint that would otherwise turn `COMMIT` into a rollback).
     pub(super) fn control(&self, sql: &str, open_after: bool) -> DbResult<()> {
         let pending = self.pending.take();
+        if open_after {
+            self.conflicted.set(false);
+        }
         let ran = if sql == "ROLLBACK" {
             self.client.batch_execute(sql)
         } else {
-            self.client.batch_execute(&format!("{pending}{sql}"))
+            self.client.batch_execute(&format!("{pending}{sql}")).map_err(|e| self.noted(e))
         };
         self.in_transaction.set(open_after && ran.is_ok());
         Ok(ran?)
@@ -594,6 +601,25 @@ impl PgConn {
             self.client.batch_execute(&pending)?;
         }
         Ok(&self.client)
+    }
+
+    /// `err`, after noting whether it is a serialization failure or a deadlock (the open
+    /// transaction then cannot commit: [`PgConn::conflicted`]).
+    pub(super) fn noted(&self, err: tokio_postgres::Error) -> tokio_postgres::Error {
+        use tokio_postgres::error::SqlState;
+        let code = err.code();
+        if code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        {
+            self.conflicted.set(true);
+        }
+        err
+    }
+
+    /// Whether a statement of the open transaction met a serialization failure or a
+    /// deadlock since it began.
+    pub(super) fn conflicted(&self) -> bool {
+        self.conflicted.get()
     }
 
     /// What was pending, taken: for the plugin statement or the commit that sends it first

@@ -1,6 +1,6 @@
 //! Plugin calls: the context of a call (community, settings, viewer, abilities), its
-//! transaction and limits, and the routed `Page` (with its retry when a commit group
-//! failed) and scheduled `Job` calls.
+//! transaction and limits, and the routed `Page` (run again when its commit group failed or
+//! it conflicted with a concurrent write) and scheduled `Job` calls.
 
 use super::slots::{slot_fills, slots_request};
 use super::{PageOutcome, PluginEntry, Portal, plugin_abilities};
@@ -14,6 +14,18 @@ use plugin_api::{
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// Most runs of one routed page call whose transaction kept nothing (see
+/// [`db::DbError::can_run_again`]).
+const ATTEMPTS: u32 = 4;
+
+/// A pause before run `attempt + 1` of a call: 1–4 ms, then 4–16, then 16–64, at random,
+/// so that calls that conflicted do not meet again in step.
+fn jitter_ms(attempt: u32) -> u64 {
+    let mut byte = [0u8; 1];
+    let random = getrandom::fill(&mut byte).map_or(0, |()| u64::from(byte[0]));
+    (1 + random % 4) << (2 * attempt.saturating_sub(1)).min(4)
+}
 
 impl Portal {
     pub(super) fn context(
@@ -58,6 +70,19 @@ impl Portal {
         member: Option<&Member>,
         access: SqlAccess,
     ) -> db::DbResult<(Context, DbServices)> {
+        self.open_call_on(&self.db, plugin, community, member, access)
+    }
+
+    /// [`Portal::open_call`] on `db` (the portal's database, or a handle of it whose writes
+    /// run alone: [`db::Db::alone`]).
+    fn open_call_on(
+        &self,
+        db: &db::Db,
+        plugin: &PluginEntry,
+        community: &Community,
+        member: Option<&Member>,
+        access: SqlAccess,
+    ) -> db::DbResult<(Context, DbServices)> {
         let mail = Arc::new(crate::plugins::services::Mail {
             templates: self.templates.clone(),
             public_url: self.config.public_url.clone(),
@@ -65,7 +90,7 @@ impl Portal {
             unsubscribe: self.unsubscribe.clone(),
         });
         let services = DbServices::begin(
-            &self.db,
+            db,
             mail,
             self.live.clone(),
             plugin.manifest(),
@@ -100,12 +125,17 @@ impl Portal {
         if let Err(until) = plugin.breaker.admit(self.clock.now()) {
             return PageOutcome::SwitchedOff(until);
         }
-        let mut result = self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf);
-        if let Err(err) = &result {
-            // Another call of its commit group failed, and nothing of this one was kept:
-            // it runs once more, in a new transaction (a call has no effect outside it).
-            tracing::info!(plugin = plugin.id(), error = %err, "running the call again");
-            result = self.page_attempt(plugin, community, member, request, slot_page, csrf);
+        let mut result = self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf, 0);
+        for attempt in 1..ATTEMPTS {
+            let Err(err) = &result else { break };
+            // Another call of its commit group failed, or PostgreSQL could not order it
+            // with a concurrent write, and nothing of this one was kept: it runs again, in
+            // a new transaction (a call has no effect outside it), after a short pause that
+            // grows with each attempt, and alone among the writes (so it cannot conflict
+            // again).
+            tracing::info!(plugin = plugin.id(), error = %err, attempt, "running the call again");
+            std::thread::sleep(std::time::Duration::from_millis(jitter_ms(attempt)));
+            result = self.page_attempt(plugin, community, member, request.clone(), slot_page, csrf, attempt);
         }
         result.unwrap_or_else(|err| {
             tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
@@ -113,8 +143,10 @@ impl Portal {
         })
     }
 
-    /// One run of a routed plugin page; `Err` when its commit group failed (see
-    /// [`db::DbError::GroupFailed`]), so that it may run again.
+    /// Run `attempt` (0 first) of a routed plugin page, alone among the writes after the
+    /// first; `Err` when nothing of it was kept and it may run again (its commit group
+    /// failed, or it conflicted with a concurrent write: see [`db::DbError::can_run_again`]).
+    #[allow(clippy::too_many_arguments, reason = "page()'s arguments and which run this is")]
     pub(super) fn page_attempt(
         &self,
         plugin: &PluginEntry,
@@ -123,6 +155,7 @@ impl Portal {
         request: PageRequest,
         slot_page: &SlotPage,
         csrf: &str,
+        attempt: u32,
     ) -> Result<PageOutcome, db::DbError> {
         let writes_on_get = plugin.manifest().raw.routes.iter().any(|r| r.name == request.route && r.writes);
         let access = match request.method {
@@ -130,7 +163,8 @@ impl Portal {
             _ => SqlAccess::ReadWrite,
         };
         let commits = self.db.commits();
-        let (ctx, services) = match self.open_call(plugin, community, Some(member), access) {
+        let db = if attempt == 0 { self.db.clone() } else { self.db.alone() };
+        let (ctx, services) = match self.open_call_on(&db, plugin, community, Some(member), access) {
             Ok(opened) => opened,
             Err(err) => {
                 tracing::error!(plugin = plugin.id(), error = %err, "cannot open the plugin call");
@@ -227,7 +261,7 @@ impl Portal {
         }
         match finished {
             Ok(()) => Ok(outcome),
-            Err(err @ db::DbError::GroupFailed(_)) => Err(err),
+            Err(err) if err.can_run_again() => Err(err),
             Err(err) => {
                 tracing::error!(plugin = plugin.id(), error = %err, "could not finish the plugin's transaction");
                 Ok(PageOutcome::Failed)

@@ -27,8 +27,21 @@ impl Cluster {
     /// `n` processes on a new database; the first loads the demo data before the others
     /// start.
     fn start(n: usize) -> Cluster {
+        Cluster::start_at(n, "read committed")
+    }
+
+    /// [`Cluster::start`] on a database whose transactions default to `isolation`.
+    fn start_at(n: usize, isolation: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = crate::pg_server::database();
+        let name = database.rsplit('/').next().expect("a database name");
+        postgres::Client::connect(&database, postgres::NoTls)
+            .and_then(|mut c| {
+                c.batch_execute(&format!(
+                    "ALTER DATABASE {name} SET default_transaction_isolation = '{isolation}'"
+                ))
+            })
+            .expect("isolation");
         let top = format!("database = {database:?}\n");
         let configs: Vec<PathBuf> = (0..n)
             .map(|i| {
@@ -266,4 +279,76 @@ fn a_process_that_lost_its_listening_connection_listens_again_and_resyncs_its_pa
     assert_eq!(r.status, 303, "{}", r.body);
     let (name, data) = stream.next(WAIT).expect("B hears A again");
     assert_eq!(name, "update", "{data}");
+}
+
+/// Two members reply in one conversation as fast as they can, each through their own
+/// process, so that their writes meet: at READ COMMITTED (PostgreSQL's default, which
+/// Conversations' statements are written for) and at SERIALIZABLE (where PostgreSQL
+/// refuses some of the meeting writes and the portal runs those calls again, alone), every
+/// reply is acknowledged and stored once, and the conversation's state stays exact.
+#[test]
+fn members_replying_in_one_conversation_through_two_processes_at_once_keep_it_consistent() {
+    if !on_postgres() {
+        return;
+    }
+    for isolation in ["read committed", "serializable"] {
+        replies_meet(isolation);
+    }
+}
+
+fn replies_meet(isolation: &str) {
+    let cluster = Cluster::start_at(2, isolation);
+    for setting in
+        [["conversations.messages_per_minute", "100000"], ["conversations.require_acceptance", "false"]]
+    {
+        let args = ["settings", "set", "--community", "riverside", setting[0], setting[1]];
+        crash::cli(&cluster.configs[0], &args);
+    }
+    let mut grace = cluster.signed_in(0, "grace@riverside.example");
+    let alan = cluster.signed_in(1, "alan@riverside.example");
+    let to = format!("user:{}", cluster.user_id("alan"));
+    let r = grace.post("/c/riverside/conversations", &[("to", &to), ("body", "Shall we?")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.redirect_path();
+    const EACH: usize = 40;
+    // Both reply as fast as they can, each through their own process: the writes meet.
+    let replies: Vec<_> = [(grace, "grace"), (alan, "alan")]
+        .into_iter()
+        .map(|(mut client, who)| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .filter(|n| client.post(&path, &[("body", &format!("{who} {n}"))]).status == 303)
+                    .count()
+            })
+        })
+        .collect();
+    let acknowledged: usize = replies.into_iter().map(|t| t.join().expect("thread")).sum();
+    assert_eq!(
+        acknowledged,
+        2 * EACH,
+        "{isolation}: every reply is acknowledged (a conflicting one runs again)"
+    );
+    let mut sql = cluster.sql();
+    let stored: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM conversations_message WHERE body LIKE '% %' AND body != 'Shall we?'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 2 * EACH as i64, "{isolation}: each reply stored once");
+    let disagreeing: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
+             WHERE p.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
+                OR c.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)",
+            &[],
+        )
+        .expect("unread state")
+        .get(0);
+    assert_eq!(
+        disagreeing, 0,
+        "{isolation}: the conversation's and participants' last message is the last one"
+    );
 }

@@ -90,9 +90,16 @@ fn message(err: &tokio_postgres::Error) -> (Option<String>, String) {
 
 /// Turns a PostgreSQL error into the host error the plugin sees (for a table outside the
 /// plugin's schema, the words SQLite's confinement uses).
-fn plugin_error(err: &tokio_postgres::Error, plugin: &str, limits: SqlLimits) -> HostError {
-    let (code, text) = message(err);
+fn plugin_error(pg: &PgConn, err: tokio_postgres::Error, plugin: &str, limits: SqlLimits) -> HostError {
+    let err = pg.noted(err);
+    let (code, text) = message(&err);
     let (kind, text) = match code.as_deref() {
+        Some("40001" | "40P01") => (
+            HostErrorKind::Failed,
+            "the call's transaction conflicted with another one running at the same time; \
+             the portal runs the call again"
+                .into(),
+        ),
         Some("42P01") => {
             let name = text.split('"').nth(1).unwrap_or("?");
             (
@@ -318,7 +325,7 @@ fn confined<T>(
             // prepares again should the path differ when it runs).
             pg.unflushed().batch_execute(&start).map_err(|e| unavailable(&e))?;
             pg.plugin_statement(&key, &numbered_placeholders(&without_index_hints(sql)), &types)
-                .map_err(|e| plugin_error(&e, plugin, limits))
+                .map_err(|e| plugin_error(pg, e, plugin, limits))
                 .and_then(|stmt| run(pg, None, &stmt, &values))
         }
     };
@@ -358,9 +365,9 @@ pub(super) fn query(
             Some(start) => client.query_iter_after(start, stmt, &to_params(values)),
             None => client.query_iter(stmt, &to_params(values)),
         };
-        let mut rows = rows.map_err(|e| plugin_error(&e, plugin, limits))?;
+        let mut rows = rows.map_err(|e| plugin_error(pg, e, plugin, limits))?;
         let mut out = super::ResultRows::new(limits.max_bytes);
-        while let Some(row) = rows.next().map_err(|e| plugin_error(&e, plugin, limits))? {
+        while let Some(row) = rows.next().map_err(|e| plugin_error(pg, e, plugin, limits))? {
             let values = (0..columns.len())
                 .map(|i| column(&row, i))
                 .collect::<Result<_, _>>()
@@ -398,7 +405,7 @@ pub(super) fn execute(
                 (changes, last)
             }),
         }
-        .map_err(|e| plugin_error(&e, plugin, limits))?;
+        .map_err(|e| plugin_error(pg, e, plugin, limits))?;
         let last_insert_id = match last {
             Some(answer) => last_value(pg, answer),
             None => 0,

@@ -5,3 +5,9 @@ CREATE TABLE rate_limits (
     length_ms BIGINT NOT NULL,
     count BIGINT NOT NULL
 );
+
+-- The gate of write transactions (PostgreSQL only; SQLite's writes take turns anyway):
+-- each write transaction holds it in ROW SHARE mode, which writers share; a call run
+-- again after a serialization conflict takes it in EXCLUSIVE mode, so that it runs alone
+-- and cannot conflict again. No column: only its lock is used.
+CREATE TABLE portal_write_gate ();
