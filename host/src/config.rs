@@ -35,13 +35,18 @@ pub struct Config {
 pub struct WebConfig {
     /// The largest request body accepted, in KiB; larger ones get 413.
     pub max_body_kib: usize,
+    /// Addresses of the reverse proxies in front of the portal: a request from one of
+    /// them is counted, for sign-in limits, by the client address the proxy appended to
+    /// `X-Forwarded-For` (the last one that is not itself a trusted proxy). Empty: the
+    /// connection's own address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Sign-in attempts.
     pub sign_in: SignInLimits,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { max_body_kib: 64, sign_in: SignInLimits::default() }
+        WebConfig { max_body_kib: 64, trusted_proxies: Vec::new(), sign_in: SignInLimits::default() }
     }
 }
 

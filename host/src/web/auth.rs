@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Path, RawForm, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +64,8 @@ pub async fn sign_in(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    let address = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let peer = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let address = client_address(peer, &headers, &portal.config.web.trusted_proxies);
     community_page(portal, slug, headers, move |portal, req| {
         let form = req.form(&body)?;
         let email = value(&form, "email").unwrap_or_default().trim();
@@ -149,4 +150,65 @@ pub async fn sign_out(
         Ok(response)
     })
     .await
+}
+
+/// The client's address: the connection's, or, when that is one of the `trusted` proxies,
+/// the last address in `X-Forwarded-For` that is not itself a trusted proxy (the one the
+/// nearest proxy appended; a client may write anything before it). A value that is not an
+/// address counts as the proxy's own, which only makes the limit stricter.
+pub fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().expect("header value"));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_client_address_comes_from_a_trusted_proxy_only() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let other_proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let trusted = [proxy, other_proxy];
+        // No proxy trusted: the connection's address, whatever the header says.
+        assert_eq!(client_address(Some(proxy), &forwarded(&["203.0.113.9"]), &[]), Some(proxy));
+        // From a trusted proxy: the address it appended.
+        assert_eq!(client_address(Some(proxy), &forwarded(&["203.0.113.9"]), &trusted), Some(client));
+        // A client's forged entries come before the proxy's; proxies behind proxies skip.
+        let chain = forwarded(&["1.2.3.4, 203.0.113.9", "10.0.0.2"]);
+        assert_eq!(client_address(Some(proxy), &chain, &trusted), Some(client));
+        // Not from a trusted proxy: the header is not read.
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(client_address(Some(stranger), &forwarded(&["203.0.113.9"]), &trusted), Some(stranger));
+        // Nothing usable: the proxy's own address.
+        assert_eq!(client_address(Some(proxy), &forwarded(&["unknown"]), &trusted), Some(proxy));
+        assert_eq!(client_address(Some(proxy), &HeaderMap::new(), &trusted), Some(proxy));
+        assert_eq!(client_address(None, &HeaderMap::new(), &trusted), None);
+    }
 }
