@@ -54,6 +54,8 @@ fn reads_outside_the_plugins_own_tables_are_refused_on_postgres() {
         ("DO $$ BEGIN PERFORM 1; END $$", "`DO` statements are not allowed"),
         ("COMMIT", "`COMMIT` statements are not allowed"),
         ("LISTEN portal", "`LISTEN` statements are not allowed"),
+        ("NOTIFY portal, '{\"from\":1,\"live\":[]}'", "`NOTIFY` statements are not allowed"),
+        ("LOCK TABLE portal_write_gate IN EXCLUSIVE MODE", "`LOCK` statements are not allowed"),
         ("EXPLAIN SELECT * FROM public.users", "`EXPLAIN` statements are not allowed"),
         ("/* */ RESET ROLE", "begins with its keyword"),
         ("(SELECT 1)", "begins with its keyword"),
