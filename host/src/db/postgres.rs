@@ -94,15 +94,18 @@ impl PgDb {
     /// as a commit, and `listener` hears what it announced. Returns once listening.
     pub(super) fn listen(&self, listener: Listener) -> DbResult<()> {
         let (me, commits) = (self.me, self.commits.clone());
-        let on = move |heard: super::pg_client::Heard| {
-            commits.fetch_add(1, Ordering::SeqCst);
-            match heard {
-                super::pg_client::Heard::Payload(payload) => {
-                    if let Some(what) = announce::heard(me, &payload) {
-                        listener(announce::Heard::Commit(what));
-                    }
+        // This process's own commits are counted when they end; a payload that is not a
+        // portal's is ignored.
+        let on = move |heard: super::pg_client::Heard| match heard {
+            super::pg_client::Heard::Payload(payload) => {
+                if let Some(what) = announce::heard(me, &payload) {
+                    commits.fetch_add(1, Ordering::SeqCst);
+                    listener(announce::Heard::Commit(what));
                 }
-                super::pg_client::Heard::Back => listener(announce::Heard::Missed),
+            }
+            super::pg_client::Heard::Back => {
+                commits.fetch_add(1, Ordering::SeqCst);
+                listener(announce::Heard::Missed);
             }
         };
         super::pg_client::listen(&self.config, announce::CHANNEL, self.stop.clone(), Box::new(on))
@@ -155,9 +158,10 @@ impl PgDb {
             let _ = client.control("ROLLBACK", false);
             Err(DbError::Conflict("a statement of it could not be serialized with a concurrent write".into()))
         } else if keep {
-            // What a plugin's last statement left pending runs first, in the same round trip.
-            let announced = format!("{}{}", client.take_pending(), announce::statements(self.me, what));
-            let usable = client.unflushed().simple_query(&announced).map(drop);
+            // What a plugin's last statement left pending is moot at the commit (NOTIFY
+            // needs no privilege, whichever the role).
+            client.take_pending();
+            let usable = client.unflushed().simple_query(&announce::statements(self.me, what)).map(drop);
             match usable {
                 Ok(()) => client.control("COMMIT", false).map_err(|err| {
                     if client.conflicted() { DbError::Conflict(err.to_string()) } else { err }

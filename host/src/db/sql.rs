@@ -567,18 +567,14 @@ impl PgConn {
     }
 
     /// Runs transaction control (`BEGIN ...`, `COMMIT`, `ROLLBACK`) and notes whether a
-    /// transaction is open after it. What was pending runs first, in the same round trip
-    /// (it ends an aborted savepoint that would otherwise turn `COMMIT` into a rollback).
+    /// transaction is open after it. What was pending is dropped: the transaction's end
+    /// releases its savepoints and undoes its `SET LOCAL`s.
     pub(super) fn control(&self, sql: &str, open_after: bool) -> DbResult<()> {
-        let pending = self.pending.take();
+        self.pending.take();
         if open_after {
             self.conflicted.set(false);
         }
-        let ran = if sql == "ROLLBACK" {
-            self.client.batch_execute(sql)
-        } else {
-            self.client.batch_execute(&format!("{pending}{sql}")).map_err(|e| self.noted(e))
-        };
+        let ran = self.client.batch_execute(sql).map_err(|e| self.noted(e));
         self.in_transaction.set(open_after && ran.is_ok());
         Ok(ran?)
     }

@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 pub const SENDERS: &[&str] = &["grace", "alan", "katherine", "tim", "margaret", "linus", "barbara", "edsger"];
 const ROUNDS: usize = 5;
 
+/// Participants whose denormalized unread state disagrees with the messages (SQL both
+/// engines read).
+pub const UNREAD_STATE_DISAGREES: &str = "SELECT count(*) FROM conversations_participant p
+     JOIN conversations_conversation c ON c.id = p.conversation_id
+     WHERE p.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
+        OR c.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
+        OR p.last_read_message_id > p.last_message_id";
+
 /// A `portal serve` process (killed when dropped).
 pub struct Portal {
     pub child: Child,
@@ -210,16 +218,7 @@ fn sigkill_while_sending_loses_no_acknowledged_message_and_repeats_no_email() {
         .expect("duplicates");
     assert_eq!(duplicates, 0, "no message is stored twice");
     // The denormalized unread state agrees with the messages.
-    let disagreeing: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
-             WHERE p.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
-                OR c.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
-                OR p.last_read_message_id > p.last_message_id",
-            [],
-            |r| r.get(0),
-        )
-        .expect("unread state");
+    let disagreeing: i64 = conn.query_row(UNREAD_STATE_DISAGREES, [], |r| r.get(0)).expect("unread state");
     assert_eq!(disagreeing, 0, "every participant's unread state matches the messages");
     let unread_readers: i64 = conn
         .query_row(

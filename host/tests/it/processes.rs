@@ -79,6 +79,11 @@ impl Cluster {
     }
 }
 
+/// The first column of the first row of `query`.
+fn count(sql: &mut postgres::Client, query: &str) -> i64 {
+    sql.query_one(query, &[]).expect(query).get(0)
+}
+
 fn port_of(config: &std::path::Path) -> u16 {
     let text = std::fs::read_to_string(config).expect("config");
     let listen = text.lines().find_map(|l| l.strip_prefix("listen = \"127.0.0.1:")).expect("listen");
@@ -230,23 +235,12 @@ fn sigkill_of_one_process_while_members_send_through_both_loses_no_acknowledged_
             .get(0);
         assert_eq!(n, 1, "{body:?} was acknowledged: it must be stored exactly once");
     }
-    let duplicates: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM (SELECT body FROM conversations_message GROUP BY body HAVING count(*) > 1) d",
-            &[],
-        )
-        .expect("duplicates")
-        .get(0);
+    let duplicates = count(
+        &mut sql,
+        "SELECT count(*) FROM (SELECT body FROM conversations_message GROUP BY body HAVING count(*) > 1) d",
+    );
     assert_eq!(duplicates, 0, "no message is stored twice");
-    let disagreeing: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
-             WHERE p.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
-                OR c.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)",
-            &[],
-        )
-        .expect("unread state")
-        .get(0);
+    let disagreeing = count(&mut sql, crash::UNREAD_STATE_DISAGREES);
     assert_eq!(disagreeing, 0, "every participant's unread state matches the messages");
     println!("two processes, A killed: {} acknowledged messages all stored exactly once", acked.len());
 }
@@ -330,23 +324,9 @@ fn replies_meet(isolation: &str) {
         "{isolation}: every reply is acknowledged (a conflicting one runs again)"
     );
     let mut sql = cluster.sql();
-    let stored: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM conversations_message WHERE body LIKE '% %' AND body != 'Shall we?'",
-            &[],
-        )
-        .expect("count")
-        .get(0);
+    let stored = count(&mut sql, "SELECT count(*) FROM conversations_message WHERE body != 'Shall we?'");
     assert_eq!(stored, 2 * EACH as i64, "{isolation}: each reply stored once");
-    let disagreeing: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM conversations_participant p JOIN conversations_conversation c ON c.id = p.conversation_id
-             WHERE p.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)
-                OR c.last_message_id != (SELECT max(id) FROM conversations_message m WHERE m.conversation_id = c.id)",
-            &[],
-        )
-        .expect("unread state")
-        .get(0);
+    let disagreeing = count(&mut sql, crash::UNREAD_STATE_DISAGREES);
     assert_eq!(
         disagreeing, 0,
         "{isolation}: the conversation's and participants' last message is the last one"
