@@ -98,10 +98,20 @@ impl Client {
         Ok(Resp { status, body, location, set_cookies, headers })
     }
 
-    /// GET `path`.
+    /// GET `path`. Sent once more on a new connection when the kept-alive one turns out
+    /// closed, as browsers do for a GET.
     pub fn get(&mut self, path: &str) -> Resp {
-        let response =
-            self.agent.get(&format!("{}{path}", self.base)).header("Cookie", &self.cookie_header()).call();
+        let send = |client: &Client| {
+            client
+                .agent
+                .get(&format!("{}{path}", client.base))
+                .header("Cookie", &client.cookie_header())
+                .call()
+        };
+        let response = match send(self) {
+            Err(ureq::Error::Io(_)) => send(self),
+            other => other,
+        };
         self.finish(response)
     }
 

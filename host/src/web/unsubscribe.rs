@@ -92,6 +92,11 @@ pub async fn unsubscribe(
     State(portal): State<Arc<Portal>>,
     Path((slug, token)): Path<(String, String)>,
     headers: HeaderMap,
+    // The one-click body (`List-Unsubscribe=One-Click`) says nothing the token does not;
+    // it is read all the same, so that the connection can carry the client's next request
+    // (left unread, the server closes it, and a client that reuses it meets a closed
+    // connection).
+    _body: axum::body::Bytes,
 ) -> Response {
     community_page(portal, slug, headers, move |portal, req| {
         let target = target(portal, req, &token)?;
