@@ -145,6 +145,7 @@ fn plugin_run(config: &Config, args: cli::RunArgs) -> anyhow::Result<()> {
 
 fn serve(config: Config, demo: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let portal = Portal::start(config, Clock::system())?;
+    portal.hear_other_processes()?;
     // With demo data, one sign-in to try, printed once the portal serves.
     let mut try_first = None;
     if let Some(file) = demo {

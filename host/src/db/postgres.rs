@@ -158,9 +158,8 @@ impl PgDb {
             let _ = client.control("ROLLBACK", false);
             Err(DbError::Conflict("a statement of it could not be serialized with a concurrent write".into()))
         } else if keep {
-            // What a plugin's last statement left pending is moot at the commit (NOTIFY
-            // needs no privilege, whichever the role).
-            client.take_pending();
+            // Sent as the connection is: what a plugin's last statement left pending is
+            // dropped by the commit (and NOTIFY needs no privilege, whichever the role).
             let usable = client.unflushed().simple_query(&announce::statements(self.me, what)).map(drop);
             match usable {
                 Ok(()) => client.control("COMMIT", false).map_err(|err| {

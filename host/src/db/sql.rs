@@ -523,40 +523,40 @@ impl Conn {
 impl PgConn {
     /// The prepared statement for the host's `sql` (prepared once per connection).
     fn statement(&self, sql: &str) -> DbResult<Statement> {
-        if let Some(stmt) = self.statements.borrow().get(sql) {
-            return Ok(stmt.clone());
+        if let Some(stmt) = self.cached_statement(sql) {
+            return Ok(stmt);
         }
         let stmt = self.host()?.prepare(&numbered_placeholders(sql))?;
-        let mut statements = self.statements.borrow_mut();
-        if statements.len() >= MAX_PG_STATEMENTS {
-            statements.clear();
-        }
-        statements.insert(sql.to_owned(), stmt.clone());
+        self.remember(sql, &stmt);
         Ok(stmt)
     }
 
-    /// A plugin's statement prepared before under `key`, if it was.
-    pub(super) fn cached_plugin_statement(&self, key: &str) -> Option<Statement> {
+    /// The statement prepared before under `key` (the host's text, or a plugin statement's
+    /// key), if it was.
+    pub(super) fn cached_statement(&self, key: &str) -> Option<Statement> {
         self.statements.borrow().get(key).cloned()
     }
 
-    /// A plugin's statement, prepared once per connection under `key` (which names the
-    /// plugin and the parameters' types) from `text` with parameters of `types`.
-    pub(super) fn plugin_statement(
-        &self,
-        key: &str,
-        text: &str,
-        types: &[Type],
-    ) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(stmt) = self.statements.borrow().get(key) {
-            return Ok(stmt.clone());
-        }
-        let stmt = self.client.prepare_typed(text, types)?;
+    /// Keeps `stmt` under `key` (forgetting them all past [`MAX_PG_STATEMENTS`]).
+    fn remember(&self, key: &str, stmt: &Statement) {
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= MAX_PG_STATEMENTS {
             statements.clear();
         }
         statements.insert(key.to_owned(), stmt.clone());
+    }
+
+    /// Prepares a plugin's statement from `text` with parameters of `types`, kept under
+    /// `key` (which names the plugin and the parameters' types; see
+    /// [`PgConn::cached_statement`]).
+    pub(super) fn prepare_plugin_statement(
+        &self,
+        key: &str,
+        text: &str,
+        types: &[Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
+        let stmt = self.client.prepare_typed(text, types)?;
+        self.remember(key, &stmt);
         Ok(stmt)
     }
 
@@ -618,15 +618,15 @@ impl PgConn {
         self.conflicted.get()
     }
 
-    /// What was pending, taken: for the plugin statement or the commit that sends it first
-    /// in its own round trip.
+    /// What was pending, taken: a plugin statement sends it with its own start; a
+    /// transaction's end drops it.
     pub(super) fn take_pending(&self) -> String {
         self.pending.take()
     }
 
-    /// Sets what must run before the next statement (see the field `pending`).
-    pub(super) fn set_pending(&self, sql: String) {
-        self.pending.replace(sql);
+    /// Adds `sql` to what must run before the next statement (see the field `pending`).
+    pub(super) fn push_pending(&self, sql: &str) {
+        self.pending.borrow_mut().push_str(sql);
     }
 
     /// The client as it is, for a plugin statement that sends its own start first (in

@@ -196,14 +196,15 @@ impl Portal {
             wake: Arc::default(),
             me: me.clone(),
         });
-        portal.hear_other_processes()?;
         Ok(portal)
     }
 
-    /// Sends the live updates other portal processes on this database commit to the open
-    /// pages this one serves, and wakes the deliverer when they queued events (each of
-    /// their commits also counts in [`Db::commits`], so remembered slot answers go).
-    fn hear_other_processes(&self) -> db::DbResult<()> {
+    /// From now on, sends the live updates other portal processes on this database commit
+    /// to the open pages this one serves, and wakes the deliverer when they queued events
+    /// (each of their commits also counts in [`Db::commits`], so remembered slot answers
+    /// go). For a portal that serves pages (`portal serve`); a command that runs once has
+    /// no one to tell. Returns once listening.
+    pub fn hear_other_processes(&self) -> db::DbResult<()> {
         let live = Arc::downgrade(&self.live);
         let wake = self.wake.clone();
         self.db.listen(Arc::new(move |heard| {

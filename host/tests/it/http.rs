@@ -70,6 +70,7 @@ impl Server {
         config.plugins.runtime = test_config();
         configure(&mut config);
         let portal = Portal::start(config, clock).expect("portal starts");
+        portal.hear_other_processes().expect("listening");
         if portal.config.plugins.events.deliver {
             host::deliveries::spawn(portal.clone()).expect("deliverer");
         }

@@ -318,24 +318,22 @@ fn confined<T>(
         schema = space.schema,
     );
     let values: Vec<Param<'_>> = params.iter().map(Param).collect();
-    let result = match pg.cached_plugin_statement(&key) {
+    let result = match pg.cached_statement(&key) {
         Some(stmt) => run(pg, Some(&start), &stmt, &values),
         None => {
             // Prepared under the plugin's search path (PostgreSQL names the tables then, and
             // prepares again should the path differ when it runs).
             pg.unflushed().batch_execute(&start).map_err(|e| unavailable(&e))?;
-            pg.plugin_statement(&key, &numbered_placeholders(&without_index_hints(sql)), &types)
+            pg.prepare_plugin_statement(&key, &numbered_placeholders(&without_index_hints(sql)), &types)
                 .map_err(|e| plugin_error(pg, e, plugin, limits))
                 .and_then(|stmt| run(pg, None, &stmt, &values))
         }
     };
     match &result {
-        Ok(_) => {
-            let after = pg.take_pending();
-            pg.set_pending(format!("{after}{END}"));
-        }
+        Ok(_) => pg.push_pending(END),
         Err(_) => {
-            // The settings made after the savepoint are undone with it.
+            // The settings made after the savepoint are undone with it (and with them
+            // anything a failed statement left pending).
             pg.take_pending();
             pg.unflushed()
                 .batch_execute("ROLLBACK TO portal_plugin; RELEASE portal_plugin")
@@ -424,7 +422,7 @@ fn last_value(pg: &PgConn, answer: crate::db::pg_client::SimpleAnswer) -> i64 {
         })
     });
     match value {
-        Some(_) => pg.set_pending("RELEASE portal_lastval; ".into()),
+        Some(_) => pg.push_pending("RELEASE portal_lastval; "),
         None => {
             let _ = pg.unflushed().batch_execute("ROLLBACK TO portal_lastval; RELEASE portal_lastval");
         }
