@@ -134,63 +134,65 @@ pub fn run(bench: &Bench, demo: &Path) -> anyhow::Result<Report> {
         (vec![&postgres], location(dirs[1].path(), Some(&url))),
         (vec![&first, &second], location(dirs[2].path(), Some(&url_two))),
     ];
-    let mut sides: Vec<(Vec<Client>, _)> = sides
-        .iter()
-        .map(|(servers, db)| {
-            let (clients, paths) = sending::senders_on(servers, db)?;
-            Ok((clients, sending::sender(paths)))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let mut senders = Vec::new();
+    let mut clients: [Vec<Client>; 3] = Default::default();
+    for (k, (servers, db)) in sides.iter().enumerate() {
+        let (signed_in, paths) = sending::senders_on(servers, db)?;
+        clients[k] = signed_in;
+        senders.push(sending::sender(paths));
+    }
     let seconds = Duration::from_secs_f64(bench.seconds / ROUNDS as f64);
-    let mut sends: [(Vec<f64>, Duration); 3] = Default::default();
-    let mut ratios = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let mut rates = [0.0; 3];
-        for (k, side) in sides.iter_mut().enumerate() {
-            let round = load::rounds(std::mem::take(&mut side.0), seconds, side.1.clone())?;
-            side.0 = round.clients;
-            rates[k] = round.latencies.len() as f64 / round.elapsed.as_secs_f64();
-            sends[k].0.extend(round.latencies);
-            sends[k].1 += round.elapsed;
-        }
-        ratios.0.push(rates[1] / rates[0]);
-        ratios.1.push(rates[2] / rates[1]);
-    }
-    let mut profiles: [(Vec<f64>, Duration); 3] = Default::default();
-    let mut page_ratios = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let mut rates = [0.0; 3];
-        for (k, side) in sides.iter_mut().enumerate() {
-            let get = std::sync::Arc::new(|client: &mut Client, _: usize, _: usize| {
-                Ok(browser::get(client, "/c/load/members/s1")?.status == 200)
-            });
-            let round = load::rounds(std::mem::take(&mut side.0), seconds, get)?;
-            side.0 = round.clients;
-            rates[k] = round.latencies.len() as f64 / round.elapsed.as_secs_f64();
-            profiles[k].0.extend(round.latencies);
-            profiles[k].1 += round.elapsed;
-        }
-        page_ratios.0.push(rates[1] / rates[0]);
-        page_ratios.1.push(rates[2] / rates[1]);
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        load::percentile(&v, 50.0)
-    };
-    let [(s0, t0), (s1, t1), (s2, t2)] = sends;
-    let [(p0, u0), (p1, u1), (p2, u2)] = profiles;
+    let (sending, sending_ratio, sending_two_ratio) = measure(&mut clients, seconds, |k| senders[k].clone())?;
+    let get = std::sync::Arc::new(|client: &mut Client, _: usize, _: usize| {
+        Ok(browser::get(client, "/c/load/members/s1")?.status == 200)
+    });
+    let (profile, profile_ratio, profile_two_ratio) = measure(&mut clients, seconds, |_| get.clone())?;
+    let [sending_sqlite, sending_postgres, sending_postgres_two] = sending;
+    let [profile_sqlite, profile_postgres, profile_postgres_two] = profile;
     Ok(Report {
-        sending_sqlite: load::stats(s0, t0),
-        sending_postgres: load::stats(s1, t1),
-        sending_postgres_two: load::stats(s2, t2),
-        sending_ratio: median(ratios.0),
-        sending_two_ratio: median(ratios.1),
-        profile_sqlite: load::stats(p0, u0),
-        profile_postgres: load::stats(p1, u1),
-        profile_postgres_two: load::stats(p2, u2),
-        profile_ratio: median(page_ratios.0),
-        profile_two_ratio: median(page_ratios.1),
+        sending_sqlite,
+        sending_postgres,
+        sending_postgres_two,
+        sending_ratio,
+        sending_two_ratio,
+        profile_sqlite,
+        profile_postgres,
+        profile_postgres_two,
+        profile_ratio,
+        profile_two_ratio,
     })
+}
+
+/// [`ROUNDS`] rounds of `request(k)` by each side's clients in turn (SQLite, PostgreSQL,
+/// PostgreSQL with two processes), `seconds` each: each side's stats, and the medians of
+/// the rounds' ratios PostgreSQL / SQLite and two processes / one.
+fn measure<F>(
+    clients: &mut [Vec<Client>; 3],
+    seconds: Duration,
+    request: impl Fn(usize) -> std::sync::Arc<F>,
+) -> anyhow::Result<([Stats; 3], f64, f64)>
+where
+    F: Fn(&mut Client, usize, usize) -> anyhow::Result<bool> + Send + Sync + 'static,
+{
+    let mut runs: [(Vec<f64>, Duration); 3] = Default::default();
+    let (mut engines, mut processes) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let mut rates = [0.0; 3];
+        for (k, side) in clients.iter_mut().enumerate() {
+            let round = load::rounds(std::mem::take(side), seconds, request(k))?;
+            *side = round.clients;
+            rates[k] = round.latencies.len() as f64 / round.elapsed.as_secs_f64();
+            runs[k].0.extend(round.latencies);
+            runs[k].1 += round.elapsed;
+        }
+        engines.push(rates[1] / rates[0]);
+        processes.push(rates[2] / rates[1]);
+    }
+    let median = |mut ratios: Vec<f64>| {
+        ratios.sort_by(f64::total_cmp);
+        load::percentile(&ratios, 50.0)
+    };
+    Ok((runs.map(|(latencies, elapsed)| load::stats(latencies, elapsed)), median(engines), median(processes)))
 }
 
 /// Prints the section.
